@@ -1,0 +1,119 @@
+// The configuration schema: every key with its doc, format, default, env var and
+// CLI flag. docs/configuration.md and config/default.json mirror it (tests check).
+
+import convict from 'convict';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (value: unknown): void => {
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+      throw new Error(`must be an integer from ${min} to ${max}`);
+    }
+  };
+}
+
+function oneOf(values: readonly string[]) {
+  return (value: unknown): void => {
+    if (typeof value !== 'string' || !values.includes(value)) throw new Error(`must be one of ${values.map((v) => JSON.stringify(v)).join(', ')}`);
+  };
+}
+
+function fileMode(value: unknown): void {
+  if (typeof value !== 'string' || !/^0?[0-7]{3}$/.test(value)) throw new Error('must be an octal permission string such as "0600"');
+  if ((Number.parseInt(value, 8) & 0o600) !== 0o600) throw new Error('must let the owner read and write the socket (at least "0600")');
+}
+
+function ratio(value: unknown): void {
+  if (typeof value !== 'number' || !(value >= 0 && value <= 1)) throw new Error('must be a number from 0 to 1');
+}
+
+function nonEmptyString(value: unknown): void {
+  if (typeof value !== 'string' || value.length === 0) throw new Error('must be a non-empty string');
+}
+
+function anyString(value: unknown): void {
+  if (typeof value !== 'string') throw new Error('must be a string');
+}
+
+function boolean(value: unknown): void {
+  if (typeof value !== 'boolean') throw new Error('must be true or false');
+}
+
+// Numbers and booleans from env vars and flags arrive as strings.
+function toNumber(value: unknown): unknown {
+  return typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value)) ? Number(value) : value;
+}
+function toBoolean(value: unknown): unknown {
+  if (value === 'true' || value === '1') return true;
+  if (value === 'false' || value === '0') return false;
+  return value;
+}
+
+/** One leaf of the schema, as this project writes it. */
+export interface KeySpec {
+  doc: string;
+  format: (value: unknown) => void;
+  default: unknown;
+  env: string;
+  /** Long CLI flag, without the leading dashes. */
+  flag: string;
+  coerce?: (value: unknown) => unknown;
+  /** Unit or shape, for docs and --help. */
+  unit?: string;
+}
+
+/** Every config key, flat, in documentation order. socket.path's default depends on the environment. */
+export function keySpecs(defaultSocketPath: string): Record<string, KeySpec> {
+  return {
+    'socket.path': { doc: 'Path of the Unix socket. ~ and $VARS are expanded; relative paths are resolved against the working directory.', format: nonEmptyString, default: defaultSocketPath, env: 'FUGUE_SOCKET_PATH', flag: 'socket-path', unit: 'path' },
+    'socket.mode': { doc: 'Permission bits of the socket file, applied at bind time (never wider, even briefly).', format: fileMode, default: '0600', env: 'FUGUE_SOCKET_MODE', flag: 'socket-mode', unit: 'octal string' },
+    'shutdown.timeoutMs': { doc: 'How long a graceful shutdown waits for clients to leave before closing them.', format: integer(0, 3_600_000), default: 10_000, env: 'FUGUE_SHUTDOWN_TIMEOUT_MS', flag: 'shutdown-timeout-ms', coerce: toNumber, unit: 'ms' },
+    'limits.maxClients': { doc: 'Connections served at once; one more gets error server_busy and is closed.', format: integer(1, 1_000_000), default: 1024, env: 'FUGUE_MAX_CLIENTS', flag: 'max-clients', coerce: toNumber, unit: 'connections' },
+    'limits.maxFrameBytes': { doc: 'Largest frame payload accepted; a larger frame gets frame_too_large and the connection is closed.', format: integer(1024, 0xffff_ffff), default: 16_777_216, env: 'FUGUE_MAX_FRAME_BYTES', flag: 'max-frame-bytes', coerce: toNumber, unit: 'bytes' },
+    'limits.maxBufferedBytes': { doc: 'Unsent reply bytes a client may let pile up (it stopped reading) before it is disconnected. At least 2 x limits.maxFrameBytes.', format: integer(2048, Number.MAX_SAFE_INTEGER), default: 33_554_432, env: 'FUGUE_MAX_BUFFERED_BYTES', flag: 'max-buffered-bytes', coerce: toNumber, unit: 'bytes' },
+    'limits.handshakeTimeoutMs': { doc: 'Time a new connection has to send connect; 0 disables the timeout.', format: integer(0, 3_600_000), default: 10_000, env: 'FUGUE_HANDSHAKE_TIMEOUT_MS', flag: 'handshake-timeout-ms', coerce: toNumber, unit: 'ms' },
+    'limits.idleTimeoutMs': { doc: 'Close a connection with no traffic in either direction for this long; 0 = never.', format: integer(0, 86_400_000), default: 0, env: 'FUGUE_IDLE_TIMEOUT_MS', flag: 'idle-timeout-ms', coerce: toNumber, unit: 'ms' },
+    'log.level': { doc: 'Lowest pino level written to stdout.', format: oneOf(LOG_LEVELS), default: 'info', env: 'FUGUE_LOG_LEVEL', flag: 'log-level', unit: LOG_LEVELS.join('|') },
+    'http.enabled': { doc: 'Serve /metrics, /healthz and /readyz over HTTP.', format: boolean, default: true, env: 'FUGUE_HTTP_ENABLED', flag: 'http-enabled', coerce: toBoolean, unit: 'boolean' },
+    'http.host': { doc: 'Address the HTTP sidecar listens on. Keep it on loopback unless a scraper elsewhere needs it.', format: nonEmptyString, default: '127.0.0.1', env: 'FUGUE_HTTP_HOST', flag: 'http-host', unit: 'address' },
+    'http.port': { doc: 'TCP port of the HTTP sidecar; 0 picks a free port (logged).', format: integer(0, 65535), default: 9464, env: 'FUGUE_HTTP_PORT', flag: 'http-port', coerce: toNumber, unit: 'port' },
+    'tracing.enabled': { doc: 'Create OpenTelemetry spans per connection and per message.', format: boolean, default: true, env: 'FUGUE_TRACING_ENABLED', flag: 'tracing-enabled', coerce: toBoolean, unit: 'boolean' },
+    'tracing.exporter': { doc: 'Where spans go: "none", "otlp" or "console". Empty = OTEL_TRACES_EXPORTER, else "none".', format: oneOf(['', 'none', 'otlp', 'console']), default: '', env: 'FUGUE_TRACING_EXPORTER', flag: 'tracing-exporter', unit: 'none|otlp|console' },
+    'tracing.endpoint': { doc: 'OTLP/HTTP base URL (e.g. http://127.0.0.1:4318). Empty = OTEL_EXPORTER_OTLP_ENDPOINT, else http://localhost:4318.', format: anyString, default: '', env: 'FUGUE_TRACING_ENDPOINT', flag: 'tracing-endpoint', unit: 'URL' },
+    'tracing.protocol': { doc: 'OTLP encoding. Empty = OTEL_EXPORTER_OTLP_PROTOCOL, else "http/protobuf".', format: oneOf(['', 'http/protobuf', 'http/json']), default: '', env: 'FUGUE_TRACING_PROTOCOL', flag: 'tracing-protocol', unit: 'http/protobuf|http/json' },
+    'tracing.sampleRatio': { doc: 'Share of root message traces sampled (a client traceparent\'s sampled flag is honoured). -1 = OTEL_TRACES_SAMPLER, else 1.', format: (v) => (v === -1 ? undefined : ratio(v)), default: -1, env: 'FUGUE_TRACING_SAMPLE_RATIO', flag: 'tracing-sample-ratio', coerce: toNumber, unit: '0..1, or -1' },
+    'tracing.serviceName': { doc: 'service.name resource attribute. Empty = OTEL_SERVICE_NAME, else "fugue-server".', format: anyString, default: '', env: 'FUGUE_TRACING_SERVICE_NAME', flag: 'tracing-service-name', unit: 'string' },
+    'tracing.messageParent': { doc: '"link": each message span is its own trace, linked to its connection span; "connection": message spans are children of the connection span.', format: oneOf(['link', 'connection']), default: 'link', env: 'FUGUE_TRACING_MESSAGE_PARENT', flag: 'tracing-message-parent', unit: 'link|connection' },
+  };
+}
+
+/** Build the nested convict schema from the flat key specs. */
+export function convictSchema(specs: Record<string, KeySpec>): convict.Schema<Record<string, unknown>> {
+  const root: Record<string, Record<string, unknown>> = {};
+  for (const [key, spec] of Object.entries(specs)) {
+    const [group, leaf] = key.split('.') as [string, string];
+    root[group] ??= {};
+    (root[group] as Record<string, unknown>)[leaf] = { doc: spec.doc, format: spec.format, default: spec.default, env: spec.env };
+  }
+  return root as unknown as convict.Schema<Record<string, unknown>>;
+}
+
+/** The validated, frozen configuration. */
+export interface Config {
+  socket: { path: string; mode: string };
+  shutdown: { timeoutMs: number };
+  limits: { maxClients: number; maxFrameBytes: number; maxBufferedBytes: number; handshakeTimeoutMs: number; idleTimeoutMs: number };
+  log: { level: LogLevel };
+  http: { enabled: boolean; host: string; port: number };
+  tracing: {
+    enabled: boolean;
+    exporter: '' | 'none' | 'otlp' | 'console';
+    endpoint: string;
+    protocol: '' | 'http/protobuf' | 'http/json';
+    sampleRatio: number;
+    serviceName: string;
+    messageParent: 'link' | 'connection';
+  };
+}

@@ -1,0 +1,160 @@
+// Every error fugue-server raises on purpose has a stable code. Callers match on
+// `code`, never on the message. docs/errors.md lists every code (a test keeps the
+// two in step); retired codes are never reused.
+
+/** The stable error codes, with the process exit code each one maps to. */
+export const ERROR_CODES = {
+  FUGUE_ERR_CONFIG_INVALID: 78,
+  FUGUE_ERR_CONFIG_FILE: 78,
+  FUGUE_ERR_USAGE: 64,
+  FUGUE_ERR_SOCKET_PATH_TOO_LONG: 78,
+  FUGUE_ERR_SOCKET_PATH_NOT_SOCKET: 73,
+  FUGUE_ERR_SOCKET_DIR_UNSAFE: 77,
+  FUGUE_ERR_SOCKET_DIR_CREATE: 73,
+  FUGUE_ERR_SOCKET_IN_USE: 69,
+  FUGUE_ERR_SOCKET_ACCESS: 77,
+  FUGUE_ERR_SOCKET_READ_ONLY: 73,
+  FUGUE_ERR_SOCKET_BIND: 73,
+  FUGUE_ERR_HTTP_LISTEN: 75,
+  FUGUE_ERR_SERVER_CLOSED: 70,
+  FUGUE_ERR_FRAME_TOO_LARGE: 65,
+  FUGUE_ERR_CLIENT_CONNECT: 69,
+  FUGUE_ERR_CLIENT_PROTOCOL: 76,
+  FUGUE_ERR_CLIENT_TIMEOUT: 75,
+  FUGUE_ERR_CLIENT_CLOSED: 69,
+  FUGUE_ERR_INTERNAL: 70,
+} as const;
+
+export type FugueErrorCode = keyof typeof ERROR_CODES;
+
+/** Exit codes of the `fugue-server` process (sysexits.h where one fits). */
+export const EXIT = {
+  OK: 0,
+  USAGE: 64,
+  UNAVAILABLE: 69,
+  SOFTWARE: 70,
+  CANTCREAT: 73,
+  TEMPFAIL: 75,
+  NOPERM: 77,
+  CONFIG: 78,
+} as const;
+
+export class FugueError extends Error {
+  readonly code: FugueErrorCode;
+  /** Extra structured facts (path, key, value...) for logs. */
+  readonly details: Record<string, unknown>;
+
+  constructor(code: FugueErrorCode, message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'FugueError';
+    this.code = code;
+    this.details = options.details ?? {};
+  }
+
+  /** The process exit code for this error. */
+  get exitCode(): number {
+    return ERROR_CODES[this.code];
+  }
+}
+
+export function isFugueError(err: unknown): err is FugueError {
+  return err instanceof FugueError;
+}
+
+// --- constructors: one per situation, each message says what, where, and what to do ---
+
+export function configInvalid(message: string, details: Record<string, unknown> = {}): FugueError {
+  return new FugueError('FUGUE_ERR_CONFIG_INVALID', message, { details });
+}
+
+export function configFile(path: string, cause: unknown): FugueError {
+  const why = cause instanceof Error ? cause.message : String(cause);
+  return new FugueError(
+    'FUGUE_ERR_CONFIG_FILE',
+    `cannot read config file ${path}: ${why}; check the path given with --config or FUGUE_CONFIG, and that the file is valid JSON`,
+    { cause, details: { path } },
+  );
+}
+
+export function usage(message: string): FugueError {
+  return new FugueError('FUGUE_ERR_USAGE', `${message}; run with --help for usage`);
+}
+
+export function socketPathTooLong(path: string, bytes: number, max: number): FugueError {
+  return new FugueError(
+    'FUGUE_ERR_SOCKET_PATH_TOO_LONG',
+    `socket path ${path} is ${bytes} bytes long, but a Unix socket path may be at most ${max} bytes; set socket.path (FUGUE_SOCKET_PATH) to a shorter path`,
+    { details: { path, bytes, max } },
+  );
+}
+
+export function socketPathNotSocket(path: string, kind: string): FugueError {
+  return new FugueError(
+    'FUGUE_ERR_SOCKET_PATH_NOT_SOCKET',
+    `socket path ${path} exists and is a ${kind}, not a socket; fugue-server never deletes it: move it away yourself or set socket.path to another path`,
+    { details: { path, kind } },
+  );
+}
+
+export function socketDirUnsafe(dir: string, why: string): FugueError {
+  return new FugueError(
+    'FUGUE_ERR_SOCKET_DIR_UNSAFE',
+    `socket directory ${dir} ${why}; other users could replace the socket. Use a directory owned by you with mode 0700 (e.g. chmod 700 ${dir}), or set socket.path elsewhere`,
+    { details: { dir } },
+  );
+}
+
+export function socketDirCreate(dir: string, cause: NodeJS.ErrnoException): FugueError {
+  return new FugueError(
+    'FUGUE_ERR_SOCKET_DIR_CREATE',
+    `cannot create socket directory ${dir} (${cause.code ?? 'error'}: ${cause.message}); create it yourself with mode 0700 or set socket.path elsewhere`,
+    { cause, details: { dir, errno: cause.code } },
+  );
+}
+
+export function socketInUse(path: string, pid: number | undefined): FugueError {
+  const who = pid === undefined ? 'another fugue-server' : `another fugue-server (pid ${pid})`;
+  return new FugueError(
+    'FUGUE_ERR_SOCKET_IN_USE',
+    `already running at ${path}: ${who} is serving this socket; stop it first (e.g. kill -TERM ${pid ?? '<pid>'}) or set socket.path to another path`,
+    { details: { path, pid } },
+  );
+}
+
+export function socketBind(path: string, cause: NodeJS.ErrnoException): FugueError {
+  const errno = cause.code ?? 'UNKNOWN';
+  switch (errno) {
+    case 'EACCES':
+    case 'EPERM':
+      return new FugueError('FUGUE_ERR_SOCKET_ACCESS', `permission denied creating socket ${path} (${errno}); run as a user who may write to its directory, or set socket.path to a directory you own`, { cause, details: { path, errno } });
+    case 'EROFS':
+      return new FugueError('FUGUE_ERR_SOCKET_READ_ONLY', `cannot create socket ${path}: the file system is read-only (EROFS); set socket.path to a writable directory such as $XDG_RUNTIME_DIR`, { cause, details: { path, errno } });
+    case 'ENOENT':
+    case 'ENOTDIR':
+      return new FugueError('FUGUE_ERR_SOCKET_BIND', `cannot create socket ${path}: a directory on the path does not exist or is not a directory (${errno}); create it or set socket.path elsewhere`, { cause, details: { path, errno } });
+    case 'ENAMETOOLONG':
+      return new FugueError('FUGUE_ERR_SOCKET_PATH_TOO_LONG', `socket path ${path} is too long for the system (ENAMETOOLONG); set socket.path to a shorter path`, { cause, details: { path, errno } });
+    case 'EADDRINUSE':
+      return new FugueError('FUGUE_ERR_SOCKET_IN_USE', `socket path ${path} was taken by another process while this server was starting (EADDRINUSE); stop the other server or set socket.path to another path`, { cause, details: { path, errno } });
+    default:
+      return new FugueError('FUGUE_ERR_SOCKET_BIND', `cannot create socket ${path} (${errno}: ${cause.message}); check the path and its directory, or set socket.path elsewhere`, { cause, details: { path, errno } });
+  }
+}
+
+export function httpListen(host: string, port: number, cause: NodeJS.ErrnoException): FugueError {
+  const errno = cause.code ?? 'UNKNOWN';
+  const hint = errno === 'EADDRINUSE'
+    ? 'another process is using that port; stop it, or set http.port (FUGUE_HTTP_PORT) to a free port, or http.enabled=false'
+    : errno === 'EACCES'
+      ? 'ports below 1024 need privileges; set http.port (FUGUE_HTTP_PORT) to 1024 or above'
+      : 'check http.host and http.port';
+  return new FugueError('FUGUE_ERR_HTTP_LISTEN', `cannot listen for HTTP on ${host}:${port} (${errno}); ${hint}`, { cause, details: { host, port, errno } });
+}
+
+export function serverClosed(): FugueError {
+  return new FugueError('FUGUE_ERR_SERVER_CLOSED', 'this server was closed and cannot be started again; create a new instance');
+}
+
+export function frameTooLarge(length: number, max: number): FugueError {
+  return new FugueError('FUGUE_ERR_FRAME_TOO_LARGE', `frame of ${length} bytes exceeds the limit of ${max} bytes (limits.maxFrameBytes)`, { details: { length, max } });
+}

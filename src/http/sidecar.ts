@@ -1,0 +1,106 @@
+// The HTTP sidecar: /metrics, /healthz, /readyz. Tiny and separate from the
+// Unix-socket server; it knows only the two functions it is given.
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { httpListen } from '../errors.js';
+
+export interface Readiness {
+  ready: boolean;
+  /** Server state, e.g. "listening", "draining". */
+  state: string;
+  /** Why it is not ready. */
+  reason?: string;
+}
+
+export interface SidecarOptions {
+  host: string;
+  port: number;
+  /** Render metrics; `openMetrics` when the scraper asked for OpenMetrics. */
+  metrics(openMetrics: boolean): Promise<{ contentType: string; body: string }>;
+  readiness(): Readiness;
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+export class HttpSidecar {
+  #options: SidecarOptions;
+  #server: Server;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: SidecarOptions) {
+    this.#options = options;
+    this.#server = createServer({ requestTimeout: 10_000, headersTimeout: 5_000, keepAliveTimeout: 5_000, maxHeaderSize: 16 * 1024 }, (req, res) => {
+      this.#handle(req, res).catch((err: unknown) => {
+        // Never let one request take the sidecar down.
+        if (!res.headersSent) send(res, 500, JSON_TYPE, JSON.stringify({ error: 'internal error', message: (err as Error).message }));
+        else res.destroy();
+      });
+    });
+    this.#server.on('clientError', (_err, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      else socket.destroy();
+    });
+  }
+
+  /** Listen; rejects with FUGUE_ERR_HTTP_LISTEN (port in use, ...). */
+  listen(): Promise<AddressInfo> {
+    const { host, port } = this.#options;
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException) => reject(httpListen(host, port, err));
+      this.#server.once('error', onError);
+      this.#server.listen(port, host, () => {
+        this.#server.off('error', onError);
+        resolve(this.#server.address() as AddressInfo);
+      });
+    });
+  }
+
+  get address(): AddressInfo | undefined {
+    return (this.#server.address() as AddressInfo | null) ?? undefined;
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?', 1)[0];
+    const route = path === '/metrics' || path === '/healthz' || path === '/readyz' ? path : undefined;
+    if (route === undefined) {
+      send(res, 404, JSON_TYPE, JSON.stringify({ error: 'not found', paths: ['/metrics', '/healthz', '/readyz'] }));
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('Allow', 'GET, HEAD');
+      send(res, 405, JSON_TYPE, JSON.stringify({ error: 'method not allowed', allow: ['GET', 'HEAD'] }));
+      return;
+    }
+    if (route === '/healthz') {
+      send(res, 200, JSON_TYPE, JSON.stringify({ status: 'ok' }), req.method === 'HEAD');
+    } else if (route === '/readyz') {
+      const r = this.#options.readiness();
+      send(res, r.ready ? 200 : 503, JSON_TYPE, JSON.stringify(r), req.method === 'HEAD');
+    } else {
+      const accept = req.headers.accept ?? '';
+      const { contentType, body } = await this.#options.metrics(accept.includes('application/openmetrics-text'));
+      send(res, 200, contentType, body, req.method === 'HEAD');
+    }
+  }
+
+  /** Stop listening and close open connections. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= new Promise((resolve) => {
+      if (!this.#server.listening) {
+        resolve();
+        return;
+      }
+      this.#server.close(() => resolve());
+      this.#server.closeIdleConnections();
+      // Requests still in flight get a moment, then go.
+      setTimeout(() => this.#server.closeAllConnections(), 1000).unref();
+    });
+    return this.#closing;
+  }
+}
+
+function send(res: ServerResponse, status: number, contentType: string, body: string, headOnly = false): void {
+  res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
+  res.end(headOnly ? undefined : body);
+}

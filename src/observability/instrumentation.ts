@@ -1,0 +1,223 @@
+// Implements the server's Instrumentation seam with pino, prom-client and
+// OpenTelemetry. Spans: one `fugue.connection` span per connection, one short
+// SERVER span per message (its own trace, linked to the connection span, unless
+// the message carries a traceparent; see docs/observability.md for why).
+
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Attributes, type Context, type Link, type Span } from '@opentelemetry/api';
+import { performance } from 'node:perf_hooks';
+import type { Counter, Histogram } from 'prom-client';
+import { parseTraceparent } from '../protocol/index.js';
+import type { CloseInfo, CloseReason, ConnectionInfo, ConnectionObserver, Instrumentation, MessageRecord, RejectReason } from '../server/instrumentation.js';
+import type { Logger } from './logger.js';
+import { INVALID_TYPE, UNKNOWN_TYPE, type ServerMetrics } from './metrics.js';
+import type { Tracing } from './tracing.js';
+
+// Close reasons that end the connection span with status ERROR.
+const ABNORMAL: ReadonlySet<CloseReason> = new Set(['client_reset', 'error', 'timeout', 'slow_consumer', 'protocol_error', 'shutdown_forced']);
+
+const timeOrigin = performance.timeOrigin;
+
+export interface ObservabilityInstrumentationOptions {
+  log: Logger;
+  metrics: ServerMetrics;
+  tracing: Tracing;
+}
+
+export class ObservabilityInstrumentation implements Instrumentation {
+  readonly log: Logger;
+  #metrics: ServerMetrics;
+  #tracing: Tracing;
+  #linkMode: boolean;
+  // Pre-bound metric children per label value: no label-object hashing per message.
+  #received = new Map<string, Counter.Internal>();
+  #sent = new Map<string, Counter.Internal>();
+  #protocolErrors = new Map<string, Counter.Internal>();
+
+  constructor(options: ObservabilityInstrumentationOptions) {
+    this.log = options.log;
+    this.#metrics = options.metrics;
+    this.#tracing = options.tracing;
+    this.#linkMode = options.tracing.settings.messageParent === 'link';
+  }
+
+  listening(info: { socketPath: string; pid: number }): void {
+    this.#metrics.listening.set(1);
+    this.log.info({ socketPath: info.socketPath }, 'server listening');
+  }
+
+  acceptError(err: NodeJS.ErrnoException): void {
+    const code = err.code ?? 'UNKNOWN';
+    this.#metrics.acceptErrors.inc({ code });
+    this.log.error({ code, err }, 'accept failed; still listening');
+  }
+
+  rejected(reason: RejectReason): void {
+    this.#metrics.rejected.inc({ reason });
+    this.log.warn({ reason }, 'connection rejected');
+  }
+
+  draining(info: { clients: number; timeoutMs: number }): void {
+    this.#metrics.draining.set(1);
+    this.#metrics.listening.set(0);
+    this.log.info({ phase: 'drain', clients: info.clients, timeoutMs: info.timeoutMs }, 'drain started: socket removed, shutdown sent to clients');
+  }
+
+  drained(info: { durationMs: number; left: number; forced: number }): void {
+    this.#metrics.draining.set(0);
+    this.log.info({ phase: 'drained', durationMs: Math.round(info.durationMs), left: info.left, forced: info.forced }, 'drain finished');
+  }
+
+  counter(map: Map<string, Counter.Internal>, metric: Counter<string>, label: string, value: string): Counter.Internal {
+    let child = map.get(value);
+    if (child === undefined) {
+      child = metric.labels({ [label]: value });
+      map.set(value, child);
+    }
+    return child;
+  }
+
+  connection(info: ConnectionInfo): ConnectionObserver {
+    this.#metrics.accepted.inc();
+    this.#metrics.activeClients.inc();
+    this.log.info({ clientId: info.clientId }, 'client connected');
+    const span = this.#tracing.tracer.startSpan('fugue.connection', {
+      kind: SpanKind.SERVER,
+      attributes: { 'network.transport': 'unix', 'server.address': info.socketPath, 'fugue.client.id': info.clientId },
+    });
+    return new ConnectionObserverImpl(this, info.clientId, span);
+  }
+
+  // --- called by ConnectionObserverImpl ---
+
+  messageSpan(connSpan: Span, clientId: number, rec: MessageRecord, label: string): Span {
+    const remote = parseTraceparent(rec.traceparent, rec.tracestate);
+    let parent: Context = ROOT_CONTEXT;
+    let links: Link[] | undefined;
+    if (remote !== undefined) {
+      parent = trace.setSpanContext(ROOT_CONTEXT, { traceId: remote.traceId, spanId: remote.spanId, traceFlags: remote.traceFlags, isRemote: true });
+      links = [{ context: connSpan.spanContext() }];
+    } else if (this.#linkMode) {
+      links = [{ context: connSpan.spanContext() }];
+    } else {
+      parent = trace.setSpan(ROOT_CONTEXT, connSpan);
+    }
+    const attributes: Attributes = {
+      'rpc.system.name': 'fugue',
+      'rpc.method': label,
+      'network.transport': 'unix',
+      'fugue.client.id': clientId,
+      'fugue.message.size': rec.bytes,
+      'fugue.message.outcome': rec.errorCode === undefined ? 'ok' : 'error',
+    };
+    if (rec.id !== undefined) attributes['fugue.message.id'] = String(rec.id);
+    if (rec.errorCode !== undefined) attributes['error.type'] = rec.errorCode;
+    const span = this.#tracing.tracer.startSpan(label, { kind: SpanKind.SERVER, startTime: timeOrigin + rec.startMs, attributes, ...(links ? { links } : {}) }, parent);
+    if (rec.errorCode !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: rec.errorCode });
+    span.end(timeOrigin + rec.endMs);
+    return span;
+  }
+
+  recordMessage(rec: MessageRecord, label: string, span: Span): void {
+    const m = this.#metrics;
+    this.counter(this.#received, m.messagesReceived, 'type', label).inc();
+    if (rec.errorCode !== undefined) this.counter(this.#protocolErrors, m.protocolErrors, 'code', rec.errorCode).inc();
+    const seconds = (rec.endMs - rec.startMs) / 1000;
+    const sc = span.spanContext();
+    if ((sc.traceFlags & TraceFlags.SAMPLED) !== 0 && span.isRecording?.() !== false && this.#tracing.exporting) {
+      (m.messageDuration as Histogram<string>).observe({ labels: { type: label }, value: seconds, exemplarLabels: { trace_id: sc.traceId, span_id: sc.spanId } } as never);
+    } else {
+      (m.messageDuration as Histogram<string>).observe({ labels: { type: label }, value: seconds } as never);
+    }
+  }
+
+  recordSent(type: string): void {
+    this.counter(this.#sent, this.#metrics.messagesSent, 'type', type).inc();
+  }
+
+  recordBytes(inBytes: number, outBytes: number): void {
+    if (inBytes > 0) this.#metrics.bytesReceived.inc(inBytes);
+    if (outBytes > 0) this.#metrics.bytesSent.inc(outBytes);
+  }
+
+  recordClose(clientId: number, clientName: string | undefined, info: CloseInfo, span: Span): void {
+    const m = this.#metrics;
+    m.activeClients.dec();
+    m.closed.inc({ reason: info.reason });
+    m.connectionDuration.observe(info.durationMs / 1000);
+    if (span.isRecording()) {
+      span.setAttributes({
+        'fugue.close.reason': info.reason,
+        'fugue.messages.received': info.messagesIn,
+        'fugue.messages.sent': info.messagesOut,
+        'fugue.bytes.received': info.bytesIn,
+        'fugue.bytes.sent': info.bytesOut,
+      });
+      if (ABNORMAL.has(info.reason)) span.setStatus({ code: SpanStatusCode.ERROR, message: info.reason });
+      if (info.error) span.recordException(info.error);
+    }
+    span.end();
+    const fields = {
+      clientId,
+      clientName,
+      reason: info.reason,
+      durationMs: Math.round(info.durationMs),
+      messagesIn: info.messagesIn,
+      messagesOut: info.messagesOut,
+      bytesIn: info.bytesIn,
+      bytesOut: info.bytesOut,
+      ...(info.partialFrameBytes > 0 ? { partialFrameBytes: info.partialFrameBytes } : {}),
+      ...(info.error ? { err: info.error } : {}),
+    };
+    if (ABNORMAL.has(info.reason)) this.log.warn(fields, 'client disconnected');
+    else this.log.info(fields, 'client disconnected');
+  }
+
+  typeLabel(rec: MessageRecord): string {
+    if (rec.known) return rec.type;
+    return rec.type === '' ? INVALID_TYPE : UNKNOWN_TYPE;
+  }
+}
+
+class ConnectionObserverImpl implements ConnectionObserver {
+  #o: ObservabilityInstrumentation;
+  #clientId: number;
+  #span: Span;
+  #clientName: string | undefined;
+  #closed = false;
+
+  constructor(o: ObservabilityInstrumentation, clientId: number, span: Span) {
+    this.#o = o;
+    this.#clientId = clientId;
+    this.#span = span;
+  }
+
+  handshake(clientName: string | undefined): void {
+    this.#clientName = clientName;
+    if (clientName !== undefined) this.#span.setAttribute('fugue.client.name', clientName);
+    this.#o.log.debug({ clientId: this.#clientId, clientName }, 'client handshake complete');
+  }
+
+  message(rec: MessageRecord): void {
+    const label = this.#o.typeLabel(rec);
+    const span = this.#o.messageSpan(this.#span, this.#clientId, rec, label);
+    this.#o.recordMessage(rec, label, span);
+  }
+
+  sent(type: string): void {
+    this.#o.recordSent(type);
+  }
+
+  read(bytes: number): void {
+    this.#o.recordBytes(bytes, 0);
+  }
+
+  wrote(bytes: number): void {
+    this.#o.recordBytes(0, bytes);
+  }
+
+  closed(info: CloseInfo): void {
+    if (this.#closed) return; // the span is ended exactly once
+    this.#closed = true;
+    this.#o.recordClose(this.#clientId, this.#clientName, info, this.#span);
+  }
+}

@@ -1,0 +1,105 @@
+// Prometheus metrics, in a registry owned by one server instance (never the
+// global one), so two servers in one process do not collide. docs/observability.md
+// lists every family.
+//
+// The canonical registry is OpenMetrics-typed, because prom-client only keeps
+// exemplars there. Prometheus text (0.0.4) is rendered from a second registry of
+// read-only views over the same metrics: prom-client renames counters in place
+// (drops `_total`) while rendering OpenMetrics, and the views restore the name.
+
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric, type OpenMetricsContentType } from 'prom-client';
+
+/** Label value for a client-chosen type the server does not know (bounded cardinality). */
+export const UNKNOWN_TYPE = 'unknown';
+/** Label value for a frame that did not parse into a message at all. */
+export const INVALID_TYPE = 'invalid';
+
+export const CONTENT_TYPE_TEXT = Registry.PROMETHEUS_CONTENT_TYPE;
+export const CONTENT_TYPE_OPENMETRICS = Registry.OPENMETRICS_CONTENT_TYPE;
+
+export interface MetricsOptions {
+  version: string;
+  maxClients: number;
+  shutdownTimeoutMs: number;
+  /** Collect prom-client's process and Node.js metrics. Default: true. */
+  defaultMetrics?: boolean;
+}
+
+const MESSAGE_BUCKETS = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 1];
+const CONNECTION_BUCKETS = [0.01, 0.1, 1, 10, 60, 300, 1800, 3600, 14400, 86400];
+
+export class ServerMetrics {
+  readonly registry: Registry<OpenMetricsContentType> = new (Registry as unknown as new (t: string) => Registry<OpenMetricsContentType>)(Registry.OPENMETRICS_CONTENT_TYPE);
+  readonly #text = new Registry();
+  readonly activeClients: Gauge;
+  readonly acceptErrors: Counter<'code'>;
+  readonly accepted: Counter;
+  readonly rejected: Counter<'reason'>;
+  readonly closed: Counter<'reason'>;
+  readonly connectionDuration: Histogram;
+  readonly messagesReceived: Counter<'type'>;
+  readonly messagesSent: Counter<'type'>;
+  readonly messageDuration: Histogram<string>;
+  readonly protocolErrors: Counter<'code'>;
+  readonly bytesReceived: Counter;
+  readonly bytesSent: Counter;
+  readonly draining: Gauge;
+  readonly listening: Gauge;
+  readonly spansDropped: Counter;
+
+  constructor(options: MetricsOptions) {
+    const registers = [this.registry] as unknown as Registry[];
+    this.activeClients = new Gauge({ name: 'fugue_active_clients', help: 'Client connections open right now (handshaken or not).', registers });
+    this.acceptErrors = new Counter({ name: 'fugue_accept_errors_total', help: 'Failed accepts reported by the listener, by errno code (EMFILE, ENFILE, ...).', labelNames: ['code'], registers });
+    this.accepted = new Counter({ name: 'fugue_connections_accepted_total', help: 'Connections accepted and registered as clients.', registers });
+    this.rejected = new Counter({ name: 'fugue_connections_rejected_total', help: 'Connections turned away right after accept, by reason.', labelNames: ['reason'], registers });
+    this.closed = new Counter({ name: 'fugue_connections_closed_total', help: 'Client connections ended, by reason.', labelNames: ['reason'], registers });
+    this.connectionDuration = new Histogram({ name: 'fugue_connection_duration_seconds', help: 'How long client connections lasted.', buckets: CONNECTION_BUCKETS, registers });
+    this.messagesReceived = new Counter({ name: 'fugue_messages_received_total', help: 'Frames received, by message type ("unknown" for unregistered types, "invalid" for unparseable frames).', labelNames: ['type'], registers });
+    this.messagesSent = new Counter({ name: 'fugue_messages_sent_total', help: 'Messages sent to clients, by type.', labelNames: ['type'], registers });
+    this.messageDuration = new Histogram({ name: 'fugue_message_duration_seconds', help: 'Time to handle one message, from parse to reply queued, by type.', labelNames: ['type'], buckets: MESSAGE_BUCKETS, enableExemplars: true, registers });
+    this.protocolErrors = new Counter({ name: 'fugue_protocol_errors_total', help: 'Protocol error replies sent, by error code.', labelNames: ['code'], registers });
+    this.bytesReceived = new Counter({ name: 'fugue_received_bytes_total', help: 'Bytes read from client sockets.', registers });
+    this.bytesSent = new Counter({ name: 'fugue_sent_bytes_total', help: 'Bytes written to client sockets.', registers });
+    this.draining = new Gauge({ name: 'fugue_draining', help: '1 while a graceful shutdown is draining clients, else 0.', registers });
+    this.listening = new Gauge({ name: 'fugue_socket_listening', help: '1 while the Unix socket accepts connections, else 0.', registers });
+    this.spansDropped = new Counter({ name: 'fugue_spans_dropped_total', help: 'Spans dropped because the export queue was full or the exporter failed.', registers });
+    const buildInfo = new Gauge({ name: 'fugue_build_info', help: 'Always 1; labels carry the server and Node.js versions.', labelNames: ['version', 'node_version'], registers });
+    buildInfo.set({ version: options.version, node_version: process.version }, 1);
+    new Gauge({ name: 'fugue_max_clients', help: 'The configured limits.maxClients.', registers }).set(options.maxClients);
+    new Gauge({ name: 'fugue_shutdown_timeout_seconds', help: 'The configured shutdown.timeoutMs, in seconds.', registers }).set(options.shutdownTimeoutMs / 1000);
+    const startTime = new Gauge({ name: 'fugue_start_time_seconds', help: 'Unix time the server process started.', registers });
+    startTime.set(Math.round(Date.now() / 1000 - process.uptime()));
+    // Pre-create the label values dashboards and alerts expect, so series exist at 0.
+    for (const reason of ['server_busy']) this.rejected.inc({ reason }, 0);
+    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry as unknown as Registry });
+
+    for (const metric of this.registry.getMetricsAsArray() as unknown as Metric[]) this.#text.registerMetric(textView(metric));
+  }
+
+  /** Render for a scrape; OpenMetrics (with exemplars) when asked for. */
+  async render(openMetrics: boolean): Promise<{ contentType: string; body: string }> {
+    return openMetrics
+      ? { contentType: CONTENT_TYPE_OPENMETRICS, body: await this.registry.metrics() }
+      : { contentType: CONTENT_TYPE_TEXT, body: await this.#text.metrics() };
+  }
+}
+
+// A read-only view of `metric` under its original name, for the text registry.
+function textView(metric: Metric): Metric {
+  const m = metric as unknown as { name: string; help: string; type: string; aggregator: string; get(): Promise<object>; getForPromString?(): Promise<object> };
+  const name = m.name;
+  const view = {
+    name,
+    help: m.help,
+    type: m.type,
+    aggregator: m.aggregator,
+    async get() {
+      return { ...(await m.get()), name };
+    },
+    async getForPromString() {
+      return { ...(await (m.getForPromString ? m.getForPromString() : m.get())), name };
+    },
+  };
+  return view as unknown as Metric;
+}

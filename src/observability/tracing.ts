@@ -1,0 +1,173 @@
+// OpenTelemetry setup. With no exporter configured (the default) no SDK is
+// started: the API's no-op tracer costs ~15 ns a span and nothing is exported or
+// retried. With an exporter, NodeSDK is started with exactly one batch span
+// processor and no metric or log exporters (sdk-node would otherwise start OTLP
+// metric/log exporters and default to OTLP on localhost:4318).
+// The standard OTEL_* variables keep working; tracing.* config keys win over them.
+
+import { diag, DiagLogLevel, trace, type Tracer } from '@opentelemetry/api';
+import { OTLPTraceExporter as OtlpJsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as OtlpProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
+import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import {
+  BatchSpanProcessor,
+  ConsoleSpanExporter,
+  ParentBasedSampler,
+  TraceIdRatioBasedSampler,
+  type ReadableSpan,
+  type SpanExporter,
+  type SpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
+import type { Config } from '../config/schema.js';
+import type { Logger } from './logger.js';
+
+export type ExporterKind = 'none' | 'otlp' | 'console';
+
+export interface TracingSettings {
+  enabled: boolean;
+  exporter: ExporterKind;
+  /** Full URL of the traces endpoint, or undefined to let the exporter read OTEL_* itself. */
+  url: string | undefined;
+  protocol: 'http/protobuf' | 'http/json';
+  /** undefined = OTEL_TRACES_SAMPLER (sdk default: parentbased_always_on). */
+  sampleRatio: number | undefined;
+  serviceName: string | undefined;
+  messageParent: 'link' | 'connection';
+}
+
+/** Resolve tracing.* config over the standard OTEL_* environment variables. */
+export function resolveTracingSettings(cfg: Config['tracing'], env: NodeJS.ProcessEnv): TracingSettings {
+  const sdkDisabled = (env.OTEL_SDK_DISABLED ?? '').toLowerCase() === 'true';
+  const envExporter = (env.OTEL_TRACES_EXPORTER ?? '').split(',')[0]?.trim().toLowerCase() ?? '';
+  let exporter: ExporterKind = 'none';
+  const wanted = cfg.exporter !== '' ? cfg.exporter : envExporter;
+  if (wanted === 'otlp' || wanted === 'console') exporter = wanted;
+  const envProtocol = env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? env.OTEL_EXPORTER_OTLP_PROTOCOL ?? '';
+  const protocol = cfg.protocol !== '' ? cfg.protocol : envProtocol === 'http/json' ? 'http/json' : 'http/protobuf';
+  const url = cfg.endpoint !== '' ? `${cfg.endpoint.replace(/\/+$/, '')}/v1/traces` : undefined;
+  return {
+    enabled: cfg.enabled && !sdkDisabled,
+    exporter: cfg.enabled && !sdkDisabled ? exporter : 'none',
+    url,
+    protocol,
+    sampleRatio: cfg.sampleRatio >= 0 ? cfg.sampleRatio : undefined,
+    serviceName: cfg.serviceName !== '' ? cfg.serviceName : undefined,
+    messageParent: cfg.messageParent,
+  };
+}
+
+// Counts spans the batch processor could not queue (queue full) and batches the
+// exporter failed to send, so drops are visible in fugue_spans_dropped_total.
+class CountingExporter implements SpanExporter {
+  #inner: SpanExporter;
+  #onDrop: (n: number, err?: Error) => void;
+  constructor(inner: SpanExporter, onDrop: (n: number, err?: Error) => void) {
+    this.#inner = inner;
+    this.#onDrop = onDrop;
+  }
+  export(spans: ReadableSpan[], done: Parameters<SpanExporter['export']>[1]): void {
+    this.#inner.export(spans, (result) => {
+      if (result.code !== 0) this.#onDrop(spans.length, result.error);
+      done(result);
+    });
+  }
+  shutdown(): Promise<void> {
+    return this.#inner.shutdown();
+  }
+  forceFlush(): Promise<void> {
+    return this.#inner.forceFlush?.() ?? Promise.resolve();
+  }
+}
+
+export interface TracingOptions {
+  settings: TracingSettings;
+  version: string;
+  log: Logger;
+  /** Called with the number of spans dropped. */
+  onDrop(count: number): void;
+  /** Use this tracer instead of starting an SDK (tests: an in-memory provider). */
+  tracer?: Tracer;
+}
+
+export class Tracing {
+  readonly settings: TracingSettings;
+  readonly tracer: Tracer;
+  #sdk: NodeSDK | undefined;
+  #log: Logger;
+  #exportErrorLogged = false;
+
+  constructor(options: TracingOptions) {
+    this.settings = options.settings;
+    this.#log = options.log;
+    const { settings } = options;
+    if (options.tracer !== undefined) {
+      this.tracer = options.tracer;
+      return;
+    }
+    if (settings.exporter !== 'none') {
+      // Telemetry never crashes or floods the service: SDK errors go to our log at warn, once per kind.
+      diag.setLogger({ error: (m) => this.#diag(m), warn: (m) => this.#diag(m), info() {}, debug() {}, verbose() {} }, DiagLogLevel.WARN);
+      const onDrop = (n: number, err?: Error) => {
+        options.onDrop(n);
+        if (!this.#exportErrorLogged) {
+          this.#exportErrorLogged = true;
+          this.#log.warn({ err, spans: n }, 'span export failed; spans are dropped (logged once)');
+        }
+      };
+      const exporter = new CountingExporter(this.#exporter(settings), onDrop);
+      const processor: SpanProcessor = new BatchSpanProcessor(exporter, { maxQueueSize: 4096, maxExportBatchSize: 512, scheduledDelayMillis: 1000 });
+      this.#sdk = new NodeSDK({
+        resource: defaultResource().merge(resourceFromAttributes({ 'service.name': 'fugue-server', 'service.version': options.version })),
+        ...(settings.serviceName !== undefined ? { serviceName: settings.serviceName } : {}),
+        spanProcessors: [processor],
+        metricReaders: [],
+        logRecordProcessors: [],
+        instrumentations: [],
+        ...(settings.sampleRatio !== undefined ? { sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(settings.sampleRatio) }) } : {}),
+      });
+      this.#sdk.start();
+    }
+    // With no SDK started this is the API's no-op tracer.
+    this.tracer = trace.getTracer('fugue-server', options.version);
+  }
+
+  /** True when spans may be recorded and exported. */
+  get exporting(): boolean {
+    return this.#sdk !== undefined;
+  }
+
+  #exporter(s: TracingSettings): SpanExporter {
+    if (s.exporter === 'console') return new ConsoleSpanExporter();
+    const opts = s.url !== undefined ? { url: s.url } : {};
+    return s.protocol === 'http/json' ? new OtlpJsonExporter(opts) : new OtlpProtoExporter(opts);
+  }
+
+  #diagSeen = new Set<string>();
+  #diag(message: string): void {
+    const key = message.slice(0, 80);
+    if (this.#diagSeen.has(key)) return;
+    this.#diagSeen.add(key);
+    this.#log.warn({ otel: message }, 'opentelemetry reported a problem (logged once)');
+  }
+
+  /** Flush buffered spans and stop, within `timeoutMs`. Never throws. */
+  async shutdown(timeoutMs: number): Promise<void> {
+    const sdk = this.#sdk;
+    if (sdk === undefined) return;
+    this.#sdk = undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), Math.max(timeoutMs, 1));
+      timer.unref();
+    });
+    try {
+      const outcome = await Promise.race([sdk.shutdown().then(() => 'done' as const), deadline]);
+      if (outcome === 'timeout') this.#log.warn({ timeoutMs }, 'span flush did not finish in time; remaining spans dropped');
+    } catch (err) {
+      this.#log.warn({ err }, 'span flush failed; remaining spans dropped');
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

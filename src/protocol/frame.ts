@@ -1,0 +1,142 @@
+// Framing for protocol v1: <uint32 big-endian length L><L bytes of UTF-8 JSON>.
+// See docs/protocol.md, "Framing". Pure: no I/O, no timers.
+//
+// The decoder never concatenates the whole receive buffer. Frames that lie inside
+// one chunk are returned as zero-copy views of it; only a frame that spans chunks
+// is copied, once, into a buffer of its exact size. So the cost is linear in the
+// bytes received whatever the read sizes are.
+
+import { frameTooLarge, type FugueError } from '../errors.js';
+
+export const HEADER_BYTES = 4;
+/** Default and contract value of limits.maxFrameBytes (16 MiB). */
+export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
+
+export type DecoderState = 'header' | 'body' | 'failed';
+
+export interface FrameDecoderOptions {
+  /** Largest payload accepted, in bytes. Default: 16777216. */
+  maxFrameBytes?: number;
+}
+
+export class FrameDecoder {
+  readonly maxFrameBytes: number;
+  #state: DecoderState = 'header';
+  // Partial header bytes, when a header is split across chunks.
+  #header = Buffer.alloc(HEADER_BYTES);
+  #headerFilled = 0;
+  // Body being assembled across chunks.
+  #body: Buffer | undefined;
+  #bodyFilled = 0;
+  #error: FugueError | undefined;
+
+  constructor(options: FrameDecoderOptions = {}) {
+    this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+  }
+
+  get state(): DecoderState {
+    return this.#state;
+  }
+
+  /** Set once a frame over the limit was seen; the stream cannot be resynchronised after it. */
+  get error(): FugueError | undefined {
+    return this.#error;
+  }
+
+  /** Bytes of an unfinished frame held right now (header and body). */
+  get pendingBytes(): number {
+    if (this.#state === 'body') return HEADER_BYTES + this.#bodyFilled;
+    return this.#headerFilled;
+  }
+
+  /**
+   * Feed one chunk; returns the payloads of the frames it completed, in order.
+   * After an over-limit frame the decoder is `failed`: it returns the frames that
+   * came before the bad header and ignores everything after it.
+   */
+  push(chunk: Buffer): Buffer[] {
+    const out: Buffer[] = [];
+    let off = 0;
+    const len = chunk.length;
+    while (off < len && this.#state !== 'failed') {
+      if (this.#state === 'header') {
+        let frameLen: number;
+        if (this.#headerFilled === 0 && len - off >= HEADER_BYTES) {
+          frameLen = chunk.readUInt32BE(off);
+          off += HEADER_BYTES;
+        } else {
+          const n = Math.min(HEADER_BYTES - this.#headerFilled, len - off);
+          chunk.copy(this.#header, this.#headerFilled, off, off + n);
+          this.#headerFilled += n;
+          off += n;
+          if (this.#headerFilled < HEADER_BYTES) break;
+          this.#headerFilled = 0;
+          frameLen = this.#header.readUInt32BE(0);
+        }
+        if (frameLen > this.maxFrameBytes) {
+          this.#state = 'failed';
+          this.#error = frameTooLarge(frameLen, this.maxFrameBytes);
+          break;
+        }
+        if (len - off >= frameLen) {
+          // Whole body in this chunk: a view, no copy.
+          out.push(chunk.subarray(off, off + frameLen));
+          off += frameLen;
+          continue;
+        }
+        this.#body = Buffer.allocUnsafe(frameLen);
+        this.#bodyFilled = 0;
+        this.#state = 'body';
+      } else {
+        const body = this.#body as Buffer;
+        const n = Math.min(body.length - this.#bodyFilled, len - off);
+        chunk.copy(body, this.#bodyFilled, off, off + n);
+        this.#bodyFilled += n;
+        off += n;
+        if (this.#bodyFilled === body.length) {
+          out.push(body);
+          this.#body = undefined;
+          this.#state = 'header';
+        }
+      }
+    }
+    return out;
+  }
+}
+
+/** Encode one message object as a frame. */
+export function encodeFrame(message: object): Buffer {
+  return encodeJsonFrame(JSON.stringify(message));
+}
+
+/** Frame an already-serialised JSON text. */
+export function encodeJsonFrame(json: string): Buffer {
+  const bytes = Buffer.byteLength(json);
+  const buf = Buffer.allocUnsafe(HEADER_BYTES + bytes);
+  buf.writeUInt32BE(bytes, 0);
+  buf.write(json, HEADER_BYTES, 'utf8');
+  return buf;
+}
+
+/**
+ * Frame many serialised messages into one buffer: one allocation and one
+ * `write()` for a whole batch of replies (write coalescing).
+ */
+export function encodeJsonFrames(jsons: readonly string[]): Buffer {
+  if (jsons.length === 1) return encodeJsonFrame(jsons[0] as string);
+  const sizes = new Array<number>(jsons.length);
+  let total = 0;
+  for (let i = 0; i < jsons.length; i++) {
+    const n = Buffer.byteLength(jsons[i] as string);
+    sizes[i] = n;
+    total += HEADER_BYTES + n;
+  }
+  const buf = Buffer.allocUnsafe(total);
+  let off = 0;
+  for (let i = 0; i < jsons.length; i++) {
+    buf.writeUInt32BE(sizes[i] as number, off);
+    off += HEADER_BYTES;
+    off += buf.write(jsons[i] as string, off, 'utf8');
+  }
+  return buf;
+}

@@ -1,0 +1,379 @@
+// One client connection: the pump. Bytes in -> FrameDecoder -> parseMessage ->
+// handler table -> replies, queued in request order and written once per read
+// (write coalescing). Cleanup runs exactly once, on the socket's 'close'.
+
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import {
+  encodeJsonFrames,
+  errorMessage,
+  ERROR_TEXT,
+  FrameDecoder,
+  parseMessage,
+  shutdownMessage,
+  type ClientMessage,
+  type MessageId,
+  type ServerMessage,
+} from '../protocol/index.js';
+import type { HandlerContext, HandlerResult, HandlerTable, ServerView } from './handlers.js';
+import type { CloseInfo, CloseReason, ConnectionObserver, Log, MessageRecord } from './instrumentation.js';
+
+export interface ConnectionLimits {
+  maxFrameBytes: number;
+  maxBufferedBytes: number;
+  handshakeTimeoutMs: number;
+  idleTimeoutMs: number;
+}
+
+export interface ConnectionOptions {
+  clientId: number;
+  socket: Socket;
+  handlers: HandlerTable;
+  limits: ConnectionLimits;
+  server: ServerView;
+  observer: ConnectionObserver;
+  log: Log;
+  /** Called once, after the socket closed. */
+  onClose(conn: Connection, info: CloseInfo): void;
+}
+
+export type ConnectionState = 'handshaking' | 'ready' | 'closing' | 'closed';
+
+export class Connection implements HandlerContext {
+  readonly clientId: number;
+  readonly server: ServerView;
+  readonly openedAt = performance.now();
+  #socket: Socket;
+  #handlers: HandlerTable;
+  #limits: ConnectionLimits;
+  #observer: ConnectionObserver;
+  #log: Log;
+  #onClose: ConnectionOptions['onClose'];
+  #decoder: FrameDecoder;
+  #state: ConnectionState = 'handshaking';
+  #clientName: string | undefined;
+  #handshaken = false;
+  #closeReason: CloseReason | undefined;
+  #closeError: Error | undefined;
+  #closeAfterReply: CloseReason | undefined;
+  #handshakeTimer: NodeJS.Timeout | undefined;
+  // Replies of the current batch, serialised, waiting for one coalesced write.
+  #out: string[] = [];
+  // An async handler in progress, and the frames that arrived behind it.
+  #blocked = false;
+  #backlog: Buffer[] = [];
+  #peerEnded = false;
+  #messagesIn = 0;
+  #messagesOut = 0;
+  #bytesIn = 0;
+  #bytesOut = 0;
+  // Reused for every message: the observer copies what it keeps.
+  #record: MessageRecord = { type: '', known: false, id: undefined, bytes: 0, startMs: 0, endMs: 0, errorCode: undefined, traceparent: undefined, tracestate: undefined };
+
+  constructor(options: ConnectionOptions) {
+    this.clientId = options.clientId;
+    this.server = options.server;
+    this.#socket = options.socket;
+    this.#handlers = options.handlers;
+    this.#limits = options.limits;
+    this.#observer = options.observer;
+    this.#log = options.log;
+    this.#onClose = options.onClose;
+    this.#decoder = new FrameDecoder({ maxFrameBytes: options.limits.maxFrameBytes });
+
+    const socket = this.#socket;
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('end', () => this.#onEnd());
+    socket.on('error', (err: NodeJS.ErrnoException) => this.#onError(err));
+    socket.on('close', () => this.#onSocketClose());
+    if (this.#limits.handshakeTimeoutMs > 0) {
+      this.#handshakeTimer = setTimeout(() => this.#timeout(ERROR_TEXT.handshake_timeout(this.#limits.handshakeTimeoutMs)), this.#limits.handshakeTimeoutMs);
+      this.#handshakeTimer.unref();
+    }
+    if (this.#limits.idleTimeoutMs > 0) {
+      socket.setTimeout(this.#limits.idleTimeoutMs, () => this.#timeout(ERROR_TEXT.idle_timeout(this.#limits.idleTimeoutMs)));
+    }
+  }
+
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
+  get clientName(): string | undefined {
+    return this.#clientName;
+  }
+
+  get handshaken(): boolean {
+    return this.#handshaken;
+  }
+
+  // --- HandlerContext ---
+
+  completeHandshake(clientName: string | undefined): void {
+    this.#clientName = clientName;
+    this.#handshaken = true;
+    if (this.#state === 'handshaking') this.#state = 'ready';
+    if (this.#handshakeTimer !== undefined) clearTimeout(this.#handshakeTimer);
+    this.#handshakeTimer = undefined;
+    this.#observer.handshake(clientName);
+  }
+
+  closeAfterReply(reason: CloseReason): void {
+    this.#closeAfterReply ??= reason;
+  }
+
+  // --- server-side actions ---
+
+  /** Send an unsolicited message (e.g. `shutdown`) right away. */
+  notifyShutdown(reason: string, timeoutMs: number): void {
+    if (this.#state === 'closed' || this.#socket.destroyed) return;
+    this.#enqueue(shutdownMessage(reason, timeoutMs));
+    if (!this.#blocked) this.#flush();
+  }
+
+  /** Close now, without flushing (deadline reached, slow consumer). */
+  destroy(reason: CloseReason, err?: Error): void {
+    this.#setReason(reason, err);
+    this.#socket.destroy();
+  }
+
+  // --- the pump ---
+
+  #onData(chunk: Buffer): void {
+    this.#bytesIn += chunk.length;
+    this.#observer.read(chunk.length);
+    if (this.#state === 'closing' || this.#state === 'closed') return;
+    const frames = this.#decoder.push(chunk);
+    for (let i = 0; i < frames.length; i++) {
+      if (this.#blocked) {
+        this.#backlog.push(frames[i] as Buffer);
+        continue;
+      }
+      this.#handleFrame(frames[i] as Buffer);
+      if (this.#closeAfterReply !== undefined) break;
+    }
+    const err = this.#decoder.error;
+    if (err !== undefined && this.#closeAfterReply === undefined) {
+      const { length, max } = err.details as { length: number; max: number };
+      this.#log.warn({ clientId: this.clientId, frameLength: length, maxFrameBytes: max }, 'frame too large, closing connection');
+      this.#recordProtocolError('frame_too_large', length);
+      this.#enqueue(errorMessage('frame_too_large', ERROR_TEXT.frame_too_large(length, max)));
+      this.#closeAfterReply = 'protocol_error';
+    }
+    if (this.#blocked) {
+      // Bound what queues behind a slow handler: stop reading until it settles.
+      if (this.#backlog.length > 0) this.#socket.pause();
+      return;
+    }
+    this.#afterBatch();
+  }
+
+  #afterBatch(): void {
+    if (this.#closeAfterReply !== undefined) {
+      this.#end(this.#closeAfterReply);
+    } else {
+      this.#flush();
+      if (this.#peerEnded) this.#end('client_eof');
+    }
+  }
+
+  #handleFrame(payload: Buffer): void {
+    this.#messagesIn++;
+    const rec = this.#record;
+    rec.startMs = performance.now();
+    rec.bytes = payload.length;
+    rec.errorCode = undefined;
+    rec.traceparent = undefined;
+    rec.tracestate = undefined;
+    const parsed = parseMessage(payload);
+    if (!parsed.ok) {
+      rec.type = ''; // no type: the frame did not parse
+      rec.known = false;
+      rec.id = parsed.id;
+      this.#reply(errorMessage('bad_message', parsed.reason), parsed.id);
+      return;
+    }
+    const msg = parsed.message;
+    rec.type = msg.type;
+    rec.id = msg.id;
+    rec.traceparent = msg.traceparent;
+    rec.tracestate = msg.tracestate;
+    const handler = this.#handlers.get(msg.type);
+    rec.known = handler !== undefined;
+    if (handler === undefined || (!handler.beforeHandshake && !this.handshaken)) {
+      const reply = this.handshaken
+        ? errorMessage('unknown_type', ERROR_TEXT.unknown_type(msg.type) + this.#handlers.types().join(', '))
+        : errorMessage('handshake_required', ERROR_TEXT.handshake_required);
+      this.#reply(reply, msg.id);
+      return;
+    }
+    const invalid = handler.validate?.(msg);
+    if (invalid !== undefined) {
+      this.#reply(errorMessage('bad_message', `${msg.type}: ${invalid}`), msg.id);
+      return;
+    }
+    let result: HandlerResult | Promise<HandlerResult>;
+    try {
+      result = handler.handle(msg, this);
+    } catch (err) {
+      this.#internalError(msg, err);
+      return;
+    }
+    if (result instanceof Promise) {
+      this.#blocked = true;
+      const startMs = rec.startMs;
+      result.then(
+        (reply) => this.#settle(msg, startMs, payload.length, reply),
+        (err: unknown) => {
+          this.#internalError(msg, err);
+          this.#settle(msg, startMs, payload.length, undefined, true);
+        },
+      );
+      return;
+    }
+    this.#reply(result, msg.id);
+  }
+
+  #internalError(msg: ClientMessage, err: unknown): void {
+    this.#log.error({ clientId: this.clientId, type: msg.type, err }, 'message handler failed');
+    this.#reply(errorMessage('internal', ERROR_TEXT.internal), msg.id);
+  }
+
+  // An async handler finished: reply, then work through what queued behind it.
+  #settle(msg: ClientMessage, startMs: number, bytes: number, reply: HandlerResult, replied = false): void {
+    this.#blocked = false;
+    if (this.#state === 'closed') return;
+    const rec = this.#record;
+    rec.type = msg.type;
+    rec.known = true;
+    rec.id = msg.id;
+    rec.bytes = bytes;
+    rec.startMs = startMs;
+    rec.traceparent = msg.traceparent;
+    rec.tracestate = msg.tracestate;
+    if (!replied) {
+      rec.errorCode = undefined;
+      this.#reply(reply, msg.id);
+    }
+    while (this.#backlog.length > 0 && !this.#blocked && this.#closeAfterReply === undefined) {
+      this.#handleFrame(this.#backlog.shift() as Buffer);
+    }
+    if (!this.#blocked) {
+      this.#backlog.length = 0;
+      this.#socket.resume();
+      this.#afterBatch();
+    } else {
+      this.#flush();
+    }
+  }
+
+  #reply(reply: HandlerResult, id: MessageId | undefined): void {
+    const rec = this.#record;
+    if (reply !== undefined) {
+      if (id !== undefined) reply.id = id;
+      if (reply.type === 'error') rec.errorCode = reply.code as MessageRecord['errorCode'];
+      this.#enqueue(reply);
+    }
+    rec.endMs = performance.now();
+    this.#observer.message(rec);
+  }
+
+  #recordProtocolError(code: 'frame_too_large', bytes: number): void {
+    const rec = this.#record;
+    rec.type = '';
+    rec.known = false;
+    rec.id = undefined;
+    rec.bytes = bytes;
+    rec.startMs = rec.endMs = performance.now();
+    rec.errorCode = code;
+    rec.traceparent = rec.tracestate = undefined;
+    this.#observer.message(rec);
+  }
+
+  #enqueue(message: ServerMessage): void {
+    this.#out.push(JSON.stringify(message));
+    this.#messagesOut++;
+    this.#observer.sent(message.type);
+  }
+
+  #flush(): void {
+    if (this.#out.length === 0 || this.#socket.destroyed) {
+      this.#out.length = 0;
+      return;
+    }
+    const buf = encodeJsonFrames(this.#out);
+    this.#out.length = 0;
+    this.#bytesOut += buf.length;
+    this.#observer.wrote(buf.length);
+    this.#socket.write(buf);
+    // The client is not reading fast enough: cut it off rather than buffer without bound.
+    const buffered = this.#socket.writableLength;
+    if (buffered > this.#limits.maxBufferedBytes) {
+      this.#log.warn({ clientId: this.clientId, bufferedBytes: buffered, maxBufferedBytes: this.#limits.maxBufferedBytes }, 'client is not reading its replies, disconnecting it');
+      this.destroy('slow_consumer');
+    }
+  }
+
+  /** Flush what is owed, then close cleanly (FIN after the last reply). */
+  #end(reason: CloseReason): void {
+    this.#setReason(reason);
+    if (this.#state === 'closing' || this.#state === 'closed') return;
+    this.#state = 'closing';
+    this.#clearHandshakeTimer();
+    this.#flush();
+    if (!this.#socket.destroyed) this.#socket.destroySoon();
+  }
+
+  #timeout(text: string): void {
+    if (this.#state === 'closing' || this.#state === 'closed') return;
+    this.#enqueue(errorMessage('timeout', text));
+    this.#end('timeout');
+  }
+
+  #onEnd(): void {
+    this.#peerEnded = true;
+    const pending = this.#decoder.pendingBytes;
+    if (pending > 0) {
+      this.#log.info({ clientId: this.clientId, partialFrameBytes: pending }, 'client closed in the middle of a frame');
+    }
+    // Answer everything already received, then close our side (allowHalfOpen).
+    if (!this.#blocked) this.#end('client_eof');
+  }
+
+  #onError(err: NodeJS.ErrnoException): void {
+    const reset = err.code === 'ECONNRESET' || err.code === 'EPIPE';
+    this.#setReason(reset ? 'client_reset' : 'error', reset ? undefined : err);
+  }
+
+  #setReason(reason: CloseReason, err?: Error): void {
+    // The first cause wins: a reset that follows a timeout is still a timeout.
+    if (this.#closeReason === undefined) {
+      this.#closeReason = reason;
+      this.#closeError = err;
+    }
+  }
+
+  #clearHandshakeTimer(): void {
+    if (this.#handshakeTimer !== undefined) clearTimeout(this.#handshakeTimer);
+    this.#handshakeTimer = undefined;
+  }
+
+  #onSocketClose(): void {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    this.#clearHandshakeTimer();
+    this.#backlog.length = 0;
+    const info: CloseInfo = {
+      reason: this.#closeReason ?? 'client_eof',
+      durationMs: performance.now() - this.openedAt,
+      messagesIn: this.#messagesIn,
+      messagesOut: this.#messagesOut,
+      bytesIn: this.#bytesIn,
+      bytesOut: this.#bytesOut,
+      partialFrameBytes: this.#decoder.pendingBytes,
+      error: this.#closeError,
+    };
+    this.#observer.closed(info);
+    this.#onClose(this, info);
+  }
+}

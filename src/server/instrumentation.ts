@@ -1,0 +1,108 @@
+// The one seam between the server core and observability. The core calls these
+// hooks at each event; src/observability implements them with pino, prom-client
+// and OpenTelemetry. The core never imports an exporter, and the no-op default
+// keeps it usable (and testable) on its own.
+
+import type { MessageId, ProtocolErrorCode } from '../protocol/index.js';
+
+/** Why a connection ended. Bounded: these are metric label values. */
+export type CloseReason =
+  | 'client_eof' // the client closed its end
+  | 'client_reset' // ECONNRESET / EPIPE
+  | 'detach' // the client sent `detach`
+  | 'error' // another socket error
+  | 'timeout' // handshake or idle timeout
+  | 'slow_consumer' // the client stopped reading: over limits.maxBufferedBytes
+  | 'protocol_error' // frame_too_large or unsupported_version: the server closed it
+  | 'shutdown_forced'; // still open at the end of a graceful drain
+
+/** Why an accepted connection was turned away before it became a client. */
+export type RejectReason = 'server_busy';
+
+/** Outcome of one message, as the observer sees it. */
+export interface MessageRecord {
+  /** The message type as sent (may be any client string: map it before using it as a label). */
+  type: string;
+  /** True when a handler is registered for `type`. */
+  known: boolean;
+  id: MessageId | undefined;
+  /** Payload size in bytes. */
+  bytes: number;
+  /** performance.now() at the start and end of handling, in ms. */
+  startMs: number;
+  endMs: number;
+  /** The protocol error replied, if any. */
+  errorCode: ProtocolErrorCode | undefined;
+  traceparent: unknown;
+  tracestate: unknown;
+}
+
+export interface CloseInfo {
+  reason: CloseReason;
+  durationMs: number;
+  messagesIn: number;
+  messagesOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** Bytes of an unfinished frame left when the connection ended. */
+  partialFrameBytes: number;
+  error: Error | undefined;
+}
+
+export interface ConnectionInfo {
+  clientId: number;
+  socketPath: string;
+}
+
+/** Per-connection hooks: one object per accepted client. */
+export interface ConnectionObserver {
+  handshake(clientName: string | undefined): void;
+  /** Called once per message, after its reply (if any) is queued. The record is reused: copy what you keep. */
+  message(record: MessageRecord): void;
+  /** A message the server sent, by type (replies and unsolicited ones). */
+  sent(type: string): void;
+  read(bytes: number): void;
+  wrote(bytes: number): void;
+  /** Called exactly once. */
+  closed(info: CloseInfo): void;
+}
+
+/** Minimal structured logger (pino-compatible). */
+export interface Log {
+  debug(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface Instrumentation {
+  readonly log: Log;
+  listening(info: { socketPath: string; pid: number }): void;
+  acceptError(err: NodeJS.ErrnoException): void;
+  rejected(reason: RejectReason): void;
+  connection(info: ConnectionInfo): ConnectionObserver;
+  draining(info: { clients: number; timeoutMs: number }): void;
+  drained(info: { durationMs: number; left: number; forced: number }): void;
+}
+
+const noopLog: Log = { debug() {}, info() {}, warn() {}, error() {} };
+
+const noopObserver: ConnectionObserver = {
+  handshake() {},
+  message() {},
+  sent() {},
+  read() {},
+  wrote() {},
+  closed() {},
+};
+
+/** Does nothing: the default when no observability is wired. */
+export const noopInstrumentation: Instrumentation = {
+  log: noopLog,
+  listening() {},
+  acceptError() {},
+  rejected() {},
+  connection: () => noopObserver,
+  draining() {},
+  drained() {},
+};

@@ -1,0 +1,230 @@
+// FugueServer: binds the Unix socket, accepts clients, and drains on close().
+// Lifecycle: idle -> starting -> listening -> draining -> closed (one way only).
+
+import { createServer, type Server, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { serverClosed } from '../errors.js';
+import { encodeFrame, errorMessage, ERROR_TEXT, DEFAULT_MAX_FRAME_BYTES } from '../protocol/index.js';
+import { Connection, type ConnectionLimits } from './connection.js';
+import { coreHandlers, type HandlerTable, type ServerView } from './handlers.js';
+import { noopInstrumentation, type CloseInfo, type Instrumentation } from './instrumentation.js';
+import { ClientRegistry } from './registry.js';
+import { bindUnixSocket, removeSocketIfOurs, type SocketIdentity } from './socket-path.js';
+
+export type ServerState = 'idle' | 'starting' | 'listening' | 'draining' | 'closed';
+
+export interface FugueServerOptions {
+  /** Absolute path of the Unix socket. */
+  socketPath: string;
+  /** Permission bits of the socket file. Default: 0o600. */
+  socketMode?: number;
+  /** Reported as `server_version`. */
+  version: string;
+  /** How long a graceful drain waits for clients to leave, in ms. Default: 10000. */
+  shutdownTimeoutMs?: number;
+  /** Connections served at once; more get `server_busy`. Default: 1024. */
+  maxClients?: number;
+  /** Largest frame payload accepted, in bytes. Default: 16777216. */
+  maxFrameBytes?: number;
+  /** Unsent reply bytes a client may let pile up before it is disconnected. Default: 33554432. */
+  maxBufferedBytes?: number;
+  /** Time allowed from accept to `connect`, in ms; 0 = none. Default: 10000. */
+  handshakeTimeoutMs?: number;
+  /** Close a connection with no traffic for this long, in ms; 0 = never. Default: 0. */
+  idleTimeoutMs?: number;
+  /** Observability hooks. Default: no-op. */
+  instrumentation?: Instrumentation;
+  /** Message handlers. Default: the protocol v1 core handlers. */
+  handlers?: HandlerTable;
+}
+
+export interface DrainResult {
+  durationMs: number;
+  /** Clients that left by themselves during the drain. */
+  left: number;
+  /** Clients still connected at the deadline, closed by the server. */
+  forced: number;
+}
+
+export class FugueServer implements ServerView {
+  readonly socketPath: string;
+  readonly version: string;
+  readonly handlers: HandlerTable;
+  readonly shutdownTimeoutMs: number;
+  readonly maxClients: number;
+  #mode: number;
+  #limits: ConnectionLimits;
+  #instr: Instrumentation;
+  #state: ServerState = 'idle';
+  #listener: Server | undefined;
+  #identity: SocketIdentity | undefined;
+  #registry = new ClientRegistry<Connection>();
+  #startedAt = 0;
+  #closing: Promise<DrainResult> | undefined;
+  #busyFrame: Buffer;
+  #onEmpty: (() => void) | undefined;
+
+  constructor(options: FugueServerOptions) {
+    this.socketPath = options.socketPath;
+    this.version = options.version;
+    this.handlers = options.handlers ?? coreHandlers();
+    this.shutdownTimeoutMs = options.shutdownTimeoutMs ?? 10_000;
+    this.maxClients = options.maxClients ?? 1024;
+    this.#mode = options.socketMode ?? 0o600;
+    this.#limits = {
+      maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+      maxBufferedBytes: options.maxBufferedBytes ?? 32 * 1024 * 1024,
+      handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
+      idleTimeoutMs: options.idleTimeoutMs ?? 0,
+    };
+    this.#instr = options.instrumentation ?? noopInstrumentation;
+    this.#busyFrame = encodeFrame(errorMessage('server_busy', ERROR_TEXT.server_busy(this.maxClients)));
+  }
+
+  get state(): ServerState {
+    return this.#state;
+  }
+
+  /** The socket file this server created (after start()). */
+  get identity(): SocketIdentity | undefined {
+    return this.#identity;
+  }
+
+  // --- ServerView ---
+  uptimeMs(): number {
+    return this.#startedAt === 0 ? 0 : performance.now() - this.#startedAt;
+  }
+  clientCount(): number {
+    return this.#registry.size;
+  }
+  isDraining(): boolean {
+    return this.#state === 'draining';
+  }
+
+  /** Bind and start accepting. Rejects with a FugueError (see docs/errors.md). */
+  async start(): Promise<void> {
+    if (this.#state !== 'idle') throw serverClosed();
+    this.#state = 'starting';
+    const listener = createServer({ allowHalfOpen: true });
+    this.#listener = listener;
+    try {
+      this.#identity = await bindUnixSocket(listener, this.socketPath, this.#mode, this.#instr.log);
+    } catch (err) {
+      this.#state = 'closed';
+      throw err;
+    }
+    listener.on('connection', (socket) => this.#accept(socket));
+    // After listen, 'error' events are accept failures (EMFILE, ENFILE, ...):
+    // count them and keep serving. The listener stays open.
+    listener.on('error', (err: NodeJS.ErrnoException) => this.#instr.acceptError(err));
+    this.#startedAt = performance.now();
+    this.#state = 'listening';
+    this.#instr.listening({ socketPath: this.socketPath, pid: process.pid });
+    if (this.#closing !== undefined) await this.#closing; // close() called during start
+  }
+
+  #accept(socket: Socket): void {
+    if (this.#state !== 'listening' || this.#registry.size >= this.maxClients) {
+      this.#instr.rejected('server_busy');
+      socket.on('error', () => {}); // the client may already be gone
+      socket.end(this.#busyFrame);
+      socket.destroySoon();
+      return;
+    }
+    const clientId = this.#registry.nextId();
+    const observer = this.#instr.connection({ clientId, socketPath: this.socketPath });
+    const conn = new Connection({
+      clientId,
+      socket,
+      handlers: this.handlers,
+      limits: this.#limits,
+      server: this,
+      observer,
+      log: this.#instr.log,
+      onClose: (c, info) => this.#onConnectionClose(c, info),
+    });
+    this.#registry.add(clientId, conn);
+  }
+
+  #onConnectionClose(conn: Connection, _info: CloseInfo): void {
+    this.#registry.remove(conn.clientId);
+    if (this.#registry.size === 0) this.#onEmpty?.();
+  }
+
+  /** The live connection with this client id, if any. */
+  getClient(clientId: number): Connection | undefined {
+    return this.#registry.get(clientId);
+  }
+
+  /**
+   * Graceful shutdown: stop accepting (the socket file goes at once), send
+   * `shutdown` to every client, wait up to shutdownTimeoutMs for them to leave,
+   * then close the rest. Idempotent: every caller gets the same promise.
+   */
+  close(reason = 'server shutting down'): Promise<DrainResult> {
+    this.#closing ??= this.#drain(reason);
+    return this.#closing;
+  }
+
+  async #drain(reason: string): Promise<DrainResult> {
+    if (this.#state === 'starting') {
+      // Let start() finish binding so the socket can be removed by identity.
+      await new Promise<void>((resolve) => {
+        const check = () => (this.#state === 'starting' ? setImmediate(check) : resolve());
+        check();
+      });
+    }
+    const t0 = performance.now();
+    if (this.#state !== 'listening') {
+      this.#state = 'closed';
+      return { durationMs: 0, left: 0, forced: 0 };
+    }
+    this.#state = 'draining';
+    const initial = this.#registry.size;
+    this.#instr.draining({ clients: initial, timeoutMs: this.shutdownTimeoutMs });
+    this.removeSocket();
+    const listenerClosed = new Promise<void>((resolve) => (this.#listener as Server).close(() => resolve()));
+
+    for (const conn of this.#registry.values()) conn.notifyShutdown(reason, this.shutdownTimeoutMs);
+
+    if (this.#registry.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.shutdownTimeoutMs);
+        this.#onEmpty = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    const forced = this.#registry.size;
+    if (forced > 0) {
+      await new Promise<void>((resolve) => {
+        this.#onEmpty = resolve;
+        for (const conn of [...this.#registry.values()]) conn.destroy('shutdown_forced');
+      });
+    }
+    this.#onEmpty = undefined;
+    await listenerClosed;
+    this.#state = 'closed';
+    const result = { durationMs: performance.now() - t0, left: initial - forced, forced };
+    this.#instr.drained(result);
+    return result;
+  }
+
+  /** Forced shutdown: cut every connection now and remove the socket. */
+  destroy(): void {
+    this.removeSocket();
+    if (this.#listener?.listening) this.#listener.close();
+    for (const conn of [...this.#registry.values()]) conn.destroy('shutdown_forced');
+    this.#state = 'closed';
+  }
+
+  /** Remove the socket file if it is still ours. Safe to call on any exit path. */
+  removeSocket(): boolean {
+    return this.#identity === undefined ? false : removeSocketIfOurs(this.socketPath, this.#identity);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}

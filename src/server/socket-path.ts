@@ -1,0 +1,249 @@
+// Safe creation and removal of the server's Unix socket. See docs/operations.md.
+//
+// - The directory must be ours and not writable by group/others, or someone else
+//   could swap the socket under us. Missing directories are created 0700.
+// - An existing path is probed: a live socket means another server (refuse, touch
+//   nothing); a refused connect means a stale socket (remove it); anything that is
+//   not a socket is never deleted.
+// - We bind a temporary name in the same directory with the umask set so the
+//   socket is never wider than `mode`, then hard-link it onto the final path.
+//   link() fails if the path exists, so we never clobber a socket another server
+//   created meanwhile, and the listener's close() later unlinks only the temporary
+//   name (libuv unlinks by name: nodejs/node#19729). We remove the final path
+//   ourselves, only while its inode is still ours.
+
+import { closeSync, constants as fsConstants, linkSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { createConnection, type Server } from 'node:net';
+import { basename, dirname, join } from 'node:path';
+import { FugueError, socketBind, socketDirCreate, socketDirUnsafe, socketInUse, socketPathNotSocket, socketPathTooLong } from '../errors.js';
+import type { Log } from './instrumentation.js';
+
+/** sun_path is 108 bytes on Linux, including the terminating NUL. */
+export const MAX_SOCKET_PATH_BYTES = 107;
+
+/** Who owns a bound socket file: compared before any removal. */
+export interface SocketIdentity {
+  dev: number;
+  ino: number;
+}
+
+export function pidFilePath(socketPath: string): string {
+  return `${socketPath}.pid`;
+}
+
+function tempSocketPath(socketPath: string): string {
+  return join(dirname(socketPath), `.${process.pid.toString(36)}~`);
+}
+
+export function checkSocketPathLength(socketPath: string): void {
+  const bytes = Buffer.byteLength(socketPath);
+  // The temporary bind name must fit too (see the header comment).
+  const tempBytes = Buffer.byteLength(tempSocketPath(socketPath));
+  const worst = Math.max(bytes, tempBytes);
+  if (worst > MAX_SOCKET_PATH_BYTES) {
+    throw socketPathTooLong(socketPath, bytes, MAX_SOCKET_PATH_BYTES - (tempBytes - bytes > 0 ? tempBytes - bytes : 0));
+  }
+}
+
+function kindOf(path: string): string {
+  const st = lstatSync(path);
+  if (st.isSymbolicLink()) return 'symbolic link';
+  if (st.isDirectory()) return 'directory';
+  if (st.isFile()) return 'regular file';
+  if (st.isFIFO()) return 'FIFO';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'device';
+  return 'non-socket file';
+}
+
+/** Create the socket's directory (0700) if missing, and check it is safe. */
+export function ensureSocketDir(dir: string, log: Log): void {
+  let created = false;
+  try {
+    created = mkdirSync(dir, { recursive: true, mode: 0o700 }) !== undefined;
+  } catch (err) {
+    throw socketDirCreate(dir, err as NodeJS.ErrnoException);
+  }
+  if (created) log.info({ dir, mode: '0700' }, 'created socket directory');
+  const st = statSync(dir);
+  if (!st.isDirectory()) throw socketDirUnsafe(dir, 'is not a directory');
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid) {
+    throw socketDirUnsafe(dir, `is owned by uid ${st.uid}, not by this server's uid ${uid}`);
+  }
+  if ((st.mode & 0o022) !== 0) {
+    throw socketDirUnsafe(dir, `is writable by ${(st.mode & 0o002) !== 0 ? 'others' : 'its group'} (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')})`);
+  }
+}
+
+export type ProbeResult = 'absent' | 'stale' | 'live';
+
+/** What is at `path` now: nothing, a dead socket, or a live server. Throws for a non-socket. */
+export async function probeSocketPath(path: string, timeoutMs = 2000): Promise<ProbeResult> {
+  let isSocket: boolean;
+  try {
+    isSocket = lstatSync(path).isSocket();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'absent';
+    throw socketBind(path, err as NodeJS.ErrnoException);
+  }
+  if (!isSocket) throw socketPathNotSocket(path, kindOf(path));
+  return new Promise<ProbeResult>((resolve, reject) => {
+    const sock = createConnection(path);
+    const timer = setTimeout(() => {
+      // A server too busy to accept is still a live server: never touch its socket.
+      sock.destroy();
+      resolve('live');
+    }, timeoutMs);
+    sock.once('connect', () => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve('live');
+    });
+    sock.once('error', (err: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      sock.destroy();
+      if (err.code === 'ECONNREFUSED') resolve('stale');
+      else if (err.code === 'ENOENT') resolve('absent');
+      else reject(socketBind(path, err));
+    });
+  });
+}
+
+/** The pid in the live server's pid file, if it has one. */
+export function readPidFile(socketPath: string): number | undefined {
+  try {
+    const pid = Number.parseInt(readFileSync(pidFilePath(socketPath), 'utf8').trim(), 10);
+    return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function writePidFile(socketPath: string): void {
+  const tmp = `${pidFilePath(socketPath)}.${process.pid}~`;
+  const fd = openSync(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC | fsConstants.O_NOFOLLOW, 0o600);
+  try {
+    writeSync(fd, `${process.pid}\n`);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, pidFilePath(socketPath));
+}
+
+function removeStale(path: string, log: Log): void {
+  try {
+    unlinkSync(path);
+    log.info({ socketPath: path }, 'removed stale socket left by a server that is no longer running');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw socketBind(path, err as NodeJS.ErrnoException);
+  }
+  try {
+    unlinkSync(pidFilePath(path));
+  } catch {
+    // no pid file: nothing to do
+  }
+}
+
+function listen(server: Server, path: string, mode: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => {
+      server.off('listening', onListening);
+      reject(err);
+    };
+    const onListening = () => {
+      server.off('error', onError);
+      resolve();
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    // bind(2) runs inside listen(): with this umask the socket is created with
+    // exactly `mode` and is never, even for an instant, wider.
+    const old = process.umask(~mode & 0o777);
+    try {
+      server.listen(path);
+    } finally {
+      process.umask(old);
+    }
+  });
+}
+
+/**
+ * Bind `server` at `socketPath` safely (see the header comment). Resolves with
+ * the identity of the socket file; rejects with a FugueError.
+ */
+export async function bindUnixSocket(server: Server, socketPath: string, mode: number, log: Log): Promise<SocketIdentity> {
+  checkSocketPathLength(socketPath);
+  ensureSocketDir(dirname(socketPath), log);
+  const existing = await probeSocketPath(socketPath);
+  if (existing === 'live') throw socketInUse(socketPath, readPidFile(socketPath));
+  if (existing === 'stale') removeStale(socketPath, log);
+
+  const temp = tempSocketPath(socketPath);
+  try {
+    if (lstatSync(temp).isSocket()) unlinkSync(temp); // left by a dead process with our pid
+  } catch {
+    // absent: the usual case
+  }
+  try {
+    await listen(server, temp, mode);
+  } catch (err) {
+    throw socketBind(socketPath, err as NodeJS.ErrnoException);
+  }
+  const st = lstatSync(temp);
+  const identity: SocketIdentity = { dev: st.dev, ino: st.ino };
+  try {
+    try {
+      linkSync(temp, socketPath);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw socketBind(socketPath, err as NodeJS.ErrnoException);
+      // Someone created the path since the probe: check again, once.
+      const again = await probeSocketPath(socketPath);
+      if (again === 'live') throw socketInUse(socketPath, readPidFile(socketPath));
+      if (again === 'stale') removeStale(socketPath, log);
+      linkSync(temp, socketPath);
+    }
+  } catch (err) {
+    unlinkQuiet(temp);
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    throw err instanceof FugueError ? err : socketBind(socketPath, err as NodeJS.ErrnoException);
+  }
+  unlinkQuiet(temp);
+  try {
+    writePidFile(socketPath);
+  } catch (err) {
+    log.warn({ err, pidFile: pidFilePath(socketPath) }, 'could not write pid file; "already running" errors will not name this pid');
+  }
+  log.debug({ socketPath, name: basename(socketPath), ...identity }, 'socket bound');
+  return identity;
+}
+
+function unlinkQuiet(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // already gone
+  }
+}
+
+/**
+ * Remove the socket file (and our pid file) only if the path still holds the
+ * socket we bound: a successor's socket at the same path is never touched.
+ * Synchronous so it can run on every exit path, including 'exit' handlers.
+ */
+export function removeSocketIfOurs(socketPath: string, identity: SocketIdentity): boolean {
+  let ours = false;
+  try {
+    const st = lstatSync(socketPath);
+    ours = st.isSocket() && st.ino === identity.ino && st.dev === identity.dev;
+  } catch {
+    return false;
+  }
+  if (!ours) return false;
+  unlinkQuiet(socketPath);
+  try {
+    if (readFileSync(pidFilePath(socketPath), 'utf8').trim() === String(process.pid)) unlinkQuiet(pidFilePath(socketPath));
+  } catch {
+    // no pid file
+  }
+  return true;
+}
