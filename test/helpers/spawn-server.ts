@@ -1,0 +1,79 @@
+// Run the real fugue-server CLI in a child process, with its logs parsed.
+
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { ExecutionContext } from 'ava';
+import { waitFor } from './wait-for.js';
+import type { LogLine } from './log-sink.js';
+
+export const SERVER_BIN = fileURLToPath(new URL('../../src/cli/fugue-server.js', import.meta.url));
+export const CTL_BIN = fileURLToPath(new URL('../../src/cli/fuguectl.js', import.meta.url));
+
+export interface Spawned {
+  child: ChildProcess;
+  logs: LogLine[];
+  stdout: string;
+  stderr: string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  waitLog(pred: (l: LogLine) => boolean, what: string, timeoutMs?: number): Promise<LogLine>;
+  /** Wait for 'server listening'; returns the sidecar port when logged. */
+  ready(timeoutMs?: number): Promise<void>;
+}
+
+export interface SpawnServerOptions {
+  args?: string[];
+  env?: NodeJS.ProcessEnv;
+  uid?: number;
+  gid?: number;
+  cwd?: string;
+}
+
+/** Spawn fugue-server; killed (SIGKILL) at teardown if still running. */
+export function spawnServer(t: ExecutionContext, options: SpawnServerOptions = {}): Spawned {
+  const spawnOpts: SpawnOptions = {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, FUGUE_HTTP_PORT: '0', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+    ...(options.uid !== undefined ? { uid: options.uid } : {}),
+    ...(options.gid !== undefined ? { gid: options.gid } : {}),
+  };
+  const child = spawn(process.execPath, [SERVER_BIN, ...(options.args ?? [])], spawnOpts);
+  const s: Spawned = {
+    child,
+    logs: [],
+    stdout: '',
+    stderr: '',
+    exited: new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal }))),
+    waitLog: (pred, what, timeoutMs = 10_000) =>
+      waitFor(() => s.logs.find(pred), { what: `${what} (stderr: ${s.stderr.slice(0, 500)})`, timeoutMs }),
+    ready: async (timeoutMs = 10_000) => {
+      await Promise.race([
+        s.waitLog((l) => l.msg === 'server listening', 'server listening', timeoutMs),
+        s.exited.then((e) => { throw new Error(`server exited early (${e.code ?? e.signal}): ${s.stderr}`); }),
+      ]);
+    },
+  };
+  let partial = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    s.stdout += d.toString();
+    const parts = (partial + d.toString()).split('\n');
+    partial = parts.pop() ?? '';
+    for (const p of parts) {
+      if (p.trim() === '') continue;
+      try {
+        s.logs.push(JSON.parse(p) as LogLine);
+      } catch {
+        // --print-config and friends print non-log text
+      }
+    }
+  });
+  child.stderr?.on('data', (d: Buffer) => (s.stderr += d.toString()));
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  return s;
+}
+
+export function httpPortOf(s: Spawned): number | undefined {
+  return s.logs.find((l) => l.msg === 'http sidecar listening')?.port as number | undefined;
+}

@@ -1,0 +1,50 @@
+import test from 'ava';
+import { parseMessage, parseTraceparent } from '../../src/protocol/index.js';
+
+const parse = (s: string | Buffer) => parseMessage(typeof s === 'string' ? Buffer.from(s) : s);
+
+test('parses an object with a string type and keeps its fields', (t) => {
+  const r = parse('{"type":"echo","id":7,"data":[1]}');
+  t.true(r.ok);
+  if (r.ok) t.deepEqual(r.message, { type: 'echo', id: 7, data: [1] });
+});
+
+const bad: Array<[string, string | Buffer, RegExp]> = [
+  ['empty payload', '', /empty frame/],
+  ['invalid UTF-8', Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), /UTF-8/],
+  ['invalid JSON', '{"type":', /not valid JSON/],
+  ['an array', '[1,2]', /an array/],
+  ['a string', '"ping"', /a string/],
+  ['null', 'null', /null/],
+  ['missing type', '{"id":1}', /missing field "type"/],
+  ['numeric type', '{"type":5}', /"type" must be a string/],
+  ['float id', '{"type":"ping","id":1.5}', /"id" must be an integer or a string/],
+  ['object id', '{"type":"ping","id":{}}', /"id" must be/],
+];
+for (const [name, input, reason] of bad) {
+  test(`rejects ${name} as bad_message with a reason`, (t) => {
+    const r = parse(input);
+    t.false(r.ok);
+    if (!r.ok) {
+      t.is(r.code, 'bad_message');
+      t.regex(r.reason, reason);
+    }
+  });
+}
+
+test('keeps a valid id on a message with a bad type, so the error can carry it', (t) => {
+  const r = parse('{"type":5,"id":"abc"}');
+  t.false(r.ok);
+  if (!r.ok) t.is(r.id, 'abc');
+});
+
+test('parses a valid traceparent and tracestate', (t) => {
+  const tc = parseTraceparent('00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', 'k=v');
+  t.deepEqual(tc, { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: 1, traceState: 'k=v' });
+});
+
+for (const bad of ['', 'garbage', '00-00000000000000000000000000000000-b7ad6b7169203331-01', '00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01', 'ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', '00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01', 42]) {
+  test(`ignores the invalid traceparent ${JSON.stringify(bad)}`, (t) => {
+    t.is(parseTraceparent(bad), undefined);
+  });
+}
