@@ -105,8 +105,9 @@ export function socketDirUnsafe(dir: string, why: string): FugueError {
 }
 
 export function socketDirCreate(dir: string, cause: NodeJS.ErrnoException): FugueError {
+  const denied = cause.code === 'EACCES' || cause.code === 'EPERM';
   return new FugueError(
-    'FUGUE_ERR_SOCKET_DIR_CREATE',
+    denied ? 'FUGUE_ERR_SOCKET_ACCESS' : 'FUGUE_ERR_SOCKET_DIR_CREATE',
     `cannot create socket directory ${dir} (${cause.code ?? 'error'}: ${cause.message}); create it yourself with mode 0700 or set socket.path elsewhere`,
     { cause, details: { dir, errno: cause.code } },
   );

@@ -6,39 +6,43 @@ import convict from 'convict';
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+function got(value: unknown): string {
+  return JSON.stringify(value) ?? String(value);
+}
+
 function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
   return (value: unknown): void => {
     if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
-      throw new Error(`must be an integer from ${min} to ${max}`);
+      throw new Error(`must be an integer from ${min} to ${max}, got ${got(value)}`);
     }
   };
 }
 
 function oneOf(values: readonly string[]) {
   return (value: unknown): void => {
-    if (typeof value !== 'string' || !values.includes(value)) throw new Error(`must be one of ${values.map((v) => JSON.stringify(v)).join(', ')}`);
+    if (typeof value !== 'string' || !values.includes(value)) throw new Error(`must be one of ${values.map((v) => JSON.stringify(v)).join(', ')}, got ${got(value)}`);
   };
 }
 
 function fileMode(value: unknown): void {
-  if (typeof value !== 'string' || !/^0?[0-7]{3}$/.test(value)) throw new Error('must be an octal permission string such as "0600"');
-  if ((Number.parseInt(value, 8) & 0o600) !== 0o600) throw new Error('must let the owner read and write the socket (at least "0600")');
+  if (typeof value !== 'string' || !/^0?[0-7]{3}$/.test(value)) throw new Error(`must be an octal permission string such as "0600", got ${got(value)}`);
+  if ((Number.parseInt(value, 8) & 0o600) !== 0o600) throw new Error(`must let the owner read and write the socket (at least "0600"), got ${got(value)}`);
 }
 
 function ratio(value: unknown): void {
-  if (typeof value !== 'number' || !(value >= 0 && value <= 1)) throw new Error('must be a number from 0 to 1');
+  if (typeof value !== 'number' || !(value >= 0 && value <= 1)) throw new Error(`must be a number from 0 to 1, got ${got(value)}`);
 }
 
 function nonEmptyString(value: unknown): void {
-  if (typeof value !== 'string' || value.length === 0) throw new Error('must be a non-empty string');
+  if (typeof value !== 'string' || value.length === 0) throw new Error(`must be a non-empty string, got ${got(value)}`);
 }
 
 function anyString(value: unknown): void {
-  if (typeof value !== 'string') throw new Error('must be a string');
+  if (typeof value !== 'string') throw new Error(`must be a string, got ${got(value)}`);
 }
 
 function boolean(value: unknown): void {
-  if (typeof value !== 'boolean') throw new Error('must be true or false');
+  if (typeof value !== 'boolean') throw new Error(`must be true or false, got ${got(value)}`);
 }
 
 // Numbers and booleans from env vars and flags arrive as strings.
