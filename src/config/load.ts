@@ -136,13 +136,26 @@ export function loadConfig(options: LoadOptions = {}): CliRequest {
     conf.load(obj);
     for (const [group, leaves] of Object.entries(obj)) for (const leaf of Object.keys(leaves as object)) sources.set(`${group}.${leaf}`, `config file ${file}`);
   }
+  const problems: string[] = [];
   for (const [key, spec] of Object.entries(specs)) {
     const fromFlag = args.flags.get(key);
     const fromEnv = env[spec.env];
     const raw = fromFlag ?? fromEnv;
     if (raw === undefined) continue;
-    sources.set(key, fromFlag !== undefined ? `flag --${spec.flag}` : `env ${spec.env}`);
-    conf.set(key, spec.coerce ? spec.coerce(raw) : raw);
+    const source = fromFlag !== undefined ? `flag --${spec.flag}` : `env ${spec.env}`;
+    sources.set(key, source);
+    const value = spec.coerce ? spec.coerce(raw) : raw;
+    // Check here: convict would coerce a bad string itself ("lots" -> NaN, "nope" -> true).
+    try {
+      spec.format(value);
+    } catch (err) {
+      problems.push(`${key}: ${(err as Error).message} (from ${source}; expected ${spec.unit ?? 'see docs'})`);
+      continue;
+    }
+    conf.set(key, value);
+  }
+  if (problems.length > 0) {
+    throw configInvalid(`invalid configuration:\n  ${problems.join('\n  ')}\nFix the value (see docs/configuration.md) and try again.`);
   }
 
   try {
