@@ -106,11 +106,18 @@ function checkKnownKeys(obj: Record<string, unknown>, specs: Record<string, KeyS
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
       throw configInvalid(`config key "${group}" in ${file} must be an object, got ${JSON.stringify(value)}`, { key: group, file });
     }
-    for (const leaf of Object.keys(value)) {
+    for (const [leaf, leafValue] of Object.entries(value)) {
       const key = `${group}.${leaf}`;
-      if (specs[key] === undefined) {
+      const spec = specs[key];
+      if (spec === undefined) {
         const known = Object.keys(specs).filter((k) => k.startsWith(`${group}.`));
         throw configInvalid(`unknown config key "${key}" in ${file}; known keys here: ${known.join(', ')} (see docs/configuration.md)`, { key, file });
+      }
+      // Files are typed JSON: check before convict would coerce "100" to 100.
+      try {
+        spec.format(leafValue);
+      } catch (err) {
+        throw configInvalid(`invalid configuration:\n  ${key}: ${(err as Error).message} (from config file ${file}; expected ${spec.unit ?? 'see docs'})\nFix the value (see docs/configuration.md) and try again.`, { key, file });
       }
     }
   }

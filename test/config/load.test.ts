@@ -1,0 +1,123 @@
+import test from 'ava';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DEFAULT_CONFIG_FILE, defaultSocketPath, loadConfig } from '../../src/config/load.js';
+import { keySpecs } from '../../src/config/schema.js';
+import { tmpDir } from '../helpers/tmp.js';
+
+const env = { HOME: '/home/u', XDG_RUNTIME_DIR: '/run/user/1000' };
+
+test('defaults: socket under $XDG_RUNTIME_DIR/fugue, else ~/.fugue', (t) => {
+  t.is(loadConfig({ env }).config.socket.path, '/run/user/1000/fugue/fugue.sock');
+  t.is(loadConfig({ env: { HOME: '/home/u' } }).config.socket.path, '/home/u/.fugue/fugue.sock');
+  const c = loadConfig({ env }).config;
+  t.is(c.limits.maxClients, 1024);
+  t.is(c.limits.maxFrameBytes, 16777216);
+  t.is(c.shutdown.timeoutMs, 10000);
+  t.is(c.limits.handshakeTimeoutMs, 10000);
+  t.is(c.limits.idleTimeoutMs, 0);
+  t.is(c.socket.mode, '0600');
+  t.is(c.http.host, '127.0.0.1');
+});
+
+test('precedence: defaults < default.json < --config files (in order) < env < flags', (t) => {
+  const dir = tmpDir(t);
+  const a = join(dir, 'a.json');
+  const b = join(dir, 'b.json');
+  writeFileSync(a, JSON.stringify({ limits: { maxClients: 10, idleTimeoutMs: 5 }, shutdown: { timeoutMs: 1 } }));
+  writeFileSync(b, JSON.stringify({ limits: { maxClients: 20 } }));
+  const files = ['--config', a, '--config', b];
+  t.is(loadConfig({ env, argv: files }).config.limits.maxClients, 20);
+  t.is(loadConfig({ env, argv: files }).config.limits.idleTimeoutMs, 5);
+  t.is(loadConfig({ env: { ...env, FUGUE_MAX_CLIENTS: '30' }, argv: files }).config.limits.maxClients, 30);
+  t.is(loadConfig({ env: { ...env, FUGUE_MAX_CLIENTS: '30' }, argv: [...files, '--max-clients', '40'] }).config.limits.maxClients, 40);
+  t.is(loadConfig({ env: { ...env, FUGUE_MAX_CLIENTS: '30' }, argv: [...files, '--max-clients=50'] }).config.limits.maxClients, 50);
+});
+
+test('FUGUE_CONFIG names config files (comma-separated) when no --config is given', (t) => {
+  const dir = tmpDir(t);
+  const a = join(dir, 'a.json');
+  writeFileSync(a, JSON.stringify({ log: { level: 'debug' } }));
+  const r = loadConfig({ env: { ...env, FUGUE_CONFIG: a } });
+  t.is(r.config.log.level, 'debug');
+  t.true(r.files.includes(a));
+});
+
+test('every key has an env var and a flag, all distinct', (t) => {
+  const specs = Object.values(keySpecs('/x'));
+  t.is(new Set(specs.map((s) => s.env)).size, specs.length);
+  t.is(new Set(specs.map((s) => s.flag)).size, specs.length);
+  for (const s of specs) t.regex(s.env, /^FUGUE_[A-Z_]+$/);
+});
+
+test('config/default.json holds every key at its schema default (except the environment-dependent socket.path)', (t) => {
+  const file = JSON.parse(readFileSync(DEFAULT_CONFIG_FILE, 'utf8')) as Record<string, Record<string, unknown>>;
+  for (const [key, spec] of Object.entries(keySpecs('/x'))) {
+    if (key === 'socket.path') continue;
+    const [g, l] = key.split('.') as [string, string];
+    t.deepEqual(file[g]?.[l], spec.default, key);
+  }
+});
+
+test('~, $VAR and ${VAR} are expanded and relative paths resolved', (t) => {
+  t.is(loadConfig({ env: { ...env, FUGUE_SOCKET_PATH: '~/s/f.sock' } }).config.socket.path, '/home/u/s/f.sock');
+  t.is(loadConfig({ env: { ...env, FUGUE_SOCKET_PATH: '$XDG_RUNTIME_DIR/x.sock' } }).config.socket.path, '/run/user/1000/x.sock');
+  t.is(loadConfig({ env: { ...env, FUGUE_SOCKET_PATH: '${HOME}/y.sock' } }).config.socket.path, '/home/u/y.sock');
+  t.is(loadConfig({ env: { ...env, FUGUE_SOCKET_PATH: 'rel/f.sock' }, cwd: '/srv' }).config.socket.path, '/srv/rel/f.sock');
+  t.throws(() => loadConfig({ env: { ...env, FUGUE_SOCKET_PATH: '$NOPE/f.sock' } }), { code: 'FUGUE_ERR_CONFIG_INVALID', message: /\$NOPE, which is not set/ });
+});
+
+const badValues: Array<[string, Record<string, string>, RegExp]> = [
+  ['a non-numeric limit', { FUGUE_MAX_CLIENTS: 'abc' }, /limits\.maxClients: must be an integer from 1 to 1000000, got "abc" \(from env FUGUE_MAX_CLIENTS/],
+  ['a negative timeout', { FUGUE_SHUTDOWN_TIMEOUT_MS: '-5' }, /shutdown\.timeoutMs: .*got -5/],
+  ['a bad boolean', { FUGUE_HTTP_ENABLED: 'nope' }, /http\.enabled: must be true or false, got "nope"/],
+  ['a bad log level', { FUGUE_LOG_LEVEL: 'loud' }, /log\.level: must be one of .*"info".*got "loud"/],
+  ['a bad socket mode', { FUGUE_SOCKET_MODE: '999' }, /socket\.mode: must be an octal permission string/],
+  ['a mode the owner cannot use', { FUGUE_SOCKET_MODE: '0400' }, /at least "0600"/],
+  ['a tiny maxFrameBytes', { FUGUE_MAX_FRAME_BYTES: '10' }, /limits\.maxFrameBytes: must be an integer from 1024/],
+];
+for (const [name, e, re] of badValues) {
+  test(`rejects ${name} with the key, value and source`, (t) => {
+    t.throws(() => loadConfig({ env: { ...env, ...e } }), { code: 'FUGUE_ERR_CONFIG_INVALID', message: re });
+  });
+}
+
+test('rejects an unknown key in a file, naming the key and the file', (t) => {
+  const f = join(tmpDir(t), 'c.json');
+  writeFileSync(f, JSON.stringify({ limits: { maxClient: 3 } }));
+  t.throws(() => loadConfig({ env, argv: ['--config', f] }), { code: 'FUGUE_ERR_CONFIG_INVALID', message: new RegExp(`unknown config key "limits.maxClient" in ${f}; known keys here: limits.maxClients`) });
+  writeFileSync(f, JSON.stringify({ limit: {} }));
+  t.throws(() => loadConfig({ env, argv: ['--config', f] }), { message: /unknown config key "limit"/ });
+});
+
+test('rejects a wrong type in a file (no silent coercion of "100")', (t) => {
+  const f = join(tmpDir(t), 'c.json');
+  writeFileSync(f, JSON.stringify({ limits: { maxClients: '100' } }));
+  t.throws(() => loadConfig({ env, argv: ['--config', f] }), { message: new RegExp(`limits\\.maxClients: must be an integer.*got "100" \\(from config file ${f}`) });
+});
+
+test('rejects unreadable and invalid JSON files with the path', (t) => {
+  const f = join(tmpDir(t), 'c.json');
+  t.throws(() => loadConfig({ env, argv: ['--config', f] }), { code: 'FUGUE_ERR_CONFIG_FILE', message: new RegExp(`cannot read config file ${f}: ENOENT`) });
+  writeFileSync(f, '{ nope');
+  t.throws(() => loadConfig({ env, argv: ['--config', f] }), { code: 'FUGUE_ERR_CONFIG_FILE', message: /valid JSON/ });
+});
+
+test('checks related options: maxBufferedBytes must hold two max-size frames', (t) => {
+  t.throws(() => loadConfig({ env: { ...env, FUGUE_MAX_BUFFERED_BYTES: '4096', FUGUE_MAX_FRAME_BYTES: '4096' } }), { message: /limits\.maxBufferedBytes \(4096\) must be at least twice limits\.maxFrameBytes/ });
+});
+
+test('usage errors: unknown flag, missing value, stray argument', (t) => {
+  t.throws(() => loadConfig({ env, argv: ['--nope'] }), { code: 'FUGUE_ERR_USAGE' });
+  t.throws(() => loadConfig({ env, argv: ['--config'] }), { code: 'FUGUE_ERR_USAGE', message: /--config needs a value/ });
+  t.throws(() => loadConfig({ env, argv: ['serve'] }), { code: 'FUGUE_ERR_USAGE' });
+});
+
+test('the result is deeply frozen', (t) => {
+  const { config } = loadConfig({ env });
+  t.true(Object.isFrozen(config) && Object.isFrozen(config.limits));
+});
+
+test('defaultSocketPath ignores an empty XDG_RUNTIME_DIR', (t) => {
+  t.is(defaultSocketPath({ XDG_RUNTIME_DIR: '', HOME: '/h' }), '/h/.fugue/fugue.sock');
+});
