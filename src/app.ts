@@ -95,5 +95,7 @@ export class App {
   /** Forced shutdown (second signal): cut everything, remove the socket. */
   destroy(): void {
     this.server.destroy();
+    this.sidecar?.destroy();
+    void this.observability.tracing.shutdown(200);
   }
 }

@@ -84,6 +84,12 @@ export class HttpSidecar {
     }
   }
 
+  /** Stop now: close the listener and every connection. */
+  destroy(): void {
+    if (this.#server.listening) this.#server.close();
+    this.#server.closeAllConnections();
+  }
+
   /** Stop listening and close open connections. Idempotent. */
   close(): Promise<void> {
     this.#closing ??= new Promise((resolve) => {

@@ -123,7 +123,8 @@ export class ObservabilityInstrumentation implements Instrumentation {
     if (rec.errorCode !== undefined) this.counter(this.#protocolErrors, m.protocolErrors, 'code', rec.errorCode).inc();
     const seconds = (rec.endMs - rec.startMs) / 1000;
     const sc = span.spanContext();
-    if ((sc.traceFlags & TraceFlags.SAMPLED) !== 0 && span.isRecording?.() !== false && this.#tracing.exporting) {
+    // Only spans that were sampled (and so exported) make useful exemplars.
+    if ((sc.traceFlags & TraceFlags.SAMPLED) !== 0 && this.#tracing.exporting) {
       (m.messageDuration as Histogram<string>).observe({ labels: { type: label }, value: seconds, exemplarLabels: { trace_id: sc.traceId, span_id: sc.spanId } } as never);
     } else {
       (m.messageDuration as Histogram<string>).observe({ labels: { type: label }, value: seconds } as never);

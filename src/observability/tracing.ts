@@ -96,6 +96,7 @@ export class Tracing {
   #sdk: NodeSDK | undefined;
   #log: Logger;
   #exportErrorLogged = false;
+  #injected = false;
 
   constructor(options: TracingOptions) {
     this.settings = options.settings;
@@ -103,6 +104,7 @@ export class Tracing {
     const { settings } = options;
     if (options.tracer !== undefined) {
       this.tracer = options.tracer;
+      this.#injected = true;
       return;
     }
     if (settings.exporter !== 'none') {
@@ -134,7 +136,7 @@ export class Tracing {
 
   /** True when spans may be recorded and exported. */
   get exporting(): boolean {
-    return this.#sdk !== undefined;
+    return this.#sdk !== undefined || this.#injected;
   }
 
   #exporter(s: TracingSettings): SpanExporter {

@@ -1,0 +1,100 @@
+// Metrics from the instance's own registry, after real traffic.
+import test from 'ava';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { FugueClient } from '../../src/client/client.js';
+import { ServerMetrics } from '../../src/observability/metrics.js';
+import { startApp } from '../helpers/app.js';
+import { RawClient } from '../helpers/raw-client.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+/** The value of one sample line in Prometheus text, or undefined. */
+function sample(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1).split(' ')[0]);
+}
+
+test('counts clients, messages by type, protocol errors, closes and bytes', async (t) => {
+  const { app, socketPath } = await startApp(t);
+  const m = app.observability.metrics;
+  const a = await FugueClient.connect(socketPath);
+  const b = await RawClient.handshaken(socketPath);
+  await a.ping();
+  await a.echo('x');
+  b.send({ type: 'ping' });
+  await b.next();
+  let text = (await m.render(false)).body;
+  t.is(sample(text, 'fugue_active_clients'), 2);
+  t.is(sample(text, 'fugue_connections_accepted_total'), 2);
+  t.is(sample(text, 'fugue_messages_received_total{type="ping"}'), 2);
+  t.is(sample(text, 'fugue_messages_received_total{type="connect"}'), 2);
+  t.is(sample(text, 'fugue_messages_sent_total{type="pong"}'), 2);
+  b.send({ type: 'x'.repeat(50) });
+  await b.next();
+  b.writeFrame('nope');
+  await b.next();
+  await a.detach();
+  b.end();
+  await b.closed;
+  await waitFor(async () => sample((await m.render(false)).body, 'fugue_active_clients') === 0, { what: 'no active clients' });
+  text = (await m.render(false)).body;
+  t.is(sample(text, 'fugue_messages_received_total{type="unknown"}'), 1);
+  t.is(sample(text, 'fugue_messages_received_total{type="invalid"}'), 1);
+  t.is(sample(text, 'fugue_protocol_errors_total{code="unknown_type"}'), 1);
+  t.is(sample(text, 'fugue_protocol_errors_total{code="bad_message"}'), 1);
+  t.is(sample(text, 'fugue_connections_closed_total{reason="detach"}'), 1);
+  t.is(sample(text, 'fugue_connections_closed_total{reason="client_eof"}'), 1);
+  t.is(sample(text, 'fugue_connection_duration_seconds_count'), 2);
+  t.true(sample(text, 'fugue_received_bytes_total')! > 0);
+  t.true(sample(text, 'fugue_sent_bytes_total')! > 0);
+  t.false(text.includes('xxxxx'), 'a client-chosen string never becomes a label value');
+  t.regex(text, /fugue_build_info\{version="0\.0\.0-test",node_version="v\d+/);
+  t.is(sample(text, 'fugue_max_clients'), 1024);
+  t.is(sample(text, 'fugue_draining'), 0);
+  t.is(sample(text, 'fugue_socket_listening'), 1);
+  t.is(sample(text, 'fugue_connections_rejected_total{reason="server_busy"}'), 0);
+});
+
+test('rejections are counted by reason', async (t) => {
+  const { app, socketPath } = await startApp(t, { env: { FUGUE_MAX_CLIENTS: '1' } });
+  const a = await RawClient.handshaken(socketPath);
+  const b = await RawClient.connect(socketPath);
+  await b.untilClosed();
+  t.is(sample((await app.observability.metrics.render(false)).body, 'fugue_connections_rejected_total{reason="server_busy"}'), 1);
+  a.destroy();
+});
+
+test('Prometheus text keeps _total on counters even after an OpenMetrics scrape', async (t) => {
+  const { app } = await startApp(t);
+  const m = app.observability.metrics;
+  const om = await m.render(true);
+  t.regex(om.contentType, /application\/openmetrics-text/);
+  t.regex(om.body, /# TYPE fugue_accept_errors counter/);
+  t.true(om.body.trimEnd().endsWith('# EOF'));
+  const text = await m.render(false);
+  t.regex(text.contentType, /text\/plain; version=0\.0\.4/);
+  t.regex(text.body, /# TYPE fugue_accept_errors_total counter/);
+  t.regex(text.body, /# TYPE fugue_messages_received_total counter/);
+});
+
+test('OpenMetrics scrapes carry exemplars with the trace id of sampled message spans', async (t) => {
+  const exporter = new InMemorySpanExporter();
+  const tracer = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }).getTracer('t');
+  const { app, socketPath } = await startApp(t, { tracer });
+  const c = await FugueClient.connect(socketPath);
+  await c.ping();
+  await c.detach();
+  const span = exporter.getFinishedSpans().find((s) => s.name === 'ping')!;
+  const om = (await app.observability.metrics.render(true)).body;
+  const line = om.split('\n').find((l) => l.startsWith('fugue_message_duration_seconds_bucket{') && l.includes('type="ping"') && l.includes(' # {'));
+  t.truthy(line, 'a ping bucket line with an exemplar');
+  t.true(line!.includes(`trace_id="${span.spanContext().traceId}"`));
+  t.false((await app.observability.metrics.render(false)).body.includes('trace_id'), 'no exemplars in Prometheus text');
+});
+
+test('two metric instances in one process do not collide', (t) => {
+  const a = new ServerMetrics({ version: '1', maxClients: 1, shutdownTimeoutMs: 1 });
+  const b = new ServerMetrics({ version: '2', maxClients: 2, shutdownTimeoutMs: 1 });
+  a.activeClients.inc();
+  t.not(a.registry, b.registry);
+  return b.render(false).then((r) => t.is(sample(r.body, 'fugue_active_clients'), 0));
+});
