@@ -1,6 +1,7 @@
 // Run the real fugue-server CLI in a child process, with its logs parsed.
 
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
 import { waitFor } from './wait-for.js';
@@ -38,6 +39,7 @@ export function spawnServer(t: ExecutionContext, options: SpawnServerOptions = {
     ...(options.gid !== undefined ? { gid: options.gid } : {}),
   };
   const child = spawn(process.execPath, [SERVER_BIN, ...(options.args ?? [])], spawnOpts);
+  const socketPath = options.env?.FUGUE_SOCKET_PATH;
   const s: Spawned = {
     child,
     logs: [],
@@ -48,7 +50,11 @@ export function spawnServer(t: ExecutionContext, options: SpawnServerOptions = {
       waitFor(() => s.logs.find(pred), { what: `${what} (stderr: ${s.stderr.slice(0, 500)})`, timeoutMs }),
     ready: async (timeoutMs = 10_000) => {
       await Promise.race([
-        s.waitLog((l) => l.msg === 'server listening', 'server listening', timeoutMs),
+        // The log line, or (at log levels above info) the pid file the server writes once it serves.
+        waitFor(
+          () => s.logs.some((l) => l.msg === 'server listening') || (socketPath !== undefined && pidFileNames(socketPath, child.pid)),
+          { what: `server listening (stderr: ${s.stderr.slice(0, 500)})`, timeoutMs },
+        ),
         s.exited.then((e) => { throw new Error(`server exited early (${e.code ?? e.signal}): ${s.stderr}`); }),
       ]);
     },
@@ -72,6 +78,14 @@ export function spawnServer(t: ExecutionContext, options: SpawnServerOptions = {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
   return s;
+}
+
+function pidFileNames(socketPath: string, pid: number | undefined): boolean {
+  try {
+    return readFileSync(`${socketPath}.pid`, 'utf8').trim() === String(pid);
+  } catch {
+    return false;
+  }
 }
 
 export function httpPortOf(s: Spawned): number | undefined {
