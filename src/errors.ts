@@ -22,7 +22,6 @@ export const ERROR_CODES = {
   FUGUE_ERR_CLIENT_PROTOCOL: 76,
   FUGUE_ERR_CLIENT_TIMEOUT: 75,
   FUGUE_ERR_CLIENT_CLOSED: 69,
-  FUGUE_ERR_INTERNAL: 70,
 } as const;
 
 export type FugueErrorCode = keyof typeof ERROR_CODES;

@@ -121,3 +121,10 @@ test('the result is deeply frozen', (t) => {
 test('defaultSocketPath ignores an empty XDG_RUNTIME_DIR', (t) => {
   t.is(defaultSocketPath({ XDG_RUNTIME_DIR: '', HOME: '/h' }), '/h/.fugue/fugue.sock');
 });
+
+test('config/example.json is a valid configuration', (t) => {
+  const example = DEFAULT_CONFIG_FILE.replace(/default\.json$/, 'example.json');
+  const { config } = loadConfig({ env, argv: ['--config', example] });
+  t.is(config.socket.path, '/run/fugue/fugue.sock');
+  t.is(config.tracing.sampleRatio, 0.01);
+});

@@ -1,0 +1,66 @@
+// Imports point one way (docs/architecture.md). Checked on the compiled output's sources.
+import test from 'ava';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
+
+function files(dir: string): string[] {
+  return readdirSync(dir).flatMap((f) => {
+    const p = join(dir, f);
+    return statSync(p).isDirectory() ? files(p) : p.endsWith('.ts') ? [p] : [];
+  });
+}
+
+function importsOf(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  // Type-only imports vanish at build time: they do not count.
+  return [...text.matchAll(/^(?:import|export)(?! type )[^'"]*from\s+'([^']+)'/gm)].map((m) => m[1]!);
+}
+
+const all = files(SRC).map((f) => ({ file: relative(SRC, f), imports: importsOf(f) }));
+const inDir = (dir: string) => all.filter((f) => f.file.startsWith(`${dir}/`));
+const resolveLocal = (from: string, spec: string) => relative(SRC, join(SRC, from, '..', spec));
+
+test('src/protocol is pure: no node:net, fs, timers, http or child_process', (t) => {
+  for (const { file, imports } of inDir('protocol')) {
+    for (const spec of imports) t.false(/^node:(net|fs|timers|http|child_process|dgram|tls)/.test(spec), `${file} imports ${spec}`);
+    t.false(imports.some((s) => s.startsWith('.') && !resolveLocal(file, s).startsWith('protocol/') && resolveLocal(file, s) !== 'errors.js'), `${file} reaches outside protocol/`);
+  }
+});
+
+test('errors.ts imports nothing local', (t) => {
+  t.deepEqual(all.find((f) => f.file === 'errors.ts')!.imports.filter((s) => s.startsWith('.')), []);
+});
+
+test('src/server never imports observability, http, config, app or cli', (t) => {
+  for (const { file, imports } of inDir('server')) {
+    for (const spec of imports.filter((s) => s.startsWith('.'))) {
+      const target = resolveLocal(file, spec);
+      t.false(/^(observability|http|config|cli|client)\/|^app\.js$/.test(target), `${file} imports ${target}`);
+    }
+  }
+});
+
+test('only src/server listens with node:net (the client library only connects)', (t) => {
+  const users = all.filter((f) => f.imports.includes('node:net')).map((f) => f.file.split('/')[0]);
+  t.deepEqual([...new Set(users)].sort(), ['client', 'server']);
+  for (const f of inDir('client')) t.false(readFileSync(join(SRC, f.file), 'utf8').includes('createServer'), f.file);
+});
+
+test('only src/config reads config files and FUGUE_* variables', (t) => {
+  for (const { file } of all) {
+    if (file.startsWith('config/') || file.startsWith('cli/')) continue;
+    t.false(/process\.env\.FUGUE_/.test(readFileSync(join(SRC, file), 'utf8')), file);
+  }
+});
+
+test('the http sidecar and observability never import the server implementation', (t) => {
+  for (const { file, imports } of [...inDir('http'), ...inDir('observability')]) {
+    for (const spec of imports.filter((s) => s.startsWith('.'))) {
+      const target = resolveLocal(file, spec);
+      t.false(target.startsWith('server/') && target !== 'server/instrumentation.js', `${file} imports ${target}`);
+    }
+  }
+});

@@ -1,0 +1,42 @@
+// Docs stay complete: every error code, exit code, config key and metric is documented.
+import test from 'ava';
+import { readFileSync } from 'node:fs';
+import { keySpecs } from '../src/config/schema.js';
+import { ERROR_CODES, EXIT } from '../src/errors.js';
+import { ServerMetrics } from '../src/observability/metrics.js';
+import { ERROR_CODES as PROTOCOL_ERRORS } from '../src/protocol/index.js';
+
+const doc = (name: string) => readFileSync(new URL(`../../docs/${name}`, import.meta.url), 'utf8');
+
+test('docs/errors.md documents every FugueError code with its exit code, and nothing else', (t) => {
+  const text = doc('errors.md');
+  const documented = [...text.matchAll(/^\| `(FUGUE_ERR_[A-Z_]+)` \| (\d+) \|/gm)].map((m) => [m[1], Number(m[2])]);
+  t.deepEqual(Object.fromEntries(documented), { ...ERROR_CODES });
+});
+
+test('docs/errors.md documents every process exit code', (t) => {
+  const text = doc('errors.md');
+  for (const code of [...Object.values(EXIT), 130, 143]) t.regex(text, new RegExp(`^\\| ${code} \\|`, 'm'), `exit ${code}`);
+});
+
+test('docs/protocol.md documents every protocol error code', (t) => {
+  const text = doc('protocol.md');
+  for (const code of PROTOCOL_ERRORS) t.regex(text, new RegExp(`^\\| \`${code}\` \\|`, 'm'), code);
+});
+
+test('docs/configuration.md documents every config key with its env var and flag', (t) => {
+  const text = doc('configuration.md');
+  for (const [key, spec] of Object.entries(keySpecs('/x'))) {
+    const row = text.split('\n').find((l) => l.startsWith(`| \`${key}\` |`));
+    t.truthy(row, key);
+    t.true(row!.includes(`\`${spec.env}\``) && row!.includes(`\`--${spec.flag}\``), key);
+  }
+});
+
+test('docs/observability.md documents every fugue_ metric family', async (t) => {
+  const text = doc('observability.md');
+  const m = new ServerMetrics({ version: '0', maxClients: 1, shutdownTimeoutMs: 1, defaultMetrics: false });
+  const names = [...(await m.render(false)).body.matchAll(/^# TYPE (fugue_\w+) /gm)].map((x) => x[1]!);
+  t.true(names.length > 10);
+  for (const name of names) t.true(text.includes(`\`${name}\``), name);
+});
