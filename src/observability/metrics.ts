@@ -25,6 +25,8 @@ export interface MetricsOptions {
   defaultMetrics?: boolean;
 }
 
+const MISNAMED_DEFAULT_GAUGES = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
 const MESSAGE_BUCKETS = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 1];
 const CONNECTION_BUCKETS = [0.01, 0.1, 1, 10, 60, 300, 1800, 3600, 14400, 86400];
 
@@ -72,7 +74,13 @@ export class ServerMetrics {
     startTime.set(Math.round(Date.now() / 1000 - process.uptime()));
     // Pre-create the label values dashboards and alerts expect, so series exist at 0.
     for (const reason of ['server_busy']) this.rejected.inc({ reason }, 0);
-    if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry as unknown as Registry });
+    if (options.defaultMetrics !== false) {
+      collectDefaultMetrics({ register: this.registry as unknown as Registry });
+      // prom-client names these gauges *_total, which Prometheus reserves for
+      // counters (promtool check metrics fails on them). The per-type gauges
+      // nodejs_active_{handles,requests,resources} carry the same numbers.
+      for (const name of MISNAMED_DEFAULT_GAUGES) this.registry.removeSingleMetric(name);
+    }
 
     for (const metric of this.registry.getMetricsAsArray() as unknown as Metric[]) this.#text.registerMetric(textView(metric));
   }

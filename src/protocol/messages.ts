@@ -105,6 +105,7 @@ export const ERROR_TEXT = {
   handshake_required: 'send "connect" with protocol_version 1 before any other message',
   already_connected: 'this connection has already completed "connect"; open a new connection to connect again',
   server_busy: (max: number) => `the server has reached its client limit (limits.maxClients = ${max}); retry later or ask the operator to raise the limit`,
+  server_draining: 'the server is shutting down and accepts no new clients; reconnect in a moment (to its replacement)',
   frame_too_large: (length: number, max: number) => `frame length ${length} exceeds the limit of ${max} bytes (limits.maxFrameBytes); split the data into smaller messages. The connection is closed because the stream cannot be resynchronised`,
   handshake_timeout: (ms: number) => `no "connect" received within ${ms} ms (limits.handshakeTimeoutMs); send "connect" right after connecting`,
   idle_timeout: (ms: number) => `no traffic for ${ms} ms (limits.idleTimeoutMs); send "ping" periodically to stay connected`,

@@ -62,6 +62,7 @@ export class FugueServer implements ServerView {
   #startedAt = 0;
   #closing: Promise<DrainResult> | undefined;
   #busyFrame: Buffer;
+  #drainingFrame: Buffer;
   #onEmpty: (() => void) | undefined;
 
   constructor(options: FugueServerOptions) {
@@ -79,6 +80,7 @@ export class FugueServer implements ServerView {
     };
     this.#instr = options.instrumentation ?? noopInstrumentation;
     this.#busyFrame = encodeFrame(errorMessage('server_busy', ERROR_TEXT.server_busy(this.maxClients)));
+    this.#drainingFrame = encodeFrame(errorMessage('server_busy', ERROR_TEXT.server_draining));
   }
 
   get state(): ServerState {
@@ -127,7 +129,7 @@ export class FugueServer implements ServerView {
     if (this.#state !== 'listening' || this.#registry.size >= this.maxClients) {
       this.#instr.rejected('server_busy');
       socket.on('error', () => {}); // the client may already be gone
-      socket.end(this.#busyFrame);
+      socket.end(this.#state === 'listening' ? this.#busyFrame : this.#drainingFrame);
       socket.destroySoon();
       return;
     }

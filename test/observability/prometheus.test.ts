@@ -1,0 +1,402 @@
+// A real Prometheus (Debian package `prometheus`, >= 2.42) scrapes the real
+// fugue-server process's HTTP sidecar while clients run; every PromQL expression
+// of dashboards/fugue-server.json and dashboards/alerts.yml is evaluated against
+// it. promtool lints the sidecar's /metrics and checks the rule file.
+//
+// Without prometheus/promtool on PATH the tests are skipped, except in CI
+// (CI set), where they fail: .ci/run installs the package.
+
+import test, { type ExecutionContext } from 'ava';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { accessSync, constants as fsConstants, mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { delimiter, join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { FugueClient } from '../../src/client/client.js';
+import { alertExpressions, dashboardExpressions, type PromExpr } from '../helpers/promql.js';
+import { httpPortOf, spawnServer, type Spawned } from '../helpers/spawn-server.js';
+import { tmpDir } from '../helpers/tmp.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+// Compiled to dist/test/observability/: three levels up is the repository root.
+const ALERTS_YML = fileURLToPath(new URL('../../../dashboards/alerts.yml', import.meta.url));
+
+const INSTALL_HINT = 'prometheus is not installed; .ci/run installs it with apt-get install prometheus';
+
+/** Absolute path of an executable on PATH (or in /usr/bin, /usr/local/bin), or undefined. */
+function findExecutable(name: string): string | undefined {
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/local/bin', '/usr/bin'].filter((d) => d !== '');
+  for (const dir of dirs) {
+    const candidate = join(dir, name);
+    try {
+      accessSync(candidate, fsConstants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+const PROMETHEUS = findExecutable('prometheus');
+const PROMTOOL = findExecutable('promtool');
+const IN_CI = process.env.CI !== undefined && !['', '0', 'false'].includes(process.env.CI.toLowerCase());
+
+type Impl = (t: ExecutionContext) => Promise<void>;
+interface Tools {
+  prometheus: string;
+  promtool: string;
+}
+
+/** Register a serial test that needs prometheus/promtool; decided at load time. */
+function promTest(title: string, impl: (t: ExecutionContext, tools: Tools) => Promise<void>): void {
+  if (PROMETHEUS !== undefined && PROMTOOL !== undefined) {
+    const tools = { prometheus: PROMETHEUS, promtool: PROMTOOL };
+    test.serial(title, (t) => impl(t, tools));
+  } else if (IN_CI) {
+    const missing = [PROMETHEUS === undefined ? 'prometheus' : '', PROMTOOL === undefined ? 'promtool' : ''].filter((n) => n !== '').join(', ');
+    test.serial(title, (t) => {
+      t.fail(`${INSTALL_HINT} (not found on PATH: ${missing})`);
+    });
+  } else {
+    const skipped: Impl = async () => {};
+    test.skip(`${title} (skipped: ${INSTALL_HINT})`, skipped);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Client load
+
+/** Hard cap per loop, so a loop can never run on forever even if `stop` is missed. */
+const MAX_ITERATIONS = 5000;
+/** Pause between rounds, to keep the load light (this is pacing, not synchronisation). */
+const PACE_MS = 20;
+
+interface Load {
+  /** Requests answered so far (all loops). */
+  replies(): number;
+  /** Unexpected replies or errors from the loops. */
+  errors: string[];
+  /** Stop the loops and detach every client. */
+  stop(): Promise<void>;
+}
+
+/**
+ * `clients` clients sending ping/echo (and status every 10th round) in a loop,
+ * one client sending an unknown type (so protocol-error series exist), and one
+ * client that connects and detaches at once (so close and duration series exist).
+ */
+async function startLoad(t: ExecutionContext, socketPath: string, clients: number): Promise<Load> {
+  let stopped = false;
+  let replies = 0;
+  const errors: string[] = [];
+  const workers = await Promise.all(Array.from({ length: clients }, (_, i) => FugueClient.connect(socketPath, { clientName: `load-${i}` })));
+  const bad = await FugueClient.connect(socketPath, { clientName: 'unknown-type' });
+  const all = [...workers, bad];
+  t.teardown(() => {
+    stopped = true;
+    for (const c of all) c.destroy();
+  });
+
+  const shortLived = await FugueClient.connect(socketPath, { clientName: 'short-lived' });
+  await shortLived.ping();
+  await shortLived.detach();
+
+  const loop = async (name: string, round: (n: number) => Promise<void>, paceMs: number): Promise<void> => {
+    try {
+      for (let n = 0; !stopped && n < MAX_ITERATIONS; n++) {
+        await round(n);
+        await delay(paceMs);
+      }
+    } catch (err) {
+      if (!stopped) errors.push(`${name}: ${(err as Error).message}`);
+    }
+  };
+  const expect = (name: string, reply: Record<string, unknown>, type: string): void => {
+    replies++;
+    if (reply.type !== type) errors.push(`${name}: expected ${type}, got ${JSON.stringify(reply)}`);
+  };
+  const loops = [
+    ...workers.map((c, i) =>
+      loop(`load-${i}`, async (n) => {
+        expect(`load-${i}`, await c.ping(), 'pong');
+        expect(`load-${i}`, await c.echo({ client: i, n }), 'echo');
+        if (n % 10 === 0) expect(`load-${i}`, await c.status(), 'status');
+      }, PACE_MS)),
+    loop('unknown-type', async () => {
+      const reply = await bad.request({ type: 'no_such_type' });
+      replies++;
+      if (reply.type !== 'error' || reply.code !== 'unknown_type') errors.push(`unknown-type: expected error unknown_type, got ${JSON.stringify(reply)}`);
+    }, 200),
+  ];
+
+  return {
+    replies: () => replies,
+    errors,
+    stop: async () => {
+      stopped = true;
+      await Promise.all(loops);
+      await Promise.all(all.map((c) => c.detach()));
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Prometheus
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr !== null ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+interface PromProcess {
+  url: string;
+  child: ChildProcess;
+  /** Its log output (stderr), for failure messages. */
+  output(): string;
+}
+
+/** Start Prometheus scraping 127.0.0.1:`targetPort` every second, with alerts.yml loaded. Stopped at teardown. */
+async function startPrometheus(t: ExecutionContext, prometheus: string, dir: string, targetPort: number): Promise<PromProcess> {
+  const configFile = join(dir, 'prometheus.yml');
+  const dataDir = join(dir, 'data');
+  mkdirSync(dataDir);
+  writeFileSync(configFile, [
+    'global:',
+    '  scrape_interval: 1s',
+    '  scrape_timeout: 1s',
+    '  evaluation_interval: 1s',
+    'rule_files:',
+    `  - ${JSON.stringify(ALERTS_YML)}`,
+    'scrape_configs:',
+    '  - job_name: fugue-server',
+    '    static_configs:',
+    `      - targets: ['127.0.0.1:${targetPort}']`,
+    '',
+  ].join('\n'));
+  const port = await freePort();
+  const child = spawn(prometheus, [
+    `--config.file=${configFile}`,
+    `--storage.tsdb.path=${dataDir}`,
+    `--web.listen-address=127.0.0.1:${port}`,
+    '--enable-feature=exemplar-storage',
+    '--log.level=warn',
+  ], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const keep = (d: Buffer): void => {
+    if (output.length < 64 * 1024) output += d.toString();
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  t.teardown(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    let timer: NodeJS.Timeout | undefined;
+    const gone = await Promise.race([exited.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), 5000)))]);
+    clearTimeout(timer);
+    if (!gone) {
+      child.kill('SIGKILL');
+      await exited;
+    }
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const died = exited.then(() => {
+    throw new Error(`prometheus exited early (${child.exitCode ?? child.signalCode}): ${output.slice(0, 2000)}`);
+  });
+  died.catch(() => {}); // only observed while waiting for readiness
+  await Promise.race([
+    died,
+    waitFor(async () => {
+      try {
+        return (await fetch(`${url}/-/ready`)).ok;
+      } catch {
+        return false;
+      }
+    }, { what: `prometheus ready on ${url}`, timeoutMs: 20_000, intervalMs: 100 }),
+  ]);
+  return { url, child, output: () => output };
+}
+
+interface ApiResponse<T> {
+  status: 'success' | 'error';
+  data?: T;
+  errorType?: string;
+  error?: string;
+  warnings?: string[];
+}
+
+async function apiGet<T>(url: string): Promise<ApiResponse<T>> {
+  const res = await fetch(url);
+  const text = await res.text();
+  try {
+    return JSON.parse(text) as ApiResponse<T>;
+  } catch {
+    return { status: 'error', errorType: `http ${res.status}`, error: text.slice(0, 500) };
+  }
+}
+
+interface QueryData {
+  resultType: 'vector' | 'matrix' | 'scalar' | 'string';
+  result: unknown;
+}
+interface VectorSample {
+  metric: Record<string, string>;
+  value: [number, string];
+}
+
+function query(prom: PromProcess, expr: string): Promise<ApiResponse<QueryData>> {
+  return apiGet<QueryData>(`${prom.url}/api/v1/query?query=${encodeURIComponent(expr)}`);
+}
+
+/** Number of series (scalar/string: 1) and how many have a NaN value. */
+function summarise(data: QueryData): { series: number; nan: number } {
+  if (data.resultType === 'scalar' || data.resultType === 'string') {
+    return { series: 1, nan: (data.result as [number, string])[1] === 'NaN' ? 1 : 0 };
+  }
+  const result = data.result as VectorSample[];
+  const nan = data.resultType === 'vector' ? result.filter((s) => s.value[1] === 'NaN').length : 0;
+  return { series: result.length, nan };
+}
+
+interface TargetsData {
+  activeTargets: { labels: Record<string, string>; health: string; lastError: string; scrapeUrl: string }[];
+}
+interface RulesData {
+  groups: {
+    name: string;
+    file: string;
+    lastEvaluation: string;
+    rules: { type: 'alerting' | 'recording'; name: string; health: string; lastError?: string; state?: string; lastEvaluation: string; alerts?: unknown[] }[];
+  }[];
+}
+
+// ---------------------------------------------------------------------------
+// Tests
+
+promTest('promtool check rules accepts dashboards/alerts.yml', async (t, { promtool }) => {
+  const r = spawnSync(promtool, ['check', 'rules', '--lint-fatal', ALERTS_YML], { encoding: 'utf8', timeout: 20_000 });
+  t.is(r.status, 0, `promtool check rules ${ALERTS_YML} exited ${r.status ?? r.signal}:\n${r.stdout}${r.stderr}`);
+  t.log((r.stdout + r.stderr).trim());
+});
+
+/**
+ * Lint findings of `promtool check metrics` (exit code 3) accepted as-is, with why.
+ * Everything else, and every finding about a fugue_* metric, fails the test.
+ */
+
+promTest('promtool check metrics passes on the sidecar /metrics after traffic', async (t, { promtool }) => {
+  const sock = join(tmpDir(t), 'f.sock');
+  const s = spawnServer(t, { env: { FUGUE_SOCKET_PATH: sock } });
+  await s.ready();
+  const port = await waitFor(() => httpPortOf(s), { what: 'http sidecar port in the logs' });
+  const load = await startLoad(t, sock, 2);
+  // Every labelled family we create has a series once these are answered.
+  await waitFor(() => load.replies() >= 20, { what: '20 replies', timeoutMs: 10_000 });
+  const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+  const body = await res.text();
+  await load.stop();
+  t.deepEqual(load.errors, []);
+  t.is(res.status, 200);
+  t.regex(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+  for (const family of ['fugue_messages_received_total{type="unknown"}', 'fugue_protocol_errors_total{code="unknown_type"}', 'fugue_connections_closed_total{reason="detach"}']) {
+    t.true(body.includes(family), `/metrics has ${family}`);
+  }
+
+  const r = spawnSync(promtool, ['check', 'metrics'], { input: body, encoding: 'utf8', timeout: 20_000 });
+  const out = `${r.stdout}${r.stderr}`.trim();
+  t.log(`promtool check metrics: exit ${r.status ?? r.signal}${out === '' ? '' : `\n${out}`}`);
+  const findings = out === '' ? [] : out.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  t.deepEqual(findings, [], `promtool check metrics reports problems:\n${out}`);
+  t.is(r.status, 0, `promtool check metrics exited ${r.status ?? r.signal}:\n${out}`);
+
+  s.child.kill('SIGTERM');
+  t.deepEqual(await s.exited, { code: 0, signal: null });
+});
+
+promTest('a real Prometheus scrapes the live server: target up, rules healthy, every dashboard and alert expression evaluates', async (t, { prometheus }) => {
+  const dir = tmpDir(t);
+  const sock = join(dir, 'f.sock');
+  const s: Spawned = spawnServer(t, { env: { FUGUE_SOCKET_PATH: sock } });
+  await s.ready();
+  const sidecarPort = await waitFor(() => httpPortOf(s), { what: 'http sidecar port in the logs' });
+  const load = await startLoad(t, sock, 5);
+
+  const prom = await startPrometheus(t, prometheus, dir, sidecarPort);
+  const promLog = (): string => `\n--- prometheus log ---\n${prom.output().slice(0, 2000)}`;
+
+  // 1. The target is scraped.
+  const target = await waitFor(async () => {
+    const r = await apiGet<TargetsData>(`${prom.url}/api/v1/targets`);
+    return r.data?.activeTargets.find((a) => a.labels.job === 'fugue-server' && a.health === 'up');
+  }, { what: `target 127.0.0.1:${sidecarPort} (job fugue-server) health up${promLog()}`, timeoutMs: 30_000, intervalMs: 200 });
+  const upAt = Date.now();
+  t.is(target.scrapeUrl, `http://127.0.0.1:${sidecarPort}/metrics`);
+
+  // 2. Enough samples for rate(...[1m]) (needs two) and histogram quantiles.
+  await waitFor(async () => {
+    const r = await query(prom, 'count_over_time(fugue_active_clients{job="fugue-server"}[1m])');
+    const v = (r.data?.result as VectorSample[] | undefined)?.[0]?.value[1];
+    return v !== undefined && Number(v) >= 4;
+  }, { what: `4 scrapes of fugue_active_clients${promLog()}`, timeoutMs: 30_000, intervalMs: 250 });
+
+  // 3. The rule group has been evaluated since the target came up.
+  const rules = await waitFor(async () => {
+    const r = await apiGet<RulesData>(`${prom.url}/api/v1/rules`);
+    const group = r.data?.groups.find((g) => g.name === 'fugue-server');
+    if (group === undefined || Date.parse(group.lastEvaluation) < upAt + 1000) return undefined;
+    return group.rules.every((rule) => rule.health !== 'unknown') ? r.data : undefined;
+  }, { what: `rule group fugue-server evaluated after the target came up${promLog()}`, timeoutMs: 15_000, intervalMs: 200 });
+
+  const failures: string[] = [];
+  const report: string[] = [];
+
+  const alerts = alertExpressions();
+  const loadedRules = rules.groups.flatMap((g) => g.rules.map((r) => ({ ...r, group: g.name, file: g.file })));
+  t.deepEqual(
+    loadedRules.filter((r) => r.type === 'alerting').map((r) => r.name).sort(),
+    alerts.map((a) => a.source.replace(/^alert /, '')).sort(),
+    'alert rules Prometheus loaded = alert rules test/helpers/promql.ts found in alerts.yml',
+  );
+  for (const rule of loadedRules) {
+    if (rule.health !== 'ok') failures.push(`rule ${rule.name} (group ${rule.group}): health ${rule.health}: ${rule.lastError ?? ''}`);
+    if (rule.type === 'alerting' && rule.state !== 'inactive') failures.push(`alert ${rule.name} is ${rule.state ?? '?'} in a healthy run: ${JSON.stringify(rule.alerts)}`);
+  }
+
+  // 4. Every expression. Dashboard: expectData true => non-empty (NaN samples count
+  // as data). Alerts: empty in a healthy run (FugueServerAbsent is absent(up{...}),
+  // empty because up exists).
+  const dashboard = dashboardExpressions();
+  t.true(dashboard.length > 0, 'the dashboard has expressions');
+  t.true(alerts.length > 0, 'alerts.yml has expressions');
+  const check = async (e: PromExpr, kind: 'dashboard' | 'alert'): Promise<void> => {
+    const r = await query(prom, e.expr);
+    if (r.status !== 'success' || r.data === undefined) {
+      failures.push(`${e.source}: query failed (${r.errorType ?? '?'}: ${r.error ?? '?'})\n    expr: ${e.expr}`);
+      return;
+    }
+    const { series, nan } = summarise(r.data);
+    report.push(`${series === 0 ? 'empty ' : `${series} series${nan > 0 ? ` (${nan} NaN)` : ''}`}  ${e.source}${kind === 'alert' ? ' [must be empty]' : e.expectData ? '' : ' [may be empty]'}`);
+    if (r.warnings !== undefined && r.warnings.length > 0) report.push(`    warnings: ${r.warnings.join('; ')}`);
+    if (kind === 'dashboard' && e.expectData && series === 0) failures.push(`${e.source}: no data while the server runs with clients\n    expr: ${e.expr}`);
+    if (kind === 'alert' && series > 0) failures.push(`${e.source}: fires in a healthy run: ${JSON.stringify(r.data.result)}\n    expr: ${e.expr}`);
+  };
+  for (const e of dashboard) await check(e, 'dashboard');
+  for (const e of alerts) await check(e, 'alert');
+  t.log(`${dashboard.length} dashboard and ${alerts.length} alert expressions:\n${report.join('\n')}`);
+  t.deepEqual(failures, [], `${failures.length} problem(s):\n${failures.join('\n')}`);
+
+  // 5. Stop: clients detach, the server exits 0 on SIGTERM.
+  await load.stop();
+  t.deepEqual(load.errors, []);
+  t.true(load.replies() > 0);
+  s.child.kill('SIGTERM');
+  t.deepEqual(await s.exited, { code: 0, signal: null }, `server stderr: ${s.stderr.slice(0, 1000)}`);
+});
