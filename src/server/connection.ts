@@ -152,23 +152,27 @@ export class Connection implements HandlerContext {
       this.#handleFrame(frames[i] as Buffer);
       if (this.#closeAfterReply !== undefined) break;
     }
-    const err = this.#decoder.error;
-    if (err !== undefined && this.#closeAfterReply === undefined) {
-      const { length, max } = err.details as { length: number; max: number };
-      this.#log.warn({ clientId: this.clientId, frameLength: length, maxFrameBytes: max }, 'frame too large, closing connection');
-      this.#recordProtocolError('frame_too_large', length);
-      this.#enqueue(errorMessage('frame_too_large', ERROR_TEXT.frame_too_large(length, max)));
-      this.#closeAfterReply = 'protocol_error';
-    }
     if (this.#blocked) {
       // Bound what queues behind a slow handler: stop reading until it settles.
-      if (this.#backlog.length > 0) this.#socket.pause();
+      this.#socket.pause();
       return;
     }
     this.#afterBatch();
   }
 
+  // An over-limit frame ends the stream: reply after everything before it.
+  #checkDecoderError(): void {
+    const err = this.#decoder.error;
+    if (err === undefined || this.#closeAfterReply !== undefined) return;
+    const { length, max } = err.details as { length: number; max: number };
+    this.#log.warn({ clientId: this.clientId, frameLength: length, maxFrameBytes: max }, 'frame too large, closing connection');
+    this.#recordProtocolError('frame_too_large', length);
+    this.#enqueue(errorMessage('frame_too_large', ERROR_TEXT.frame_too_large(length, max)));
+    this.#closeAfterReply = 'protocol_error';
+  }
+
   #afterBatch(): void {
+    this.#checkDecoderError();
     if (this.#closeAfterReply !== undefined) {
       this.#end(this.#closeAfterReply);
     } else {

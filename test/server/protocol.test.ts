@@ -221,3 +221,19 @@ test('handlers can be registered for new types without touching the pump; duplic
   t.true(table.has('session.list'));
   t.throws(() => table.register('ping', { handle: () => undefined }), { message: /already registered/ });
 });
+
+test('an over-limit frame behind a pending async handler is answered after it, then the connection closes', async (t) => {
+  const handlers = coreHandlers().register('slow', {
+    handle: async () => {
+      await new Promise((r) => setTimeout(r, 30));
+      return { type: 'slow_done' };
+    },
+  });
+  const server = await startServer(t, { handlers, maxFrameBytes: 1024, maxBufferedBytes: 1 << 20 });
+  const c = await RawClient.handshaken(server.socketPath);
+  const big = Buffer.alloc(4);
+  big.writeUInt32BE(5000);
+  c.write(Buffer.concat([encodeFrame({ type: 'slow', id: 1 }), encodeFrame({ type: 'ping', id: 2 }), big]));
+  const msgs = await c.untilClosed();
+  t.deepEqual(msgs.map((m) => m.type === 'error' ? m.code : m.type), ['slow_done', 'pong', 'frame_too_large']);
+});
