@@ -6,9 +6,10 @@
 // The standard OTEL_* variables keep working; tracing.* config keys win over them.
 
 import { diag, DiagLogLevel, trace, type Tracer } from '@opentelemetry/api';
+import { ExportResultCode } from '@opentelemetry/core';
 import { OTLPTraceExporter as OtlpJsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as OtlpProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
+import { defaultResource, envDetector, hostDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import {
   BatchSpanProcessor,
@@ -68,8 +69,14 @@ class CountingExporter implements SpanExporter {
   }
   export(spans: ReadableSpan[], done: Parameters<SpanExporter['export']>[1]): void {
     this.#inner.export(spans, (result) => {
-      if (result.code !== 0) this.#onDrop(spans.length, result.error);
-      done(result);
+      if (result.code === ExportResultCode.SUCCESS) {
+        done(result);
+        return;
+      }
+      // Counted and logged here; reporting success stops the SDK from logging
+      // the same failure again through its global error handler.
+      this.#onDrop(spans.length, result.error);
+      done({ code: ExportResultCode.SUCCESS });
     });
   }
   shutdown(): Promise<void> {
@@ -95,12 +102,14 @@ export class Tracing {
   readonly tracer: Tracer;
   #sdk: NodeSDK | undefined;
   #log: Logger;
+  #onDrop: (count: number) => void;
   #exportErrorLogged = false;
   #injected = false;
 
   constructor(options: TracingOptions) {
     this.settings = options.settings;
     this.#log = options.log;
+    this.#onDrop = options.onDrop;
     const { settings } = options;
     if (options.tracer !== undefined) {
       this.tracer = options.tracer;
@@ -120,7 +129,17 @@ export class Tracing {
       const exporter = new CountingExporter(this.#exporter(settings), onDrop);
       const processor: SpanProcessor = new BatchSpanProcessor(exporter, { maxQueueSize: 4096, maxExportBatchSize: 512, scheduledDelayMillis: 1000 });
       this.#sdk = new NodeSDK({
-        resource: defaultResource().merge(resourceFromAttributes({ 'service.name': 'fugue-server', 'service.version': options.version })),
+        resource: defaultResource().merge(
+          resourceFromAttributes({
+            'service.name': 'fugue-server',
+            'service.version': options.version,
+            'process.pid': process.pid,
+            'process.runtime.name': 'nodejs',
+            'process.runtime.version': process.versions.node,
+          }),
+        ),
+        // Not the process detector: it ships the full command line and user name.
+        resourceDetectors: [envDetector, hostDetector],
         ...(settings.serviceName !== undefined ? { serviceName: settings.serviceName } : {}),
         spanProcessors: [processor],
         metricReaders: [],
@@ -147,7 +166,10 @@ export class Tracing {
 
   #diagSeen = new Set<string>();
   #diag(message: string): void {
-    const key = message.slice(0, 80);
+    // The batch processor reports queue overflow only as a diag warning.
+    const dropped = /^Dropped (\d+) spans because maxQueueSize reached/.exec(message);
+    if (dropped !== null) this.#onDrop(Number(dropped[1]));
+    const key = dropped !== null ? 'queue-full' : message.slice(0, 80);
     if (this.#diagSeen.has(key)) return;
     this.#diagSeen.add(key);
     this.#log.warn({ otel: message }, 'opentelemetry reported a problem (logged once)');
