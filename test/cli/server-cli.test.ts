@@ -1,9 +1,9 @@
 // The real fugue-server CLI in a child process: signals, exit codes, socket cleanup.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { FugueClient } from '../../src/client/client.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { SERVER_BIN, spawnServer } from '../helpers/spawn-server.js';
@@ -115,9 +115,29 @@ test('an unsafe socket directory: exit 77 with the fix in the message', async (t
 });
 
 const NOBODY = 65534;
-const nobodyCanRun = process.getuid?.() === 0 && spawnSync(process.execPath, ['-e', `require('fs').accessSync(${JSON.stringify(SERVER_BIN)})`], { uid: NOBODY, gid: NOBODY }).status === 0;
+const isRoot = process.getuid?.() === 0;
+const nobodyCanRead = () => spawnSync(process.execPath, ['-e', `require('fs').accessSync(${JSON.stringify(SERVER_BIN)})`], { uid: NOBODY, gid: NOBODY }).status === 0;
 
-(nobodyCanRun ? test : test.skip)('permission denied: as an unprivileged uid in a directory it may not write, exit 77 and a clear message', async (t) => {
+// A checkout inside a private (0700) directory, as CI's may be, is not reachable
+// by an unprivileged uid: grant search (x) permission on its ancestors for this
+// test only, and restore the modes afterwards.
+function letOthersTraverse(t: Parameters<typeof tmpDir>[0]): void {
+  const restore: Array<[string, number]> = [];
+  for (let dir = dirname(SERVER_BIN); dir !== '/'; dir = dirname(dir)) {
+    const mode = statSync(dir).mode & 0o7777;
+    if ((mode & 0o001) === 0) {
+      restore.push([dir, mode]);
+      chmodSync(dir, mode | 0o001);
+    }
+  }
+  t.teardown(() => {
+    for (const [dir, mode] of restore) chmodSync(dir, mode);
+  });
+}
+
+(isRoot ? test.serial : test.skip)('permission denied: as an unprivileged uid in a directory it may not write, exit 77 and a clear message', async (t) => {
+  if (!nobodyCanRead()) letOthersTraverse(t);
+  t.true(nobodyCanRead(), 'uid 65534 can read the built server');
   const root = tmpDir(t); // 0700, owned by root
   chmodSync(root, 0o755); // others may traverse, not write
   const home = join(root, 'home');
