@@ -35,6 +35,8 @@ export class App {
       maxBufferedBytes: config.limits.maxBufferedBytes,
       handshakeTimeoutMs: config.limits.handshakeTimeoutMs,
       idleTimeoutMs: config.limits.idleTimeoutMs,
+      frameTimeoutMs: config.limits.frameTimeoutMs,
+      socketCheckIntervalMs: config.socket.checkIntervalMs,
       instrumentation: this.observability.instrumentation,
     });
     this.sidecar = config.http.enabled
@@ -54,6 +56,7 @@ export class App {
   /** Ready = the socket is accepting and not draining. */
   readiness(): Readiness {
     const state = this.server.state;
+    if (state === 'listening' && !this.server.socketHealthy) return { ready: false, state, reason: 'socket file missing; re-creating it' };
     if (state === 'listening') return { ready: true, state };
     const reason = state === 'draining' ? 'graceful shutdown in progress' : state === 'closed' ? 'server closed' : 'socket not bound yet';
     return { ready: false, state, reason };

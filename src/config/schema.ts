@@ -73,11 +73,13 @@ export function keySpecs(defaultSocketPath: string): Record<string, KeySpec> {
   return {
     'socket.path': { doc: 'Path of the Unix socket. ~ and $VARS are expanded; relative paths are resolved against the working directory.', format: nonEmptyString, default: defaultSocketPath, env: 'FUGUE_SOCKET_PATH', flag: 'socket-path', unit: 'path' },
     'socket.mode': { doc: 'Permission bits of the socket file, applied at bind time (never wider, even briefly).', format: fileMode, default: '0600', env: 'FUGUE_SOCKET_MODE', flag: 'socket-mode', unit: 'octal string' },
+    'socket.checkIntervalMs': { doc: 'How often the server checks that its socket file is still there (tmp cleaners delete sockets) and re-creates it; 0 = never.', format: integer(0, 3_600_000), default: 1000, env: 'FUGUE_SOCKET_CHECK_INTERVAL_MS', flag: 'socket-check-interval-ms', coerce: toNumber, unit: 'ms' },
     'shutdown.timeoutMs': { doc: 'How long a graceful shutdown waits for clients to leave before closing them.', format: integer(0, 3_600_000), default: 10_000, env: 'FUGUE_SHUTDOWN_TIMEOUT_MS', flag: 'shutdown-timeout-ms', coerce: toNumber, unit: 'ms' },
     'limits.maxClients': { doc: 'Connections served at once; one more gets error server_busy and is closed.', format: integer(1, 1_000_000), default: 1024, env: 'FUGUE_MAX_CLIENTS', flag: 'max-clients', coerce: toNumber, unit: 'connections' },
     'limits.maxFrameBytes': { doc: 'Largest frame payload accepted; a larger frame gets frame_too_large and the connection is closed.', format: integer(1024, 0xffff_ffff), default: 16_777_216, env: 'FUGUE_MAX_FRAME_BYTES', flag: 'max-frame-bytes', coerce: toNumber, unit: 'bytes' },
     'limits.maxBufferedBytes': { doc: 'Unsent reply bytes a client may let pile up (it stopped reading) before it is disconnected. At least 2 x limits.maxFrameBytes.', format: integer(2048, Number.MAX_SAFE_INTEGER), default: 33_554_432, env: 'FUGUE_MAX_BUFFERED_BYTES', flag: 'max-buffered-bytes', coerce: toNumber, unit: 'bytes' },
     'limits.handshakeTimeoutMs': { doc: 'Time a new connection has to send connect; 0 disables the timeout.', format: integer(0, 3_600_000), default: 10_000, env: 'FUGUE_HANDSHAKE_TIMEOUT_MS', flag: 'handshake-timeout-ms', coerce: toNumber, unit: 'ms' },
+    'limits.frameTimeoutMs': { doc: 'A frame must arrive whole within this long of its first byte (stops slowloris clients); 0 = no limit.', format: integer(0, 3_600_000), default: 30_000, env: 'FUGUE_FRAME_TIMEOUT_MS', flag: 'frame-timeout-ms', coerce: toNumber, unit: 'ms' },
     'limits.idleTimeoutMs': { doc: 'Close a connection with no traffic in either direction for this long; 0 = never.', format: integer(0, 86_400_000), default: 0, env: 'FUGUE_IDLE_TIMEOUT_MS', flag: 'idle-timeout-ms', coerce: toNumber, unit: 'ms' },
     'log.level': { doc: 'Lowest pino level written to stdout.', format: oneOf(LOG_LEVELS), default: 'info', env: 'FUGUE_LOG_LEVEL', flag: 'log-level', unit: LOG_LEVELS.join('|') },
     'http.enabled': { doc: 'Serve /metrics, /healthz and /readyz over HTTP.', format: boolean, default: true, env: 'FUGUE_HTTP_ENABLED', flag: 'http-enabled', coerce: toBoolean, unit: 'boolean' },
@@ -106,9 +108,9 @@ export function convictSchema(specs: Record<string, KeySpec>): convict.Schema<Re
 
 /** The validated, frozen configuration. */
 export interface Config {
-  socket: { path: string; mode: string };
+  socket: { path: string; mode: string; checkIntervalMs: number };
   shutdown: { timeoutMs: number };
-  limits: { maxClients: number; maxFrameBytes: number; maxBufferedBytes: number; handshakeTimeoutMs: number; idleTimeoutMs: number };
+  limits: { maxClients: number; maxFrameBytes: number; maxBufferedBytes: number; handshakeTimeoutMs: number; frameTimeoutMs: number; idleTimeoutMs: number };
   log: { level: LogLevel };
   http: { enabled: boolean; host: string; port: number };
   tracing: {

@@ -40,9 +40,21 @@ export class ObservabilityInstrumentation implements Instrumentation {
     this.#linkMode = options.tracing.settings.messageParent === 'link';
   }
 
-  listening(info: { socketPath: string; pid: number }): void {
+  listening(info: { socketPath: string; pid: number; maxClients: number; openFilesLimit: number | undefined }): void {
     this.#metrics.listening.set(1);
-    this.log.info({ socketPath: info.socketPath }, 'server listening');
+    this.#metrics.maxClients.set(info.maxClients);
+    this.log.info({ socketPath: info.socketPath, maxClients: info.maxClients, openFilesLimit: info.openFilesLimit }, 'server listening');
+  }
+
+  socketLost(info: { socketPath: string }): void {
+    this.#metrics.listening.set(0);
+    this.log.warn(info, 'socket file was removed or replaced; re-creating it');
+  }
+
+  socketRestored(info: { socketPath: string; downMs: number }): void {
+    this.#metrics.listening.set(1);
+    this.#metrics.socketRebinds.inc();
+    this.log.warn({ socketPath: info.socketPath, downMs: Math.round(info.downMs) }, 'socket re-created');
   }
 
   acceptError(err: NodeJS.ErrnoException): void {

@@ -48,6 +48,8 @@ export class ServerMetrics {
   readonly draining: Gauge;
   readonly listening: Gauge;
   readonly spansDropped: Counter;
+  readonly socketRebinds: Counter;
+  readonly maxClients: Gauge;
 
   constructor(options: MetricsOptions) {
     const registers = [this.registry] as unknown as Registry[];
@@ -68,12 +70,14 @@ export class ServerMetrics {
     this.spansDropped = new Counter({ name: 'fugue_spans_dropped_total', help: 'Spans dropped because the export queue was full or the exporter failed.', registers });
     const buildInfo = new Gauge({ name: 'fugue_build_info', help: 'Always 1; labels carry the server and Node.js versions.', labelNames: ['version', 'node_version'], registers });
     buildInfo.set({ version: options.version, node_version: process.version }, 1);
-    new Gauge({ name: 'fugue_max_clients', help: 'The configured limits.maxClients.', registers }).set(options.maxClients);
+    this.socketRebinds = new Counter({ name: 'fugue_socket_rebinds_total', help: 'Times the socket file was found missing or replaced and re-created.', registers });
+    this.maxClients = new Gauge({ name: 'fugue_max_clients', help: 'Clients served at once: limits.maxClients, lowered when the open-files limit leaves less room.', registers });
+    this.maxClients.set(options.maxClients);
     new Gauge({ name: 'fugue_shutdown_timeout_seconds', help: 'The configured shutdown.timeoutMs, in seconds.', registers }).set(options.shutdownTimeoutMs / 1000);
     const startTime = new Gauge({ name: 'fugue_start_time_seconds', help: 'Unix time the server process started.', registers });
     startTime.set(Math.round(Date.now() / 1000 - process.uptime()));
     // Pre-create the label values dashboards and alerts expect, so series exist at 0.
-    for (const reason of ['server_busy']) this.rejected.inc({ reason }, 0);
+    for (const reason of ['server_busy', 'fd_limit']) this.rejected.inc({ reason }, 0);
     if (options.defaultMetrics !== false) {
       collectDefaultMetrics({ register: this.registry as unknown as Registry });
       // prom-client names these gauges *_total, which Prometheus reserves for

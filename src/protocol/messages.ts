@@ -108,6 +108,7 @@ export const ERROR_TEXT = {
   server_draining: 'the server is shutting down and accepts no new clients; reconnect in a moment (to its replacement)',
   frame_too_large: (length: number, max: number) => `frame length ${length} exceeds the limit of ${max} bytes (limits.maxFrameBytes); split the data into smaller messages. The connection is closed because the stream cannot be resynchronised`,
   handshake_timeout: (ms: number) => `no "connect" received within ${ms} ms (limits.handshakeTimeoutMs); send "connect" right after connecting`,
+  frame_timeout: (ms: number, pending: number) => `a frame was not completed within ${ms} ms of its first byte (limits.frameTimeoutMs; ${pending} bytes received); send each frame whole`,
   idle_timeout: (ms: number) => `no traffic for ${ms} ms (limits.idleTimeoutMs); send "ping" periodically to stay connected`,
   unknown_type: (type: string) => `unknown message type ${JSON.stringify(type.length > 64 ? `${type.slice(0, 64)}...` : type)}; known types: `,
   internal: 'the server failed while handling this message; it has been logged. Retry, and report it if it persists',

@@ -63,6 +63,8 @@ export class Connection implements HandlerContext {
   #blocked = false;
   #backlog: Buffer[] = [];
   #peerEnded = false;
+  // When the unfinished frame now buffered began (performance.now()), or 0.
+  #partialSince = 0;
   #messagesIn = 0;
   #messagesOut = 0;
   #bytesIn = 0;
@@ -131,6 +133,13 @@ export class Connection implements HandlerContext {
     if (!this.#blocked) this.#flush();
   }
 
+  /** Called by the server's sweep: a frame dribbled in too slowly (slowloris) ends the connection. */
+  checkFrameTimeout(now: number, timeoutMs: number): void {
+    if (this.#partialSince === 0 || now - this.#partialSince < timeoutMs) return;
+    this.#partialSince = 0;
+    this.#timeout(ERROR_TEXT.frame_timeout(timeoutMs, this.#decoder.pendingBytes));
+  }
+
   /** Close now, without flushing (deadline reached, slow consumer). */
   destroy(reason: CloseReason, err?: Error): void {
     this.#setReason(reason, err);
@@ -144,6 +153,8 @@ export class Connection implements HandlerContext {
     this.#observer.read(chunk.length);
     if (this.#state === 'closing' || this.#state === 'closed') return;
     const frames = this.#decoder.push(chunk);
+    if (this.#decoder.pendingBytes === 0) this.#partialSince = 0;
+    else if (frames.length > 0 || this.#partialSince === 0) this.#partialSince = performance.now();
     for (let i = 0; i < frames.length; i++) {
       if (this.#blocked) {
         this.#backlog.push(frames[i] as Buffer);

@@ -17,7 +17,9 @@ export type CloseReason =
   | 'shutdown_forced'; // still open at the end of a graceful drain
 
 /** Why an accepted connection was turned away before it became a client. */
-export type RejectReason = 'server_busy';
+export type RejectReason =
+  | 'server_busy' // at the client limit (or draining): told so, then closed
+  | 'fd_limit'; // over net.Server.maxConnections: closed by Node at once (no fd to spare)
 
 /** Outcome of one message, as the observer sees it. */
 export interface MessageRecord {
@@ -77,7 +79,10 @@ export interface Log {
 
 export interface Instrumentation {
   readonly log: Log;
-  listening(info: { socketPath: string; pid: number }): void;
+  listening(info: { socketPath: string; pid: number; maxClients: number; openFilesLimit: number | undefined }): void;
+  /** The socket file vanished or was replaced; the server is re-creating it. */
+  socketLost(info: { socketPath: string }): void;
+  socketRestored(info: { socketPath: string; downMs: number }): void;
   acceptError(err: NodeJS.ErrnoException): void;
   rejected(reason: RejectReason): void;
   connection(info: ConnectionInfo): ConnectionObserver;
@@ -100,6 +105,8 @@ const noopObserver: ConnectionObserver = {
 export const noopInstrumentation: Instrumentation = {
   log: noopLog,
   listening() {},
+  socketLost() {},
+  socketRestored() {},
   acceptError() {},
   rejected() {},
   connection: () => noopObserver,

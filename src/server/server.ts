@@ -1,7 +1,9 @@
 // FugueServer: binds the Unix socket, accepts clients, and drains on close().
 // Lifecycle: idle -> starting -> listening -> draining -> closed (one way only).
 
+import { lstatSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { serverClosed } from '../errors.js';
 import { encodeFrame, errorMessage, ERROR_TEXT, DEFAULT_MAX_FRAME_BYTES } from '../protocol/index.js';
@@ -9,7 +11,9 @@ import { Connection, type ConnectionLimits } from './connection.js';
 import { coreHandlers, type HandlerTable, type ServerView } from './handlers.js';
 import { noopInstrumentation, type CloseInfo, type Instrumentation } from './instrumentation.js';
 import { ClientRegistry } from './registry.js';
-import { bindUnixSocket, removeSocketIfOurs, type SocketIdentity } from './socket-path.js';
+import { computeFdBudget, type FdBudget } from './fd-budget.js';
+import { InstanceLock } from './instance-lock.js';
+import { bindUnixSocket, checkSocketPathLength, ensureSocketDir, removeSocketIfOurs, type SocketIdentity } from './socket-path.js';
 
 export type ServerState = 'idle' | 'starting' | 'listening' | 'draining' | 'closed';
 
@@ -32,6 +36,10 @@ export interface FugueServerOptions {
   handshakeTimeoutMs?: number;
   /** Close a connection with no traffic for this long, in ms; 0 = never. Default: 0. */
   idleTimeoutMs?: number;
+  /** A frame must be complete this long after its first byte, in ms; 0 = no limit. Default: 30000. */
+  frameTimeoutMs?: number;
+  /** How often to check that the socket file is still ours, in ms; 0 = never. Default: 1000. */
+  socketCheckIntervalMs?: number;
   /** Observability hooks. Default: no-op. */
   instrumentation?: Instrumentation;
   /** Message handlers. Default: the protocol v1 core handlers. */
@@ -51,8 +59,16 @@ export class FugueServer implements ServerView {
   readonly version: string;
   readonly handlers: HandlerTable;
   readonly shutdownTimeoutMs: number;
+  /** limits.maxClients as configured; see `effectiveMaxClients` for the one in force. */
   readonly maxClients: number;
+  #budget: FdBudget | undefined;
   #mode: number;
+  #frameTimeoutMs: number;
+  #socketCheckIntervalMs: number;
+  #lock: InstanceLock | undefined;
+  #socketLost = false;
+  #rebinding = false;
+  #timers: NodeJS.Timeout[] = [];
   #limits: ConnectionLimits;
   #instr: Instrumentation;
   #state: ServerState = 'idle';
@@ -64,6 +80,7 @@ export class FugueServer implements ServerView {
   #busyFrame: Buffer;
   #drainingFrame: Buffer;
   #onEmpty: (() => void) | undefined;
+  #lostAt = 0;
 
   constructor(options: FugueServerOptions) {
     this.socketPath = options.socketPath;
@@ -78,13 +95,29 @@ export class FugueServer implements ServerView {
       handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
       idleTimeoutMs: options.idleTimeoutMs ?? 0,
     };
+    this.#frameTimeoutMs = options.frameTimeoutMs ?? 30_000;
+    this.#socketCheckIntervalMs = options.socketCheckIntervalMs ?? 1000;
     this.#instr = options.instrumentation ?? noopInstrumentation;
-    this.#busyFrame = encodeFrame(errorMessage('server_busy', ERROR_TEXT.server_busy(this.maxClients)));
+    this.#busyFrame = this.#busyReply(this.maxClients);
     this.#drainingFrame = encodeFrame(errorMessage('server_busy', ERROR_TEXT.server_draining));
   }
 
   get state(): ServerState {
     return this.#state;
+  }
+
+  /** Clients served at once: limits.maxClients, lowered when the open-files limit leaves less room. */
+  get effectiveMaxClients(): number {
+    return this.#budget?.maxClients ?? this.maxClients;
+  }
+
+  /** False while the socket file is missing and being re-created. */
+  get socketHealthy(): boolean {
+    return !this.#socketLost;
+  }
+
+  #busyReply(max: number): Buffer {
+    return encodeFrame(errorMessage('server_busy', ERROR_TEXT.server_busy(max)));
   }
 
   /** The socket file this server created (after start()). */
@@ -107,26 +140,112 @@ export class FugueServer implements ServerView {
   async start(): Promise<void> {
     if (this.#state !== 'idle') throw serverClosed();
     this.#state = 'starting';
-    const listener = createServer({ allowHalfOpen: true });
-    this.#listener = listener;
     try {
+      checkSocketPathLength(this.socketPath);
+      ensureSocketDir(dirname(this.socketPath), this.#instr.log);
+      // Held from before the probe until the drain: two servers starting at once cannot both bind.
+      this.#lock = await InstanceLock.acquire(this.socketPath);
+      const listener = this.#createListener();
+      this.#listener = listener;
       this.#identity = await bindUnixSocket(listener, this.socketPath, this.#mode, this.#instr.log);
     } catch (err) {
+      this.#lock?.release();
       this.#state = 'closed';
       throw err;
     }
-    listener.on('connection', (socket) => this.#accept(socket));
-    // After listen, 'error' events are accept failures (EMFILE, ENFILE, ...):
-    // count them and keep serving. The listener stays open.
-    listener.on('error', (err: NodeJS.ErrnoException) => this.#instr.acceptError(err));
+    this.#budget = computeFdBudget(this.maxClients);
+    this.#listener.maxConnections = this.#budget.maxConnections;
+    if (this.#budget.maxClients < this.maxClients) {
+      this.#busyFrame = this.#busyReply(this.#budget.maxClients);
+      this.#instr.log.warn(
+        { maxClients: this.maxClients, effectiveMaxClients: this.#budget.maxClients, openFilesLimit: this.#budget.openFilesLimit },
+        'the open-files limit leaves room for fewer clients than limits.maxClients; raise it (ulimit -n, LimitNOFILE=)',
+      );
+    }
+    this.#startTimers();
     this.#startedAt = performance.now();
     this.#state = 'listening';
-    this.#instr.listening({ socketPath: this.socketPath, pid: process.pid });
+    this.#instr.listening({ socketPath: this.socketPath, pid: process.pid, maxClients: this.#budget.maxClients, openFilesLimit: this.#budget.openFilesLimit });
     if (this.#closing !== undefined) await this.#closing; // close() called during start
   }
 
+  #createListener(): Server {
+    const listener = createServer({ allowHalfOpen: true });
+    listener.on('connection', (socket) => this.#accept(socket));
+    // After listen, 'error' events are accept failures (ENFILE, ...): count
+    // them and keep serving; the listener stays open.
+    listener.on('error', (err: NodeJS.ErrnoException) => this.#instr.acceptError(err));
+    // Over maxConnections Node closes the connection itself: count it.
+    listener.on('drop', () => this.#instr.rejected('fd_limit'));
+    if (this.#budget !== undefined) listener.maxConnections = this.#budget.maxConnections;
+    return listener;
+  }
+
+  #startTimers(): void {
+    if (this.#frameTimeoutMs > 0) {
+      // One sweep for all connections instead of a timer per partial frame.
+      const every = Math.min(1000, Math.max(20, Math.floor(this.#frameTimeoutMs / 4)));
+      this.#timers.push(setInterval(() => this.#sweepFrames(), every).unref());
+    }
+    if (this.#socketCheckIntervalMs > 0) {
+      this.#timers.push(setInterval(() => void this.#checkSocket(), this.#socketCheckIntervalMs).unref());
+    }
+  }
+
+  #stopTimers(): void {
+    for (const t of this.#timers) clearInterval(t);
+    this.#timers = [];
+  }
+
+  #sweepFrames(): void {
+    const now = performance.now();
+    for (const conn of this.#registry.values()) conn.checkFrameTimeout(now, this.#frameTimeoutMs);
+  }
+
+  // Tmp cleaners delete sockets (tmux users know: tmux#1036). Notice it and
+  // put the socket back; the lock guarantees no other fugue-server took the path.
+  async #checkSocket(): Promise<void> {
+    if (this.#state !== 'listening' || this.#rebinding || this.#identity === undefined) return;
+    let ours = false;
+    try {
+      const st = lstatSync(this.socketPath);
+      ours = st.ino === this.#identity.ino && st.dev === this.#identity.dev;
+    } catch {
+      ours = false;
+    }
+    if (ours) return;
+    this.#rebinding = true;
+    if (!this.#socketLost) {
+      this.#socketLost = true;
+      this.#lostAt = performance.now();
+      this.#instr.socketLost({ socketPath: this.socketPath });
+    }
+    try {
+      ensureSocketDir(dirname(this.socketPath), this.#instr.log);
+      this.#lock?.restoreTokenFile(this.socketPath);
+      const listener = this.#createListener();
+      const identity = await bindUnixSocket(listener, this.socketPath, this.#mode, this.#instr.log);
+      if (this.#state !== 'listening') {
+        // A drain started meanwhile: do not keep a socket we are giving up.
+        removeSocketIfOurs(this.socketPath, identity);
+        listener.close();
+        return;
+      }
+      const old = this.#listener;
+      this.#listener = listener;
+      this.#identity = identity;
+      old?.close(); // accepted connections stay; only the unreachable listener goes
+      this.#socketLost = false;
+      this.#instr.socketRestored({ socketPath: this.socketPath, downMs: performance.now() - this.#lostAt });
+    } catch (err) {
+      this.#instr.log.error({ err, socketPath: this.socketPath }, 'cannot re-create the socket; will retry');
+    } finally {
+      this.#rebinding = false;
+    }
+  }
+
   #accept(socket: Socket): void {
-    if (this.#state !== 'listening' || this.#registry.size >= this.maxClients) {
+    if (this.#state !== 'listening' || this.#registry.size >= this.effectiveMaxClients) {
       this.#instr.rejected('server_busy');
       socket.on('error', () => {}); // the client may already be gone
       socket.end(this.#state === 'listening' ? this.#busyFrame : this.#drainingFrame);
@@ -182,9 +301,12 @@ export class FugueServer implements ServerView {
       return { durationMs: 0, left: 0, forced: 0 };
     }
     this.#state = 'draining';
+    this.#stopTimers();
     const initial = this.#registry.size;
     this.#instr.draining({ clients: initial, timeoutMs: this.shutdownTimeoutMs });
+    // The path is free for a successor from here on: remove the socket, drop the lock.
     this.removeSocket();
+    this.#lock?.release();
     const listenerClosed = new Promise<void>((resolve) => (this.#listener as Server).close(() => resolve()));
 
     for (const conn of this.#registry.values()) conn.notifyShutdown(reason, this.shutdownTimeoutMs);
@@ -215,7 +337,9 @@ export class FugueServer implements ServerView {
 
   /** Forced shutdown: cut every connection now and remove the socket. */
   destroy(): void {
+    this.#stopTimers();
     this.removeSocket();
+    this.#lock?.release();
     if (this.#listener?.listening) this.#listener.close();
     for (const conn of [...this.#registry.values()]) conn.destroy('shutdown_forced');
     this.#state = 'closed';

@@ -3,6 +3,7 @@ import test from 'ava';
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { FugueClient } from '../../src/client/client.js';
 import { FugueServer } from '../../src/server/server.js';
 import { MAX_SOCKET_PATH_BYTES } from '../../src/server/socket-path.js';
 import { RawClient } from '../helpers/raw-client.js';
@@ -112,17 +113,19 @@ test('refuses a path longer than sun_path allows, naming its length', async (t) 
   t.false(existsSync(path));
 });
 
-test('close() removes the socket only while it is still ours', async (t) => {
+test('a rolling restart: the successor binds while the old server drains, and the old one never removes it', async (t) => {
   const dir = tmpDir(t);
   const path = join(dir, 'f.sock');
   const old = await startServer(t, { socketPath: path, shutdownTimeoutMs: 5000 });
-  // Simulate a successor: the path now holds a different socket.
-  renameSync(path, join(dir, 'moved.sock'));
-  const successor = await startServer(t, { socketPath: path });
+  const holder = await FugueClient.connect(path); // keeps the old server draining
+  const closing = old.close();
+  t.false(existsSync(path), 'the old server gave up the path at once');
+  const successor = await startServer(t, { socketPath: path, socketCheckIntervalMs: 50 });
   const ino = lstatSync(path).ino;
-  await old.close();
-  t.true(existsSync(path), "the successor's socket must survive the old server's close()");
-  t.is(lstatSync(path).ino, ino);
+  t.false(old.removeSocket(), 'removal by identity: not ours any more');
+  await holder.detach();
+  await closing;
+  t.is(lstatSync(path).ino, ino, "the successor's socket survives the old server's drain");
   const c = await RawClient.handshaken(successor.socketPath);
   c.destroy();
   await successor.close();
