@@ -27,6 +27,8 @@ export interface SpawnServerOptions {
   uid?: number;
   gid?: number;
   cwd?: string;
+  /** Run through this command first, e.g. ['prlimit', '--nofile=64:64', '--']. */
+  wrapper?: string[];
 }
 
 /** Spawn fugue-server; killed (SIGKILL) at teardown if still running. */
@@ -38,7 +40,9 @@ export function spawnServer(t: ExecutionContext, options: SpawnServerOptions = {
     ...(options.uid !== undefined ? { uid: options.uid } : {}),
     ...(options.gid !== undefined ? { gid: options.gid } : {}),
   };
-  const child = spawn(process.execPath, [SERVER_BIN, ...(options.args ?? [])], spawnOpts);
+  const argv = [process.execPath, SERVER_BIN, ...(options.args ?? [])];
+  const [cmd, ...rest] = [...(options.wrapper ?? []), ...argv] as [string, ...string[]];
+  const child = spawn(cmd, rest, spawnOpts);
   const socketPath = options.env?.FUGUE_SOCKET_PATH;
   const s: Spawned = {
     child,
