@@ -248,8 +248,12 @@ export class FugueServer implements ServerView {
     if (this.#state !== 'listening' || this.#registry.size >= this.effectiveMaxClients) {
       this.#instr.rejected('server_busy');
       socket.on('error', () => {}); // the client may already be gone
+      // Read and discard what the client sends: closing a Unix socket with
+      // unread input resets the peer, which could then lose our reply.
+      socket.on('data', () => {});
       socket.end(this.#state === 'listening' ? this.#busyFrame : this.#drainingFrame);
-      socket.destroySoon();
+      // The client closes on reading the reply; one that does not is cut off.
+      setTimeout(() => socket.destroy(), 1000).unref();
       return;
     }
     const clientId = this.#registry.nextId();
