@@ -3,7 +3,7 @@
 // SERVER span per message (its own trace, linked to the connection span, unless
 // the message carries a traceparent; see docs/observability.md for why).
 
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Attributes, type Context, type Link, type Span } from '@opentelemetry/api';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { performance } from 'node:perf_hooks';
 import type { Counter, Histogram } from 'prom-client';
 import { parseTraceparent } from '../protocol/index.js';
@@ -102,29 +102,35 @@ export class ObservabilityInstrumentation implements Instrumentation {
   // --- called by ConnectionObserverImpl ---
 
   messageSpan(connSpan: Span, clientId: number, rec: MessageRecord, label: string): Span {
-    const remote = parseTraceparent(rec.traceparent, rec.tracestate);
+    const remote = rec.traceparent === undefined ? undefined : parseTraceparent(rec.traceparent, rec.tracestate);
     let parent: Context = ROOT_CONTEXT;
-    let links: Link[] | undefined;
+    let link = true;
     if (remote !== undefined) {
       parent = trace.setSpanContext(ROOT_CONTEXT, { traceId: remote.traceId, spanId: remote.spanId, traceFlags: remote.traceFlags, isRemote: true });
-      links = [{ context: connSpan.spanContext() }];
-    } else if (this.#linkMode) {
-      links = [{ context: connSpan.spanContext() }];
-    } else {
+    } else if (!this.#linkMode) {
       parent = trace.setSpan(ROOT_CONTEXT, connSpan);
+      link = false;
     }
-    const attributes: Attributes = {
-      'rpc.system.name': 'fugue',
-      'rpc.method': label,
-      'network.transport': 'unix',
-      'fugue.client.id': clientId,
-      'fugue.message.size': rec.bytes,
-      'fugue.message.outcome': rec.errorCode === undefined ? 'ok' : 'error',
-    };
-    if (rec.id !== undefined) attributes['fugue.message.id'] = String(rec.id);
-    if (rec.errorCode !== undefined) attributes['error.type'] = rec.errorCode;
-    const span = this.#tracing.tracer.startSpan(label, { kind: SpanKind.SERVER, startTime: timeOrigin + rec.startMs, attributes, ...(links ? { links } : {}) }, parent);
-    if (rec.errorCode !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: rec.errorCode });
+    const span = this.#tracing.tracer.startSpan(label, { kind: SpanKind.SERVER, startTime: timeOrigin + rec.startMs }, parent);
+    // Attributes and links only for spans that are recorded: an unsampled or
+    // no-op span costs no allocations here.
+    if (span.isRecording()) {
+      if (link) span.addLink({ context: connSpan.spanContext() });
+      const attributes: Attributes = {
+        'rpc.system.name': 'fugue',
+        'rpc.method': label,
+        'network.transport': 'unix',
+        'fugue.client.id': clientId,
+        'fugue.message.size': rec.bytes,
+        'fugue.message.outcome': rec.errorCode === undefined ? 'ok' : 'error',
+      };
+      if (rec.id !== undefined) attributes['fugue.message.id'] = String(rec.id);
+      if (rec.errorCode !== undefined) {
+        attributes['error.type'] = rec.errorCode;
+        span.setStatus({ code: SpanStatusCode.ERROR, message: rec.errorCode });
+      }
+      span.setAttributes(attributes);
+    }
     span.end(timeOrigin + rec.endMs);
     return span;
   }
