@@ -30,15 +30,17 @@ export class HttpSidecar {
 
   constructor(options: SidecarOptions) {
     this.#options = options;
-    this.#server = createServer({ requestTimeout: 10_000, headersTimeout: 5_000, keepAliveTimeout: 5_000, maxHeaderSize: 16 * 1024 }, (req, res) => {
+    // connectionsCheckingInterval: Node checks the two timeouts only this often (default 30 s).
+    this.#server = createServer({ requestTimeout: 10_000, headersTimeout: 5_000, connectionsCheckingInterval: 1_000, keepAliveTimeout: 5_000, maxHeaderSize: 16 * 1024 }, (req, res) => {
       this.#handle(req, res).catch((err: unknown) => {
         // Never let one request take the sidecar down.
         if (!res.headersSent) send(res, 500, JSON_TYPE, JSON.stringify({ error: 'internal error', message: (err as Error).message }));
         else res.destroy();
       });
     });
-    this.#server.on('clientError', (_err, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    this.#server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+      if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       else socket.destroy();
     });
   }

@@ -84,7 +84,16 @@ export class Connection implements HandlerContext {
     this.#decoder = new FrameDecoder({ maxFrameBytes: options.limits.maxFrameBytes });
 
     const socket = this.#socket;
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('data', (chunk: Buffer) => {
+      // Last line of defence: nothing a client sends may take the daemon down.
+      // A bug reached this way costs this connection only.
+      try {
+        this.#onData(chunk);
+      } catch (err) {
+        this.#log.error({ clientId: this.clientId, err }, 'unexpected error handling client input; closing this connection');
+        this.destroy('error', err as Error);
+      }
+    });
     socket.on('end', () => this.#onEnd());
     socket.on('error', (err: NodeJS.ErrnoException) => this.#onError(err));
     socket.on('close', () => this.#onSocketClose());
@@ -306,7 +315,17 @@ export class Connection implements HandlerContext {
   }
 
   #enqueue(message: ServerMessage): void {
-    this.#out.push(JSON.stringify(message));
+    let json: string;
+    try {
+      json = JSON.stringify(message);
+    } catch (err) {
+      // JSON.stringify recurses: data nested thousands of levels deep (which
+      // JSON.parse accepts) overflows the stack. Answer instead of crashing.
+      const reply = errorMessage('internal', `the reply could not be encoded (${(err as Error).message}); nest data less deeply`, message.id);
+      json = JSON.stringify(reply);
+      message = reply;
+    }
+    this.#out.push(json);
     this.#messagesOut++;
     this.#observer.sent(message.type);
   }
