@@ -36,6 +36,9 @@ export class FugueClient extends EventEmitter {
   #pending = new Map<number, Pending>();
   #nextId = 1;
   #closed: Promise<void>;
+  // Unsolicited messages that arrive before connect() has returned the client
+  // (nobody can be listening yet): re-emitted once it has.
+  #early: ServerMessage[] | undefined = [];
 
   private constructor(socket: Socket, timeoutMs: number) {
     super();
@@ -88,6 +91,9 @@ export class FugueClient extends EventEmitter {
       }
       client.connected = reply as unknown as ConnectedInfo;
     }
+    const early = client.#early ?? [];
+    client.#early = undefined;
+    if (early.length > 0) setImmediate(() => { for (const m of early) client.emit('message', m); });
     return client;
   }
 
@@ -98,6 +104,8 @@ export class FugueClient extends EventEmitter {
       this.#pending.delete(id as number);
       clearTimeout(pending.timer);
       pending.resolve(msg);
+    } else if (this.#early !== undefined) {
+      this.#early.push(msg);
     } else {
       this.emit('message', msg);
     }

@@ -77,7 +77,7 @@ export class ServerMetrics {
     const startTime = new Gauge({ name: 'fugue_start_time_seconds', help: 'Unix time the server process started.', registers });
     startTime.set(Math.round(Date.now() / 1000 - process.uptime()));
     // Pre-create the label values dashboards and alerts expect, so series exist at 0.
-    for (const reason of ['server_busy', 'fd_limit']) this.rejected.inc({ reason }, 0);
+    for (const reason of ['server_busy', 'draining', 'fd_limit']) this.rejected.inc({ reason }, 0);
     if (options.defaultMetrics !== false) {
       collectDefaultMetrics({ register: this.registry as unknown as Registry });
       // prom-client names these gauges *_total, which Prometheus reserves for

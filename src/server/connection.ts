@@ -63,6 +63,7 @@ export class Connection implements HandlerContext {
   #blocked = false;
   #backlog: Buffer[] = [];
   #peerEnded = false;
+  #pendingShutdown: { reason: string; deadline: number } | undefined;
   // When the unfinished frame now buffered began (performance.now()), or 0.
   #partialSince = 0;
   #messagesIn = 0;
@@ -138,8 +139,21 @@ export class Connection implements HandlerContext {
   /** Send an unsolicited message (e.g. `shutdown`) right away. */
   notifyShutdown(reason: string, timeoutMs: number): void {
     if (this.#state === 'closed' || this.#socket.destroyed) return;
+    if (!this.#handshaken) {
+      // A client in the middle of its handshake expects `connected` first: it
+      // gets the notice right after it, with the time that is left.
+      this.#pendingShutdown = { reason, deadline: performance.now() + timeoutMs };
+      return;
+    }
     this.#enqueue(shutdownMessage(reason, timeoutMs));
     if (!this.#blocked) this.#flush();
+  }
+
+  #sendPendingShutdown(): void {
+    const p = this.#pendingShutdown;
+    if (p === undefined || !this.#handshaken) return;
+    this.#pendingShutdown = undefined;
+    this.#enqueue(shutdownMessage(p.reason, Math.max(0, Math.round(p.deadline - performance.now()))));
   }
 
   /** Called by the server's sweep: a frame dribbled in too slowly (slowloris) ends the connection. */
@@ -256,6 +270,7 @@ export class Connection implements HandlerContext {
       return;
     }
     this.#reply(result, msg.id);
+    if (this.#pendingShutdown !== undefined) this.#sendPendingShutdown();
   }
 
   #internalError(msg: ClientMessage, err: unknown): void {

@@ -18,7 +18,8 @@ export type CloseReason =
 
 /** Why an accepted connection was turned away before it became a client. */
 export type RejectReason =
-  | 'server_busy' // at the client limit (or draining): told so, then closed
+  | 'server_busy' // at the client limit: told so, then closed
+  | 'draining' // arrived while the server drains: told so (server_busy), then closed
   | 'fd_limit'; // over net.Server.maxConnections: closed by Node at once (no fd to spare)
 
 /** Outcome of one message, as the observer sees it. */

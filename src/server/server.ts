@@ -15,6 +15,9 @@ import { computeFdBudget, type FdBudget } from './fd-budget.js';
 import { InstanceLock } from './instance-lock.js';
 import { bindUnixSocket, checkSocketPathLength, ensureSocketDir, removeSocketIfOurs, type SocketIdentity } from './socket-path.js';
 
+/** How long a draining server keeps accepting its backlog (to answer it), in ms. */
+const BACKLOG_GRACE_MS = 100;
+
 export type ServerState = 'idle' | 'starting' | 'listening' | 'draining' | 'closed';
 
 export interface FugueServerOptions {
@@ -246,7 +249,7 @@ export class FugueServer implements ServerView {
 
   #accept(socket: Socket): void {
     if (this.#state !== 'listening' || this.#registry.size >= this.effectiveMaxClients) {
-      this.#instr.rejected('server_busy');
+      this.#instr.rejected(this.#state === 'listening' ? 'server_busy' : 'draining');
       socket.on('error', () => {}); // the client may already be gone
       // Read and discard what the client sends: closing a Unix socket with
       // unread input resets the peer, which could then lose our reply.
@@ -311,7 +314,11 @@ export class FugueServer implements ServerView {
     // The path is free for a successor from here on: remove the socket, drop the lock.
     this.removeSocket();
     this.#lock?.release();
-    const listenerClosed = new Promise<void>((resolve) => (this.#listener as Server).close(() => resolve()));
+    // Connections already in the accept backlog still arrive for a moment (the
+    // path is gone, so no new ones can): accept them and tell them we are
+    // draining, instead of letting close() reset them unseen.
+    const listener = this.#listener as Server;
+    const listenerClosed = new Promise<void>((resolve) => setTimeout(() => listener.close(() => resolve()), BACKLOG_GRACE_MS));
 
     for (const conn of this.#registry.values()) conn.notifyShutdown(reason, this.shutdownTimeoutMs);
 

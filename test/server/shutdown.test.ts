@@ -1,10 +1,13 @@
 // Graceful drain through the programmatic API (signals are tested in test/cli).
 import test from 'ava';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { FugueClient } from '../../src/client/client.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { startServer } from '../helpers/server.js';
-import { onceWithin } from '../helpers/wait-for.js';
+import { tmpDir } from '../helpers/tmp.js';
+import { onceWithin, waitFor } from '../helpers/wait-for.js';
 
 test('close() sends shutdown with timeout_ms to every client, removes the socket at once, and resolves when they leave', async (t) => {
   const server = await startServer(t, { shutdownTimeoutMs: 5000 });
@@ -73,5 +76,52 @@ test('no new connections are accepted once the drain has started', async (t) => 
   const closing = server.close();
   await t.throwsAsync(RawClient.connect(server.socketPath), { code: 'ENOENT' });
   c.destroy();
+  await closing;
+});
+
+test('a client still in its handshake when the drain starts gets connected first, then shutdown', async (t) => {
+  const server = await startServer(t, { shutdownTimeoutMs: 2000 });
+  const c = await RawClient.connect(server.socketPath);
+  await waitFor(() => server.clientCount() === 1, { what: 'client registered' });
+  const closing = server.close();
+  c.send({ type: 'connect', protocol_version: 1, id: 1 });
+  t.like(await c.next(), { type: 'connected', id: 1 });
+  const notice = await c.next();
+  t.is(notice.type, 'shutdown');
+  t.true((notice.timeout_ms as number) <= 2000 && (notice.timeout_ms as number) > 0);
+  c.send({ type: 'detach' });
+  await closing;
+});
+
+test('a connection still in the accept backlog when the drain starts is told the server is shutting down, not reset', async (t) => {
+  const dir = tmpDir(t);
+  const server = await startServer(t, { socketPath: join(dir, 'f.sock'), shutdownTimeoutMs: 1000 });
+  const marker = join(dir, 'connected');
+  // A separate process connects while this event loop is kept busy, so the
+  // server has not accepted it yet when close() runs.
+  const py = spawn('python3', ['-c', [
+    'import socket,struct,sys,json',
+    's=socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1])',
+    'open(sys.argv[2],"w").close()',
+    'h=b""',
+    'while len(h)<4:',
+    '  c=s.recv(4-len(h))',
+    '  if not c: print("closed"); sys.exit(0)',
+    '  h+=c',
+    'n=struct.unpack(">I",h)[0]; b=b""',
+    'while len(b)<n: b+=s.recv(n-len(b))',
+    'print(b.decode())',
+  ].join('\n'), server.socketPath, marker]);
+  let out = '';
+  py.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise((resolve) => py.on('close', resolve));
+  const deadline = Date.now() + 5000;
+  while (!existsSync(marker) && Date.now() < deadline); // busy on purpose: no accept may run
+  t.true(existsSync(marker), 'the client connected');
+  const closing = server.close();
+  await exited;
+  const msg = JSON.parse(out) as Record<string, unknown>;
+  t.like(msg, { type: 'error', code: 'server_busy' });
+  t.regex(msg.message as string, /shutting down/);
   await closing;
 });
