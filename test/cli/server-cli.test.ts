@@ -123,11 +123,14 @@ const nobodyCanRead = () => spawnSync(process.execPath, ['-e', `require('fs').ac
 // test only, and restore the modes afterwards.
 function letOthersTraverse(t: Parameters<typeof tmpDir>[0]): void {
   const restore: Array<[string, number]> = [];
-  for (let dir = dirname(SERVER_BIN); dir !== '/'; dir = dirname(dir)) {
-    const mode = statSync(dir).mode & 0o7777;
-    if ((mode & 0o001) === 0) {
-      restore.push([dir, mode]);
-      chmodSync(dir, mode | 0o001);
+  // The built server, and the node binary itself (CI's Node 24 lives in a private temp dir).
+  for (const start of [dirname(SERVER_BIN), dirname(process.execPath)]) {
+    for (let dir = start; dir !== '/'; dir = dirname(dir)) {
+      const mode = statSync(dir).mode & 0o7777;
+      if ((mode & 0o001) === 0 && !restore.some(([d]) => d === dir)) {
+        restore.push([dir, mode]);
+        chmodSync(dir, mode | 0o001);
+      }
     }
   }
   t.teardown(() => {

@@ -930,7 +930,10 @@ test.serial('fuzz: the real daemon answers hostile frames exactly as documented,
   await fresh.detach();
   const after = await settledRssKb(pid, 5000);
   await control.detach();
-  const boundKb = baseline + 64 * 1024;
+  // RSS does not shrink back fully after V8 grew its heap: the bound allows for
+  // that (measured after 8 s: +30 to +42 MB on Node 20, +76 MB on Node 24) but
+  // not for a leak proportional to the ~100+ MB the fuzz sends.
+  const boundKb = baseline + 128 * 1024;
   const exit = await sigterm(s);
 
   const codes = Object.entries(stats.codes).map(([k, v]) => `${k}=${v}`).join(',');
@@ -945,7 +948,7 @@ test.serial('fuzz: the real daemon answers hostile frames exactly as documented,
   t.deepEqual([...w[0]!.failures, ...w[1]!.failures], [], 'witness traffic stayed exact and in order');
   t.true(w[0]!.exchanges > 0 && w[1]!.exchanges > 0, 'witnesses exchanged messages during the fuzz');
   t.true(stats.connections >= FUZZ_CONNECTIONS, 'the fuzz ran');
-  t.true(after <= boundKb, `RSS after the fuzz ${mb(after)} MB exceeds baseline ${mb(baseline)} MB + 64 MB`);
+  t.true(after <= boundKb, `RSS after the fuzz ${mb(after)} MB exceeds baseline ${mb(baseline)} MB + 128 MB`);
   t.deepEqual(exit, { code: 0, signal: null }, 'SIGTERM exits 0');
 });
 

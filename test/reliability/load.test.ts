@@ -499,7 +499,11 @@ test.serial(`soak: ${SOAK_SECONDS} s of mixed traffic with connection churn; eve
   t.log(`  samples (s: RSS/heap MB): ${samples.filter((_p, i) => i % every === 0).map((p) => `${(p.t / 1000).toFixed(0)}:${mb(p.rss)}/${mb(p.heap)}`).join(' ')}`);
   t.true(second.length >= 5, 'enough samples for a trend');
   t.true(rate > 1000, `traffic is heavy enough to show a leak (${rate.toFixed(0)} requests/s)`);
-  t.true(rssSlope < bound, `RSS slope ${rssSlope.toFixed(2)} MB/min < ${boundText}`);
+  // RSS in a short window moves in steps as V8 commits new heap pages (Node 24
+  // measured 190 MB/min over a 7-sample fit, with a heap slope of 31 MB/min and
+  // no leak), so short runs judge the heap, which an injected 1 KB/request leak
+  // pushed to 290-380 MB/min; long runs judge both.
+  if (durationMs / 2 >= LONG_WINDOW_MS) t.true(rssSlope < bound, `RSS slope ${rssSlope.toFixed(2)} MB/min < ${boundText}`);
   t.true(heapSlope < bound, `heap slope ${heapSlope.toFixed(2)} MB/min < ${boundText}`);
 
   s.child.kill('SIGTERM');
