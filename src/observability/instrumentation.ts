@@ -5,7 +5,6 @@
 
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { performance } from 'node:perf_hooks';
-import type { Counter, Histogram } from 'prom-client';
 import { parseTraceparent } from '../protocol/index.js';
 import type { CloseInfo, CloseReason, ConnectionInfo, ConnectionObserver, Instrumentation, MessageRecord, RejectReason } from '../server/instrumentation.js';
 import type { Logger } from './logger.js';
@@ -28,10 +27,6 @@ export class ObservabilityInstrumentation implements Instrumentation {
   #metrics: ServerMetrics;
   #tracing: Tracing;
   #linkMode: boolean;
-  // Pre-bound metric children per label value: no label-object hashing per message.
-  #received = new Map<string, Counter.Internal>();
-  #sent = new Map<string, Counter.Internal>();
-  #protocolErrors = new Map<string, Counter.Internal>();
 
   constructor(options: ObservabilityInstrumentationOptions) {
     this.log = options.log;
@@ -77,15 +72,6 @@ export class ObservabilityInstrumentation implements Instrumentation {
   drained(info: { durationMs: number; left: number; forced: number }): void {
     this.#metrics.draining.set(0);
     this.log.info({ phase: 'drained', durationMs: Math.round(info.durationMs), left: info.left, forced: info.forced }, 'drain finished');
-  }
-
-  counter(map: Map<string, Counter.Internal>, metric: Counter<string>, label: string, value: string): Counter.Internal {
-    let child = map.get(value);
-    if (child === undefined) {
-      child = metric.labels({ [label]: value });
-      map.set(value, child);
-    }
-    return child;
   }
 
   connection(info: ConnectionInfo): ConnectionObserver {
@@ -137,25 +123,24 @@ export class ObservabilityInstrumentation implements Instrumentation {
 
   recordMessage(rec: MessageRecord, label: string, span: Span): void {
     const m = this.#metrics;
-    this.counter(this.#received, m.messagesReceived, 'type', label).inc();
-    if (rec.errorCode !== undefined) this.counter(this.#protocolErrors, m.protocolErrors, 'code', rec.errorCode).inc();
+    m.messagesReceived.slot(label).n++;
+    if (rec.errorCode !== undefined) m.protocolErrors.slot(rec.errorCode).n++;
     const seconds = (rec.endMs - rec.startMs) / 1000;
-    const sc = span.spanContext();
+    const series = m.messageDuration.series(label);
     // Only spans that were sampled (and so exported) make useful exemplars.
-    if ((sc.traceFlags & TraceFlags.SAMPLED) !== 0 && this.#tracing.exporting) {
-      (m.messageDuration as Histogram<string>).observe({ labels: { type: label }, value: seconds, exemplarLabels: { trace_id: sc.traceId, span_id: sc.spanId } } as never);
-    } else {
-      (m.messageDuration as Histogram<string>).observe({ labels: { type: label }, value: seconds } as never);
-    }
+    const sc = span.spanContext();
+    if ((sc.traceFlags & TraceFlags.SAMPLED) !== 0 && this.#tracing.exporting) m.messageDuration.observe(series, seconds, sc.traceId, sc.spanId);
+    else m.messageDuration.observe(series, seconds);
   }
 
   recordSent(type: string): void {
-    this.counter(this.#sent, this.#metrics.messagesSent, 'type', type).inc();
+    this.#metrics.messagesSent.slot(type).n++;
   }
 
   recordBytes(inBytes: number, outBytes: number): void {
-    if (inBytes > 0) this.#metrics.bytesReceived.inc(inBytes);
-    if (outBytes > 0) this.#metrics.bytesSent.inc(outBytes);
+    const b = this.#metrics.bytes;
+    b.received += inBytes;
+    b.sent += outBytes;
   }
 
   recordClose(clientId: number, clientName: string | undefined, info: CloseInfo, span: Span): void {

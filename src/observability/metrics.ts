@@ -8,6 +8,7 @@
 // (drops `_total`) while rendering OpenMetrics, and the views restore the name.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric, type OpenMetricsContentType } from 'prom-client';
+import { BatchedCounter, BatchedHistogram } from './batched.js';
 
 /** Label value for a client-chosen type the server does not know (bounded cardinality). */
 export const UNKNOWN_TYPE = 'unknown';
@@ -39,12 +40,13 @@ export class ServerMetrics {
   readonly rejected: Counter<'reason'>;
   readonly closed: Counter<'reason'>;
   readonly connectionDuration: Histogram;
-  readonly messagesReceived: Counter<'type'>;
-  readonly messagesSent: Counter<'type'>;
-  readonly messageDuration: Histogram<string>;
-  readonly protocolErrors: Counter<'code'>;
-  readonly bytesReceived: Counter;
-  readonly bytesSent: Counter;
+  // Per-message families: fed through batching slots (see batched.ts).
+  readonly messagesReceived: BatchedCounter;
+  readonly messagesSent: BatchedCounter;
+  readonly messageDuration: BatchedHistogram;
+  readonly protocolErrors: BatchedCounter;
+  /** Pending byte counts, added on every read and write, flushed at scrape. */
+  readonly bytes = { received: 0, sent: 0 };
   readonly draining: Gauge;
   readonly listening: Gauge;
   readonly spansDropped: Counter;
@@ -59,12 +61,20 @@ export class ServerMetrics {
     this.rejected = new Counter({ name: 'fugue_connections_rejected_total', help: 'Connections turned away right after accept, by reason.', labelNames: ['reason'], registers });
     this.closed = new Counter({ name: 'fugue_connections_closed_total', help: 'Client connections ended, by reason.', labelNames: ['reason'], registers });
     this.connectionDuration = new Histogram({ name: 'fugue_connection_duration_seconds', help: 'How long client connections lasted.', buckets: CONNECTION_BUCKETS, registers });
-    this.messagesReceived = new Counter({ name: 'fugue_messages_received_total', help: 'Frames received, by message type ("unknown" for unregistered types, "invalid" for unparseable frames).', labelNames: ['type'], registers });
-    this.messagesSent = new Counter({ name: 'fugue_messages_sent_total', help: 'Messages sent to clients, by type.', labelNames: ['type'], registers });
-    this.messageDuration = new Histogram({ name: 'fugue_message_duration_seconds', help: 'Time to handle one message, from parse to reply queued, by type.', labelNames: ['type'], buckets: MESSAGE_BUCKETS, enableExemplars: true, registers });
-    this.protocolErrors = new Counter({ name: 'fugue_protocol_errors_total', help: 'Protocol error replies sent, by error code.', labelNames: ['code'], registers });
-    this.bytesReceived = new Counter({ name: 'fugue_received_bytes_total', help: 'Bytes read from client sockets.', registers });
-    this.bytesSent = new Counter({ name: 'fugue_sent_bytes_total', help: 'Bytes written to client sockets.', registers });
+    const batched = (name: string, help: string, label: string): BatchedCounter => {
+      let b: BatchedCounter | undefined;
+      const counter = new Counter({ name, help, labelNames: [label], registers, collect: () => b?.flush() });
+      b = new BatchedCounter(counter, label);
+      return b;
+    };
+    this.messagesReceived = batched('fugue_messages_received_total', 'Frames received, by message type ("unknown" for unregistered types, "invalid" for unparseable frames).', 'type');
+    this.messagesSent = batched('fugue_messages_sent_total', 'Messages sent to clients, by type.', 'type');
+    this.protocolErrors = batched('fugue_protocol_errors_total', 'Protocol error replies sent, by error code.', 'code');
+    this.messageDuration = new BatchedHistogram({ name: 'fugue_message_duration_seconds', help: 'Time to handle one message, from parse to reply queued, by type.', label: 'type', buckets: MESSAGE_BUCKETS });
+    this.registry.registerMetric(this.messageDuration as unknown as Metric);
+    const bytes = this.bytes;
+    new Counter({ name: 'fugue_received_bytes_total', help: 'Bytes read from client sockets.', registers, collect() { this.inc(bytes.received); bytes.received = 0; } });
+    new Counter({ name: 'fugue_sent_bytes_total', help: 'Bytes written to client sockets.', registers, collect() { this.inc(bytes.sent); bytes.sent = 0; } });
     this.draining = new Gauge({ name: 'fugue_draining', help: '1 while a graceful shutdown is draining clients, else 0.', registers });
     this.listening = new Gauge({ name: 'fugue_socket_listening', help: '1 while the Unix socket accepts connections, else 0.', registers });
     this.spansDropped = new Counter({ name: 'fugue_spans_dropped_total', help: 'Spans dropped because the export queue was full or the exporter failed.', registers });

@@ -23,6 +23,7 @@ export interface ConnectionLimits {
   maxBufferedBytes: number;
   handshakeTimeoutMs: number;
   idleTimeoutMs: number;
+  frameTimeoutMs: number;
 }
 
 export interface ConnectionOptions {
@@ -56,7 +57,6 @@ export class Connection implements HandlerContext {
   #closeReason: CloseReason | undefined;
   #closeError: Error | undefined;
   #closeAfterReply: CloseReason | undefined;
-  #handshakeTimer: NodeJS.Timeout | undefined;
   // Replies of the current batch, serialised, waiting for one coalesced write.
   #out: string[] = [];
   // An async handler in progress, and the frames that arrived behind it.
@@ -66,6 +66,9 @@ export class Connection implements HandlerContext {
   #pendingShutdown: { reason: string; deadline: number } | undefined;
   // When the unfinished frame now buffered began (performance.now()), or 0.
   #partialSince = 0;
+  // The end of the previous message's handling is the start of the next one's:
+  // one clock read per message instead of two.
+  #clock = 0;
   #messagesIn = 0;
   #messagesOut = 0;
   #bytesIn = 0;
@@ -98,10 +101,6 @@ export class Connection implements HandlerContext {
     socket.on('end', () => this.#onEnd());
     socket.on('error', (err: NodeJS.ErrnoException) => this.#onError(err));
     socket.on('close', () => this.#onSocketClose());
-    if (this.#limits.handshakeTimeoutMs > 0) {
-      this.#handshakeTimer = setTimeout(() => this.#timeout(ERROR_TEXT.handshake_timeout(this.#limits.handshakeTimeoutMs)), this.#limits.handshakeTimeoutMs);
-      this.#handshakeTimer.unref();
-    }
     if (this.#limits.idleTimeoutMs > 0) {
       socket.setTimeout(this.#limits.idleTimeoutMs, () => this.#timeout(ERROR_TEXT.idle_timeout(this.#limits.idleTimeoutMs)));
     }
@@ -125,8 +124,6 @@ export class Connection implements HandlerContext {
     this.#clientName = clientName;
     this.#handshaken = true;
     if (this.#state === 'handshaking') this.#state = 'ready';
-    if (this.#handshakeTimer !== undefined) clearTimeout(this.#handshakeTimer);
-    this.#handshakeTimer = undefined;
     this.#observer.handshake(clientName);
   }
 
@@ -156,11 +153,19 @@ export class Connection implements HandlerContext {
     this.#enqueue(shutdownMessage(p.reason, Math.max(0, Math.round(p.deadline - performance.now()))));
   }
 
-  /** Called by the server's sweep: a frame dribbled in too slowly (slowloris) ends the connection. */
-  checkFrameTimeout(now: number, timeoutMs: number): void {
-    if (this.#partialSince === 0 || now - this.#partialSince < timeoutMs) return;
-    this.#partialSince = 0;
-    this.#timeout(ERROR_TEXT.frame_timeout(timeoutMs, this.#decoder.pendingBytes));
+  /**
+   * Called by the server's periodic sweep (one timer for all connections, not
+   * one per connection): no `connect` within handshakeTimeoutMs, or a frame
+   * dribbled in too slowly (slowloris), ends the connection.
+   */
+  checkTimeouts(now: number): void {
+    const { handshakeTimeoutMs, frameTimeoutMs } = this.#limits;
+    if (!this.#handshaken && handshakeTimeoutMs > 0 && now - this.openedAt >= handshakeTimeoutMs) {
+      this.#timeout(ERROR_TEXT.handshake_timeout(handshakeTimeoutMs));
+    } else if (this.#partialSince !== 0 && frameTimeoutMs > 0 && now - this.#partialSince >= frameTimeoutMs) {
+      this.#partialSince = 0;
+      this.#timeout(ERROR_TEXT.frame_timeout(frameTimeoutMs, this.#decoder.pendingBytes));
+    }
   }
 
   /** Close now, without flushing (deadline reached, slow consumer). */
@@ -175,9 +180,10 @@ export class Connection implements HandlerContext {
     this.#bytesIn += chunk.length;
     this.#observer.read(chunk.length);
     if (this.#state === 'closing' || this.#state === 'closed') return;
+    this.#clock = performance.now();
     const frames = this.#decoder.push(chunk);
     if (this.#decoder.pendingBytes === 0) this.#partialSince = 0;
-    else if (frames.length > 0 || this.#partialSince === 0) this.#partialSince = performance.now();
+    else if (frames.length > 0 || this.#partialSince === 0) this.#partialSince = this.#clock;
     for (let i = 0; i < frames.length; i++) {
       if (this.#blocked) {
         this.#backlog.push(frames[i] as Buffer);
@@ -218,7 +224,7 @@ export class Connection implements HandlerContext {
   #handleFrame(payload: Buffer): void {
     this.#messagesIn++;
     const rec = this.#record;
-    rec.startMs = performance.now();
+    rec.startMs = this.#clock;
     rec.bytes = payload.length;
     rec.errorCode = undefined;
     rec.traceparent = undefined;
@@ -313,7 +319,7 @@ export class Connection implements HandlerContext {
       if (reply.type === 'error') rec.errorCode = reply.code as MessageRecord['errorCode'];
       this.#enqueue(reply);
     }
-    rec.endMs = performance.now();
+    rec.endMs = this.#clock = performance.now();
     this.#observer.message(rec);
   }
 
@@ -368,7 +374,6 @@ export class Connection implements HandlerContext {
     this.#setReason(reason);
     if (this.#state === 'closing' || this.#state === 'closed') return;
     this.#state = 'closing';
-    this.#clearHandshakeTimer();
     this.#flush();
     if (!this.#socket.destroyed) this.#socket.destroySoon();
   }
@@ -402,15 +407,9 @@ export class Connection implements HandlerContext {
     }
   }
 
-  #clearHandshakeTimer(): void {
-    if (this.#handshakeTimer !== undefined) clearTimeout(this.#handshakeTimer);
-    this.#handshakeTimer = undefined;
-  }
-
   #onSocketClose(): void {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
-    this.#clearHandshakeTimer();
     this.#backlog.length = 0;
     const info: CloseInfo = {
       reason: this.#closeReason ?? 'client_eof',

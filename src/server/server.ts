@@ -66,7 +66,6 @@ export class FugueServer implements ServerView {
   readonly maxClients: number;
   #budget: FdBudget | undefined;
   #mode: number;
-  #frameTimeoutMs: number;
   #socketCheckIntervalMs: number;
   #lock: InstanceLock | undefined;
   #socketLost = false;
@@ -97,8 +96,8 @@ export class FugueServer implements ServerView {
       maxBufferedBytes: options.maxBufferedBytes ?? 32 * 1024 * 1024,
       handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
       idleTimeoutMs: options.idleTimeoutMs ?? 0,
+      frameTimeoutMs: options.frameTimeoutMs ?? 30_000,
     };
-    this.#frameTimeoutMs = options.frameTimeoutMs ?? 30_000;
     this.#socketCheckIntervalMs = options.socketCheckIntervalMs ?? 1000;
     this.#instr = options.instrumentation ?? noopInstrumentation;
     this.#busyFrame = this.#busyReply(this.maxClients);
@@ -185,10 +184,11 @@ export class FugueServer implements ServerView {
   }
 
   #startTimers(): void {
-    if (this.#frameTimeoutMs > 0) {
-      // One sweep for all connections instead of a timer per partial frame.
-      const every = Math.min(1000, Math.max(20, Math.floor(this.#frameTimeoutMs / 4)));
-      this.#timers.push(setInterval(() => this.#sweepFrames(), every).unref());
+    const shortest = Math.min(...[this.#limits.frameTimeoutMs, this.#limits.handshakeTimeoutMs].filter((ms) => ms > 0));
+    if (Number.isFinite(shortest)) {
+      // One sweep for all connections instead of a timer per connection.
+      const every = Math.min(1000, Math.max(20, Math.floor(shortest / 4)));
+      this.#timers.push(setInterval(() => this.#sweep(), every).unref());
     }
     if (this.#socketCheckIntervalMs > 0) {
       this.#timers.push(setInterval(() => void this.#checkSocket(), this.#socketCheckIntervalMs).unref());
@@ -200,9 +200,9 @@ export class FugueServer implements ServerView {
     this.#timers = [];
   }
 
-  #sweepFrames(): void {
+  #sweep(): void {
     const now = performance.now();
-    for (const conn of this.#registry.values()) conn.checkFrameTimeout(now, this.#frameTimeoutMs);
+    for (const conn of this.#registry.values()) conn.checkTimeouts(now);
   }
 
   // Tmp cleaners delete sockets (tmux users know: tmux#1036). Notice it and
