@@ -3,7 +3,7 @@
 // SERVER span per message (its own trace, linked to the connection span, unless
 // the message carries a traceparent; see docs/observability.md for why).
 
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import { INVALID_SPAN_CONTEXT, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { performance } from 'node:perf_hooks';
 import { parseTraceparent } from '../protocol/index.js';
 import type { CloseInfo, CloseReason, ConnectionInfo, ConnectionObserver, Instrumentation, MessageRecord, RejectReason } from '../server/instrumentation.js';
@@ -15,6 +15,9 @@ import type { Tracing } from './tracing.js';
 const ABNORMAL: ReadonlySet<CloseReason> = new Set(['client_reset', 'error', 'timeout', 'slow_consumer', 'protocol_error', 'shutdown_forced']);
 
 const timeOrigin = performance.timeOrigin;
+
+/** Stands in for a span that sampling dropped: records nothing, costs nothing. */
+const UNSAMPLED: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 
 export interface ObservabilityInstrumentationOptions {
   log: Logger;
@@ -78,10 +81,12 @@ export class ObservabilityInstrumentation implements Instrumentation {
     this.#metrics.accepted.inc();
     this.#metrics.activeClients.inc();
     this.log.info({ clientId: info.clientId }, 'client connected');
-    const span = this.#tracing.tracer.startSpan('fugue.connection', {
-      kind: SpanKind.SERVER,
-      attributes: { 'network.transport': 'unix', 'server.address': info.socketPath, 'fugue.client.id': info.clientId },
-    });
+    const span = this.#tracing.sampleRoot()
+      ? this.#tracing.tracer.startSpan('fugue.connection', {
+          kind: SpanKind.SERVER,
+          attributes: { 'network.transport': 'unix', 'server.address': info.socketPath, 'fugue.client.id': info.clientId },
+        })
+      : UNSAMPLED;
     return new ConnectionObserverImpl(this, info.clientId, span);
   }
 
@@ -94,14 +99,17 @@ export class ObservabilityInstrumentation implements Instrumentation {
     if (remote !== undefined) {
       parent = trace.setSpanContext(ROOT_CONTEXT, { traceId: remote.traceId, spanId: remote.spanId, traceFlags: remote.traceFlags, isRemote: true });
     } else if (!this.#linkMode) {
+      if (connSpan === UNSAMPLED) return UNSAMPLED; // its connection is not sampled: neither are its children
       parent = trace.setSpan(ROOT_CONTEXT, connSpan);
       link = false;
+    } else if (!this.#tracing.sampleRoot()) {
+      return UNSAMPLED;
     }
     const span = this.#tracing.tracer.startSpan(label, { kind: SpanKind.SERVER, startTime: timeOrigin + rec.startMs }, parent);
     // Attributes and links only for spans that are recorded: an unsampled or
     // no-op span costs no allocations here.
     if (span.isRecording()) {
-      if (link) span.addLink({ context: connSpan.spanContext() });
+      if (link && connSpan !== UNSAMPLED) span.addLink({ context: connSpan.spanContext() });
       const attributes: Attributes = {
         'rpc.system.name': 'fugue',
         'rpc.method': label,

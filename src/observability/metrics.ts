@@ -26,7 +26,19 @@ export interface MetricsOptions {
   defaultMetrics?: boolean;
 }
 
-const MISNAMED_DEFAULT_GAUGES = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+// Default metrics left out:
+// - the *_total gauges: Prometheus reserves _total for counters (promtool
+//   check metrics fails on them);
+// - the per-type handle and resource gauges: each scrape walks every open
+//   handle, ~9 ms at 10,000 connections, and fugue_active_clients and
+//   process_open_fds already say what they would.
+const LEFT_OUT_DEFAULT_METRICS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+  'nodejs_active_handles',
+  'nodejs_active_resources',
+];
 
 const MESSAGE_BUCKETS = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 1];
 const CONNECTION_BUCKETS = [0.01, 0.1, 1, 10, 60, 300, 1800, 3600, 14400, 86400];
@@ -90,10 +102,7 @@ export class ServerMetrics {
     for (const reason of ['server_busy', 'draining', 'fd_limit']) this.rejected.inc({ reason }, 0);
     if (options.defaultMetrics !== false) {
       collectDefaultMetrics({ register: this.registry as unknown as Registry });
-      // prom-client names these gauges *_total, which Prometheus reserves for
-      // counters (promtool check metrics fails on them). The per-type gauges
-      // nodejs_active_{handles,requests,resources} carry the same numbers.
-      for (const name of MISNAMED_DEFAULT_GAUGES) this.registry.removeSingleMetric(name);
+      for (const name of LEFT_OUT_DEFAULT_METRICS) this.registry.removeSingleMetric(name);
     }
 
     for (const metric of this.registry.getMetricsAsArray() as unknown as Metric[]) this.#text.registerMetric(textView(metric));
