@@ -81,7 +81,7 @@ export class ObservabilityInstrumentation implements Instrumentation {
     this.#metrics.accepted.inc();
     this.#metrics.activeClients.inc();
     this.log.info({ clientId: info.clientId }, 'client connected');
-    const span = this.#tracing.sampleRoot()
+    const span = this.#tracing.active && this.#tracing.sampleRoot()
       ? this.#tracing.tracer.startSpan('fugue.connection', {
           kind: SpanKind.SERVER,
           attributes: { 'network.transport': 'unix', 'server.address': info.socketPath, 'fugue.client.id': info.clientId },
@@ -93,6 +93,7 @@ export class ObservabilityInstrumentation implements Instrumentation {
   // --- called by ConnectionObserverImpl ---
 
   messageSpan(connSpan: Span, clientId: number, rec: MessageRecord, label: string): Span {
+    if (!this.#tracing.active) return UNSAMPLED;
     const remote = rec.traceparent === undefined ? undefined : parseTraceparent(rec.traceparent, rec.tracestate);
     let parent: Context = ROOT_CONTEXT;
     let link = true;
@@ -137,7 +138,7 @@ export class ObservabilityInstrumentation implements Instrumentation {
     const series = m.messageDuration.series(label);
     // Only spans that were sampled (and so exported) make useful exemplars.
     const sc = span.spanContext();
-    if ((sc.traceFlags & TraceFlags.SAMPLED) !== 0 && this.#tracing.exporting) m.messageDuration.observe(series, seconds, sc.traceId, sc.spanId);
+    if ((sc.traceFlags & TraceFlags.SAMPLED) !== 0 && this.#tracing.active) m.messageDuration.observe(series, seconds, sc.traceId, sc.spanId);
     else m.messageDuration.observe(series, seconds);
   }
 

@@ -183,9 +183,13 @@ export class Tracing {
     return !this.#sdkRunning || ratio === undefined || ratio >= 1 || (ratio > 0 && Math.random() < ratio);
   }
 
-  /** True when spans may be recorded and exported. */
-  get exporting(): boolean {
-    return this.#sdk !== undefined || this.#injected;
+  /**
+   * False when spans could only be no-ops (no exporter configured, no tracer
+   * given): then none are made at all, which is what a no-op span amounts to,
+   * minus its cost.
+   */
+  get active(): boolean {
+    return this.#sdkRunning || this.#injected;
   }
 
   #exporter(s: TracingSettings): SpanExporter {
