@@ -32,3 +32,14 @@ export function onceWithin<T = unknown>(emitter: NodeJS.EventEmitter, name: stri
     emitter.once(name, onEvent);
   });
 }
+
+export const TIMED_OUT = Symbol('timed out');
+
+/** `p`, or TIMED_OUT after `ms`; the timer is always cleared (nothing keeps the worker alive). */
+export function within<T>(p: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<typeof TIMED_OUT>((resolve) => {
+    timer = setTimeout(() => resolve(TIMED_OUT), ms);
+  });
+  return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
+}

@@ -24,7 +24,7 @@ import { RawClient } from '../helpers/raw-client.js';
 import { startServer } from '../helpers/server.js';
 import { spawnServer, type Spawned } from '../helpers/spawn-server.js';
 import { tmpDir } from '../helpers/tmp.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { waitFor, TIMED_OUT, within } from '../helpers/wait-for.js';
 
 const MAX_FRAME = 65_536;
 const MAX_BUFFERED = 1_048_576;
@@ -55,16 +55,6 @@ const REPLY_BUDGET = 600_000;
 const SERVER_TYPES = new Set(['connected', 'pong', 'echo', 'status', 'error', 'shutdown']);
 const ERROR_CODES = new Set(['bad_message', 'unknown_type', 'handshake_required', 'already_connected', 'unsupported_version', 'frame_too_large', 'server_busy', 'timeout', 'internal']);
 
-const TIMED_OUT = Symbol('timed out');
-
-/** `p`, or TIMED_OUT after `ms` (the timer is cleared either way: nothing keeps the worker alive). */
-function within<T>(p: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<typeof TIMED_OUT>((resolve) => {
-    timer = setTimeout(() => resolve(TIMED_OUT), ms);
-  });
-  return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
-}
 
 // --- seeded randomness -------------------------------------------------------
 

@@ -8,18 +8,8 @@ import { connect, type Socket } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { startApp } from '../helpers/app.js';
-import { waitFor } from '../helpers/wait-for.js';
+import { waitFor, TIMED_OUT, within } from '../helpers/wait-for.js';
 
-const TIMED_OUT = Symbol('timed out');
-
-/** `p`, or TIMED_OUT after `ms`; the timer is always cleared. */
-function within<T>(p: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<typeof TIMED_OUT>((resolve) => {
-    timer = setTimeout(() => resolve(TIMED_OUT), ms);
-  });
-  return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
-}
 
 /** GET /healthz on a fresh connection; asserts 200 and returns the latency in ms. */
 async function healthz(t: ExecutionContext, baseUrl: string): Promise<number> {
