@@ -119,7 +119,8 @@ test.serial(`stress: ${STRESS_CLIENTS} concurrent clients handshake, ping, echo,
   const s = spawnServer(t, { env });
   await s.ready();
   const pid = s.child.pid as number;
-  const listening = s.logs.find((l) => l.msg === 'server listening');
+  // ready() may see the pid file before this log line is read.
+  const listening = await s.waitLog((l) => l.msg === 'server listening', 'server listening');
   t.true((listening?.maxClients as number) >= N, `server serves ${String(listening?.maxClients)} clients (open-files limit ${String(listening?.openFilesLimit)}); need ${N}`);
   const rssBefore = rssOf(pid);
 
