@@ -49,7 +49,8 @@ export function spawnServer(t: ExecutionContext, options: SpawnServerOptions = {
     logs: [],
     stdout: '',
     stderr: '',
-    exited: new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal }))),
+    // 'close', not 'exit': it comes after stdout and stderr are fully read.
+    exited: new Promise((resolve) => child.once('close', (code, signal) => resolve({ code, signal }))),
     waitLog: (pred, what, timeoutMs = 10_000) =>
       waitFor(() => s.logs.find(pred), { what: `${what} (stderr: ${s.stderr.slice(0, 500)})`, timeoutMs }),
     ready: async (timeoutMs = 10_000) => {

@@ -36,6 +36,7 @@ test('five servers started at the same instant on one path (with a stale socket 
       return done.length >= 4 ? done : undefined;
     }, { what: 'four servers to exit', timeoutMs: 30_000 });
     t.is(exits.length, 4, `round ${round}: exactly four exit`);
+    await Promise.all(exits.map((s) => s.exited)); // their stderr fully read
     for (const s of exits) {
       t.is(s.child.exitCode, 69, s.stderr);
       t.regex(s.stderr, /already running at/);
