@@ -169,11 +169,11 @@ function listen(server: Server, path: string, mode: number): Promise<void> {
 
 /**
  * Bind `server` at `socketPath` safely (see the header comment). Resolves with
- * the identity of the socket file; rejects with a FugueError.
+ * the identity of the socket file; rejects with a FugueError. The caller has
+ * already run checkSocketPathLength() and ensureSocketDir() (it needs the
+ * directory before this, for the instance lock).
  */
 export async function bindUnixSocket(server: Server, socketPath: string, mode: number, log: Log): Promise<SocketIdentity> {
-  checkSocketPathLength(socketPath);
-  ensureSocketDir(dirname(socketPath), log);
   const existing = await probeSocketPath(socketPath);
   if (existing === 'live') throw socketInUse(socketPath, readPidFile(socketPath));
   if (existing === 'stale') removeStale(socketPath, log);

@@ -2,7 +2,7 @@
 // receiver running inside the test; the decoded spans are checked.
 import test, { type ExecutionContext } from 'ava';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
+import { freePort } from '../helpers/free-port.js';
 import { join } from 'node:path';
 import { FugueClient } from '../../src/client/client.js';
 import type { LogLine } from '../helpers/log-sink.js';
@@ -205,11 +205,7 @@ test.serial('default config exports nothing, even with OTEL_EXPORTER_OTLP_ENDPOI
 });
 
 test.serial('an unreachable OTLP endpoint: exit 0 within a few seconds, one warn line about span export', async (t) => {
-  // A port where nothing listens: bind one, then release it.
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const port = (probe.address() as { port: number }).port;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  const port = await freePort(); // nothing listens there
 
   const { env, socketPath } = serverEnv(t, {
     OTEL_TRACES_EXPORTER: 'otlp',
@@ -230,10 +226,7 @@ test.serial('an unreachable OTLP endpoint: exit 0 within a few seconds, one warn
 });
 
 test.serial('an unreachable OTLP endpoint with a short OTLP timeout: the export failure is logged once and counted', async (t) => {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const port = (probe.address() as { port: number }).port;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  const port = await freePort(); // nothing listens there
 
   const { env, socketPath } = serverEnv(t, {
     OTEL_TRACES_EXPORTER: 'otlp',

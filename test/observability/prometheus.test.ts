@@ -9,13 +9,13 @@
 import test, { type ExecutionContext } from 'ava';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { accessSync, constants as fsConstants, mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { FugueClient } from '../../src/client/client.js';
 import { alertExpressions, dashboardExpressions, type PromExpr } from '../helpers/promql.js';
 import { httpPortOf, spawnServer, type Spawned } from '../helpers/spawn-server.js';
+import { freePort } from '../helpers/free-port.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -145,16 +145,6 @@ async function startLoad(t: ExecutionContext, socketPath: string, clients: numbe
 // ---------------------------------------------------------------------------
 // Prometheus
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr !== null ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 interface PromProcess {
   url: string;
