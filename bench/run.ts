@@ -16,8 +16,8 @@
 // - Every server is a fresh process; all children are killed on any exit path.
 //
 // Flags: --quick (2 s runs, 1 repetition: a smoke test), --seconds N, --reps N,
-// --only echo64,latency,...  (workload keys), --cpu-prof (profile fugue's first
-// echo 64B run and print the top self-time functions), --budget SECONDS.
+// --only echo64,latency,...  (workload keys), --cpu-prof (one extra echo 64B
+// run of each of bare and fugue under the profiler; prints their top self-time functions), --budget SECONDS.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -847,7 +847,7 @@ async function main(): Promise<void> {
   const skipped: string[] = [];
   let runCostS = opts.seconds + opts.warmup + 1.5; // refined from measured runs
   const idleCostS = 12;
-  let profile: { file: string; top: ReturnType<typeof topSelfTime> } | undefined;
+  const profiles: { server: string; rate: number; file: string; top: ReturnType<typeof topSelfTime> }[] = [];
   const profDir = join(BUILD, 'profiles');
 
   console.log(
@@ -903,15 +903,19 @@ async function main(): Promise<void> {
     }
   }
   if (opts.cpuProf) {
-    // An extra run, not part of the results: the profiler itself slows the server down.
-    rmSync(profDir, { recursive: true, force: true });
-    mkdirSync(profDir, { recursive: true });
+    // Extra runs, not part of the results: the profiler itself slows a server
+    // down. Both servers are profiled so their top entries can be compared.
     const w = WORKLOADS[0] as Workload;
-    await waitForQuiet();
-    const run = await runLoad(w, FUGUE, 0, opts, profDir);
-    console.log(`  [${elapsed().toFixed(0).padStart(3)}s] ${w.label} / fugue under --cpu-prof (not counted): ${fmtRate(run.result.rate)}`);
-    const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
-    if (file !== undefined) profile = { file: join(profDir, file), top: topSelfTime(join(profDir, file)) };
+    for (const spec of [BARE, FUGUE]) {
+      const dir = join(profDir, spec.id);
+      rmSync(dir, { recursive: true, force: true });
+      mkdirSync(dir, { recursive: true });
+      await waitForQuiet();
+      const run = await runLoad(w, spec, 0, opts, dir);
+      console.log(`  [${elapsed().toFixed(0).padStart(3)}s] ${w.label} / ${spec.id} under --cpu-prof (not counted): ${fmtRate(run.result.rate)}`);
+      const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+      if (file !== undefined) profiles.push({ server: spec.id, rate: run.result.rate, file: join(dir, file), top: topSelfTime(join(dir, file)) });
+    }
   }
   sinkServer.close();
 
@@ -973,10 +977,10 @@ async function main(): Promise<void> {
   const totalS = elapsed();
   console.log(`total ${totalS.toFixed(0)} s; server RLIMIT_NOFILE ${nofile}; results in bench/results/latest.json`);
 
-  if (profile !== undefined) {
+  for (const p of profiles) {
     console.log('');
-    console.log(`top self-time in fugue under echo 64B (node --cpu-prof, ${profile.file.replace(ROOT, '')}):`);
-    console.log(table([['function', 'where', 'self ms', '%'], ...profile.top.map((t) => [t.fn, t.where, String(t.ms), `${t.pct}%`])]));
+    console.log(`top self-time in ${p.server} under echo 64B at ${fmtRate(p.rate)} (node --cpu-prof, ${p.file.replace(ROOT, '')}):`);
+    console.log(table([['function', 'where', 'self ms', '%'], ...p.top.map((t) => [t.fn, t.where, String(t.ms), `${t.pct}%`])]));
   }
 
   writeFileSync(
@@ -992,7 +996,7 @@ async function main(): Promise<void> {
         skipped,
         runs,
         idleRuns,
-        ...(profile ? { profile } : {}),
+        ...(profiles.length > 0 ? { profiles } : {}),
       },
       null,
       2,
