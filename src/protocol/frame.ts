@@ -2,7 +2,7 @@
 // See docs/protocol.md, "Framing". Pure: no I/O, no timers.
 //
 // The decoder never concatenates the whole receive buffer. Frames that lie inside
-// one chunk are returned as zero-copy views of it; only a frame that spans chunks
+// one chunk are handed out in place (buffer, start, end); only a frame that spans chunks
 // is copied, once, into a buffer of its exact size. So the cost is linear in the
 // bytes received whatever the read sizes are.
 
@@ -56,6 +56,19 @@ export class FrameDecoder {
    */
   push(chunk: Buffer): Buffer[] {
     const out: Buffer[] = [];
+    this.feed(chunk, (buf, start, end) => {
+      out.push(buf.subarray(start, end));
+    });
+    return out;
+  }
+
+  /**
+   * Feed one chunk and call `onFrame(buf, start, end)` for each frame it
+   * completes, in order: the payload is `buf[start, end)`, valid during the call
+   * (keep `buf.subarray(start, end)` to hold on to it). The hot path of the
+   * server: no view or array is allocated per frame.
+   */
+  feed(chunk: Buffer, onFrame: (buf: Buffer, start: number, end: number) => void): void {
     let off = 0;
     const len = chunk.length;
     while (off < len && this.#state !== 'failed') {
@@ -79,9 +92,9 @@ export class FrameDecoder {
           break;
         }
         if (len - off >= frameLen) {
-          // Whole body in this chunk: a view, no copy.
-          out.push(chunk.subarray(off, off + frameLen));
+          // Whole body in this chunk: no copy.
           off += frameLen;
+          onFrame(chunk, off - frameLen, off);
           continue;
         }
         this.#body = Buffer.allocUnsafe(frameLen);
@@ -94,13 +107,12 @@ export class FrameDecoder {
         this.#bodyFilled += n;
         off += n;
         if (this.#bodyFilled === body.length) {
-          out.push(body);
           this.#body = undefined;
           this.#state = 'header';
+          onFrame(body, 0, body.length);
         }
       }
     }
-    return out;
   }
 }
 

@@ -39,20 +39,23 @@ function isValidId(id: unknown): id is MessageId {
 }
 
 /**
- * Parse one frame payload. Never throws: every malformed payload becomes a
- * `bad_message` result with a reason a client author can act on.
+ * Parse one frame payload, `payload[start, end)`. Never throws: every malformed
+ * payload becomes a `bad_message` result with a reason a client author can act on.
  */
-export function parseMessage(payload: Buffer): ParseResult {
-  if (payload.length === 0) {
+export function parseMessage(payload: Buffer, start = 0, end = payload.length): ParseResult {
+  if (end === start) {
     return { ok: false, code: 'bad_message', reason: 'empty frame (length 0); every frame must carry a JSON object', id: undefined };
   }
-  // Buffer#toString would silently replace invalid sequences with U+FFFD.
-  if (!isUtf8(payload)) {
+  const text = payload.toString('utf8', start, end);
+  // Decoding replaces invalid UTF-8 with U+FFFD instead of failing, so a text
+  // without one came from valid UTF-8; only one with it needs the full check
+  // (a client may send U+FFFD itself). Most payloads skip that second pass.
+  if (text.includes('\uFFFD') && !isUtf8(payload.subarray(start, end))) {
     return { ok: false, code: 'bad_message', reason: 'payload is not valid UTF-8; encode the JSON text as UTF-8', id: undefined };
   }
   let value: unknown;
   try {
-    value = JSON.parse(payload.toString('utf8'));
+    value = JSON.parse(text);
   } catch (err) {
     return { ok: false, code: 'bad_message', reason: `payload is not valid JSON (${(err as Error).message}); send one JSON object per frame`, id: undefined };
   }

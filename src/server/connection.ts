@@ -69,6 +69,7 @@ export class Connection implements HandlerContext {
   // The end of the previous message's handling is the start of the next one's:
   // one clock read per message instead of two.
   #clock = 0;
+  #framesIn = 0;
   #messagesIn = 0;
   #messagesOut = 0;
   #bytesIn = 0;
@@ -181,17 +182,10 @@ export class Connection implements HandlerContext {
     this.#observer.read(chunk.length);
     if (this.#state === 'closing' || this.#state === 'closed') return;
     this.#clock = performance.now();
-    const frames = this.#decoder.push(chunk);
+    const framesBefore = this.#framesIn;
+    this.#decoder.feed(chunk, this.#onFrame);
     if (this.#decoder.pendingBytes === 0) this.#partialSince = 0;
-    else if (frames.length > 0 || this.#partialSince === 0) this.#partialSince = this.#clock;
-    for (let i = 0; i < frames.length; i++) {
-      if (this.#blocked) {
-        this.#backlog.push(frames[i] as Buffer);
-        continue;
-      }
-      this.#handleFrame(frames[i] as Buffer);
-      if (this.#closeAfterReply !== undefined) break;
-    }
+    else if (this.#framesIn !== framesBefore || this.#partialSince === 0) this.#partialSince = this.#clock;
     if (this.#blocked) {
       // Bound what queues behind a slow handler: stop reading until it settles.
       this.#socket.pause();
@@ -199,6 +193,15 @@ export class Connection implements HandlerContext {
     }
     this.#afterBatch();
   }
+
+  // One complete frame, `buf[start, end)`, from the decoder.
+  #onFrame = (buf: Buffer, start: number, end: number): void => {
+    this.#framesIn++;
+    // After a reply that closes the connection, the rest of the stream is ignored.
+    if (this.#closeAfterReply !== undefined) return;
+    if (this.#blocked) this.#backlog.push(buf.subarray(start, end));
+    else this.#handleFrame(buf, start, end);
+  };
 
   // An over-limit frame ends the stream: reply after everything before it.
   #checkDecoderError(): void {
@@ -221,15 +224,16 @@ export class Connection implements HandlerContext {
     }
   }
 
-  #handleFrame(payload: Buffer): void {
+  #handleFrame(buf: Buffer, start: number, end: number): void {
     this.#messagesIn++;
+    const bytes = end - start;
     const rec = this.#record;
     rec.startMs = this.#clock;
-    rec.bytes = payload.length;
+    rec.bytes = bytes;
     rec.errorCode = undefined;
     rec.traceparent = undefined;
     rec.tracestate = undefined;
-    const parsed = parseMessage(payload);
+    const parsed = parseMessage(buf, start, end);
     if (!parsed.ok) {
       rec.type = ''; // no type: the frame did not parse
       rec.known = false;
@@ -267,10 +271,10 @@ export class Connection implements HandlerContext {
       this.#blocked = true;
       const startMs = rec.startMs;
       result.then(
-        (reply) => this.#settle(msg, startMs, payload.length, reply),
+        (reply) => this.#settle(msg, startMs, bytes, reply),
         (err: unknown) => {
           this.#internalError(msg, err);
-          this.#settle(msg, startMs, payload.length, undefined, true);
+          this.#settle(msg, startMs, bytes, undefined, true);
         },
       );
       return;
@@ -301,7 +305,8 @@ export class Connection implements HandlerContext {
       this.#reply(reply, msg.id);
     }
     while (this.#backlog.length > 0 && !this.#blocked && this.#closeAfterReply === undefined) {
-      this.#handleFrame(this.#backlog.shift() as Buffer);
+      const frame = this.#backlog.shift() as Buffer;
+      this.#handleFrame(frame, 0, frame.length);
     }
     if (!this.#blocked) {
       this.#backlog.length = 0;

@@ -9,6 +9,22 @@ test('parses an object with a string type and keeps its fields', (t) => {
   if (r.ok) t.deepEqual(r.message, { type: 'echo', id: 7, data: [1] });
 });
 
+test('accepts U+FFFD that the client sent, and parses a frame in the middle of a buffer', (t) => {
+  // Validation runs only when decoding produced U+FFFD: a real one must pass it.
+  const r = parse('{"type":"echo","data":"\uFFFD \u00e9"}');
+  t.true(r.ok);
+  if (r.ok) t.is(r.message.data, '\uFFFD \u00e9');
+  const buf = Buffer.from('xx{"type":"ping","id":3}yy');
+  const mid = parseMessage(buf, 2, buf.length - 2);
+  t.true(mid.ok);
+  if (mid.ok) t.deepEqual(mid.message, { type: 'ping', id: 3 });
+  // Invalid UTF-8 right next to a valid U+FFFD is still refused.
+  const mixed = Buffer.concat([Buffer.from('{"type":"echo","data":"\uFFFD'), Buffer.from([0xc3]), Buffer.from('"}')]);
+  const m = parseMessage(mixed);
+  t.false(m.ok);
+  if (!m.ok) t.regex(m.reason, /UTF-8/);
+});
+
 const bad: Array<[string, string | Buffer, RegExp]> = [
   ['empty payload', '', /empty frame/],
   ['invalid UTF-8', Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), /UTF-8/],
