@@ -131,8 +131,8 @@ export function encodeJsonFrame(json: string): Buffer {
 }
 
 /**
- * Frame many serialised messages into one buffer: one allocation and one
- * `write()` for a whole batch of replies (write coalescing).
+ * Frame many serialised messages into one buffer of exact size: one allocation
+ * and one `write()` for a whole batch of replies (write coalescing).
  */
 export function encodeJsonFrames(jsons: readonly string[]): Buffer {
   if (jsons.length === 1) return encodeJsonFrame(jsons[0] as string);
@@ -152,3 +152,41 @@ export function encodeJsonFrames(jsons: readonly string[]): Buffer {
   }
   return buf;
 }
+
+const SLAB_BYTES = 64 * 1024;
+// Batches that may need more than this get a buffer of their own, of exact size.
+const SLAB_BATCH_MAX = SLAB_BYTES / 4;
+
+/**
+ * Frames batches of serialised messages straight into a shared slab: no
+ * `Buffer.byteLength` pass over every text and no allocation per batch (a new
+ * slab every 64 KiB). Each batch is a view of a region that is never written
+ * again, so it stays valid for as long as a socket holds it (which keeps its
+ * slab alive: at most 64 KiB per client whose replies are still queued).
+ */
+export class FrameEncoder {
+  #slab = Buffer.allocUnsafe(SLAB_BYTES);
+  #off = 0;
+
+  encode(jsons: readonly string[]): Buffer {
+    // Upper bound of the encoded size: UTF-8 takes at most 3 bytes per UTF-16 unit.
+    let bound = 0;
+    for (let i = 0; i < jsons.length; i++) bound += HEADER_BYTES + 3 * (jsons[i] as string).length;
+    if (bound > SLAB_BATCH_MAX) return encodeJsonFrames(jsons);
+    if (SLAB_BYTES - this.#off < bound) {
+      this.#slab = Buffer.allocUnsafe(SLAB_BYTES);
+      this.#off = 0;
+    }
+    const slab = this.#slab;
+    const start = this.#off;
+    let off = start;
+    for (let i = 0; i < jsons.length; i++) {
+      const n = slab.write(jsons[i] as string, off + HEADER_BYTES, 'utf8');
+      slab.writeUInt32BE(n, off);
+      off += HEADER_BYTES + n;
+    }
+    this.#off = off;
+    return slab.subarray(start, off);
+  }
+}
+

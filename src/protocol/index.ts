@@ -1,4 +1,4 @@
-export { FrameDecoder, encodeFrame, encodeJsonFrame, encodeJsonFrames, HEADER_BYTES, DEFAULT_MAX_FRAME_BYTES } from './frame.js';
+export { FrameDecoder, FrameEncoder, encodeFrame, encodeJsonFrame, encodeJsonFrames, HEADER_BYTES, DEFAULT_MAX_FRAME_BYTES } from './frame.js';
 export type { DecoderState, FrameDecoderOptions } from './frame.js';
 export { parseMessage, describe, errorMessage, shutdownMessage, ERROR_CODES, ERROR_TEXT, PROTOCOL_VERSION } from './messages.js';
 export type { ClientMessage, ServerMessage, MessageId, ParseResult, ProtocolErrorCode } from './messages.js';

@@ -5,7 +5,7 @@
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import {
-  encodeJsonFrames,
+  FrameEncoder,
   errorMessage,
   ERROR_TEXT,
   FrameDecoder,
@@ -17,6 +17,9 @@ import {
 } from '../protocol/index.js';
 import type { HandlerContext, HandlerResult, HandlerTable, ServerView } from './handlers.js';
 import type { CloseInfo, CloseReason, ConnectionObserver, Log, MessageRecord } from './instrumentation.js';
+
+// One encoder for every connection: replies are framed into its shared slab.
+const encoder = new FrameEncoder();
 
 export interface ConnectionLimits {
   maxFrameBytes: number;
@@ -361,7 +364,7 @@ export class Connection implements HandlerContext {
       this.#out.length = 0;
       return;
     }
-    const buf = encodeJsonFrames(this.#out);
+    const buf = encoder.encode(this.#out);
     this.#out.length = 0;
     this.#bytesOut += buf.length;
     this.#observer.wrote(buf.length);

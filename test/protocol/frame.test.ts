@@ -1,5 +1,5 @@
 import test from 'ava';
-import { encodeFrame, encodeJsonFrames, FrameDecoder } from '../../src/protocol/index.js';
+import { encodeFrame, encodeJsonFrames, FrameDecoder, FrameEncoder } from '../../src/protocol/index.js';
 
 const msgs = [{ type: 'ping', id: 1 }, { type: 'echo', id: 'x', data: { s: 'héllo ✓', n: [1, 2, 3] } }, { type: 'status' }];
 const stream = Buffer.concat(msgs.map((m) => encodeFrame(m)));
@@ -85,4 +85,17 @@ test('encodeJsonFrames frames a batch identically to one frame at a time', (t) =
   const jsons = msgs.map((m) => JSON.stringify(m));
   t.deepEqual(encodeJsonFrames(jsons), stream);
   t.deepEqual(encodeJsonFrames([jsons[0]!]), encodeFrame(msgs[0]!));
+});
+
+test('FrameEncoder: batches frame exactly, across slab boundaries, and earlier batches stay intact', (t) => {
+  const enc = new FrameEncoder();
+  const texts = (i: number) => [JSON.stringify({ type: 'echo', id: i, data: 'x'.repeat(i % 97) }), JSON.stringify({ type: 'echo', id: i, data: `é✓\u{1F600}${i}` })];
+  const kept: Array<[Buffer, Buffer]> = [];
+  // ~300 KB in all: several 64 KiB slabs are filled and replaced.
+  for (let i = 0; i < 1500; i++) kept.push([enc.encode(texts(i)), encodeJsonFrames(texts(i))]);
+  for (const [i, [got, exact]] of kept.entries()) t.true(got.equals(exact), `batch ${i}`);
+  // A batch too large for the slab gets its own buffer, and decodes back.
+  const big = ['"' + 'y'.repeat(40_000) + '"', JSON.stringify({ n: 1 })];
+  const out = new FrameDecoder().push(enc.encode(big));
+  t.deepEqual(out.map((b) => b.toString('utf8')), big);
 });
