@@ -9,6 +9,7 @@ import { parseTraceparent } from '../protocol/index.js';
 import type { CloseInfo, CloseReason, ConnectionInfo, ConnectionObserver, Instrumentation, MessageRecord, RejectReason } from '../server/instrumentation.js';
 import type { Logger } from './logger.js';
 import { INVALID_TYPE, UNKNOWN_TYPE, type ServerMetrics } from './metrics.js';
+import type { CounterSlot, HistogramSeries } from './batched.js';
 import type { Tracing } from './tracing.js';
 
 // Close reasons that end the connection span with status ERROR.
@@ -30,12 +31,22 @@ export class ObservabilityInstrumentation implements Instrumentation {
   #metrics: ServerMetrics;
   #tracing: Tracing;
   #linkMode: boolean;
+  #tracingActive: boolean;
+  // The per-label metric slots of the last message and reply type seen:
+  // consecutive messages are mostly of one type, so most skip the map lookups.
+  // ('' is never a label or a type: the first lookup always happens.)
+  #lastLabel = '';
+  #lastReceived: CounterSlot = { n: 0 };
+  #lastDuration: HistogramSeries = { counts: new Float64Array(0), sum: 0, count: 0, exemplars: [] };
+  #lastSentType = '';
+  #lastSent: CounterSlot = { n: 0 };
 
   constructor(options: ObservabilityInstrumentationOptions) {
     this.log = options.log;
     this.#metrics = options.metrics;
     this.#tracing = options.tracing;
     this.#linkMode = options.tracing.settings.messageParent === 'link';
+    this.#tracingActive = options.tracing.active;
   }
 
   listening(info: { socketPath: string; pid: number; maxClients: number; openFilesLimit: number | undefined }): void {
@@ -93,7 +104,7 @@ export class ObservabilityInstrumentation implements Instrumentation {
   // --- called by ConnectionObserverImpl ---
 
   messageSpan(connSpan: Span, clientId: number, rec: MessageRecord, label: string): Span {
-    if (!this.#tracing.active) return UNSAMPLED;
+    if (!this.#tracingActive) return UNSAMPLED;
     const remote = rec.traceparent === undefined ? undefined : parseTraceparent(rec.traceparent, rec.tracestate);
     let parent: Context = ROOT_CONTEXT;
     let link = true;
@@ -132,18 +143,29 @@ export class ObservabilityInstrumentation implements Instrumentation {
 
   recordMessage(rec: MessageRecord, label: string, span: Span): void {
     const m = this.#metrics;
-    m.messagesReceived.slot(label).n++;
+    if (label !== this.#lastLabel) {
+      this.#lastLabel = label;
+      this.#lastReceived = m.messagesReceived.slot(label);
+      this.#lastDuration = m.messageDuration.series(label);
+    }
+    this.#lastReceived.n++;
     if (rec.errorCode !== undefined) m.protocolErrors.slot(rec.errorCode).n++;
     const seconds = (rec.endMs - rec.startMs) / 1000;
-    const series = m.messageDuration.series(label);
     // Only spans that were sampled (and so exported) make useful exemplars.
-    const sc = span.spanContext();
-    if ((sc.traceFlags & TraceFlags.SAMPLED) !== 0 && this.#tracing.active) m.messageDuration.observe(series, seconds, sc.traceId, sc.spanId);
-    else m.messageDuration.observe(series, seconds);
+    if (span !== UNSAMPLED && (span.spanContext().traceFlags & TraceFlags.SAMPLED) !== 0) {
+      const sc = span.spanContext();
+      m.messageDuration.observe(this.#lastDuration, seconds, sc.traceId, sc.spanId);
+    } else {
+      m.messageDuration.observe(this.#lastDuration, seconds);
+    }
   }
 
   recordSent(type: string): void {
-    this.#metrics.messagesSent.slot(type).n++;
+    if (type !== this.#lastSentType) {
+      this.#lastSentType = type;
+      this.#lastSent = this.#metrics.messagesSent.slot(type);
+    }
+    this.#lastSent.n++;
   }
 
   recordBytes(inBytes: number, outBytes: number): void {
