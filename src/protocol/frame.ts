@@ -7,6 +7,7 @@
 // bytes received whatever the read sizes are.
 
 import { frameTooLarge, type FugueError } from '../errors.js';
+import { utf8Write } from './utf8.js';
 
 export const HEADER_BYTES = 4;
 /** Default and contract value of limits.maxFrameBytes (16 MiB). */
@@ -181,7 +182,7 @@ export class FrameEncoder {
     const start = this.#off;
     let off = start;
     for (let i = 0; i < jsons.length; i++) {
-      const n = slab.write(jsons[i] as string, off + HEADER_BYTES, 'utf8');
+      const n = utf8Write(slab, jsons[i] as string, off + HEADER_BYTES);
       slab.writeUInt32BE(n, off);
       off += HEADER_BYTES + n;
     }

@@ -2,6 +2,7 @@
 // replies. Pure: no I/O. docs/protocol.md is the user-facing contract.
 
 import { isUtf8 } from 'node:buffer';
+import { utf8Slice } from './utf8.js';
 
 export const PROTOCOL_VERSION = 1;
 
@@ -46,7 +47,7 @@ export function parseMessage(payload: Buffer, start = 0, end = payload.length): 
   if (end === start) {
     return { ok: false, code: 'bad_message', reason: 'empty frame (length 0); every frame must carry a JSON object', id: undefined };
   }
-  const text = payload.toString('utf8', start, end);
+  const text = utf8Slice(payload, start, end);
   // Decoding replaces invalid UTF-8 with U+FFFD instead of failing, so a text
   // without one came from valid UTF-8; only one with it needs the full check
   // (a client may send U+FFFD itself). Most payloads skip that second pass.
