@@ -58,7 +58,7 @@ export interface HistogramSeries {
 }
 
 /**
- * A histogram with one label, registered with a prom-client Registry as a
+ * A histogram with one label or none, registered with a prom-client Registry as a
  * custom metric (the registry renders whatever `get()` returns, exemplars
  * included when the registry is OpenMetrics). Observation is a bucket search
  * and three additions.
@@ -69,18 +69,19 @@ export class BatchedHistogram {
   readonly type = 'histogram';
   readonly aggregator = 'sum';
   readonly labelNames: string[];
-  #label: string;
+  #label: string | undefined;
   #bounds: number[];
   #series = new Map<string, HistogramSeries>();
 
-  constructor(options: { name: string; help: string; label: string; buckets: number[] }) {
+  constructor(options: { name: string; help: string; label?: string; buckets: number[] }) {
     this.name = options.name;
     this.help = options.help;
     this.#label = options.label;
-    this.labelNames = [options.label];
+    this.labelNames = options.label === undefined ? [] : [options.label];
     this.#bounds = [...options.buckets].sort((a, b) => a - b);
   }
 
+  /** The series of one label value (a histogram without a label has one series: ''). */
   series(value: string): HistogramSeries {
     let s = this.#series.get(value);
     if (s === undefined) {
@@ -108,19 +109,26 @@ export class BatchedHistogram {
     const values: object[] = [];
     const bucketName = `${this.name}_bucket`;
     for (const [labelValue, s] of this.#series) {
+      const labels = this.#label === undefined ? {} : { [this.#label]: labelValue };
       let cumulative = 0;
       for (let i = 0; i <= this.#bounds.length; i++) {
         cumulative += s.counts[i] as number;
         const le = i < this.#bounds.length ? (this.#bounds[i] as number) : '+Inf';
-        values.push({ labels: { le, [this.#label]: labelValue }, value: cumulative, metricName: bucketName, exemplar: s.exemplars[i] });
+        values.push({ labels: { le, ...labels }, value: cumulative, metricName: bucketName, exemplar: s.exemplars[i] });
       }
-      values.push({ labels: { [this.#label]: labelValue }, value: s.sum, metricName: `${this.name}_sum` });
-      values.push({ labels: { [this.#label]: labelValue }, value: s.count, metricName: `${this.name}_count` });
+      values.push({ labels, value: s.sum, metricName: `${this.name}_sum` });
+      values.push({ labels, value: s.count, metricName: `${this.name}_count` });
     }
     return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
   }
 
+  /** Zero every series in place (callers may hold on to a series). */
   reset(): void {
-    this.#series.clear();
+    for (const s of this.#series.values()) {
+      s.counts.fill(0);
+      s.sum = 0;
+      s.count = 0;
+      s.exemplars.fill(undefined);
+    }
   }
 }

@@ -32,6 +32,8 @@ export class ObservabilityInstrumentation implements Instrumentation {
   #tracing: Tracing;
   #linkMode: boolean;
   #tracingActive: boolean;
+  #connectionDuration: HistogramSeries;
+  #logInfo: boolean;
   // The per-label metric slots of the last message and reply type seen:
   // consecutive messages are mostly of one type, so most skip the map lookups.
   // ('' is never a label or a type: the first lookup always happens.)
@@ -47,6 +49,9 @@ export class ObservabilityInstrumentation implements Instrumentation {
     this.#tracing = options.tracing;
     this.#linkMode = options.tracing.settings.messageParent === 'link';
     this.#tracingActive = options.tracing.active;
+    this.#connectionDuration = options.metrics.connectionDuration.series('');
+    // The level is fixed for the server's life (log.level is not reloaded).
+    this.#logInfo = options.log.isLevelEnabled('info');
   }
 
   listening(info: { socketPath: string; pid: number; maxClients: number; openFilesLimit: number | undefined }): void {
@@ -89,9 +94,9 @@ export class ObservabilityInstrumentation implements Instrumentation {
   }
 
   connection(info: ConnectionInfo): ConnectionObserver {
-    this.#metrics.accepted.inc();
+    this.#metrics.accepted.n++;
     this.#metrics.activeClients.inc();
-    this.log.info({ clientId: info.clientId }, 'client connected');
+    if (this.#logInfo) this.log.info({ clientId: info.clientId }, 'client connected');
     const span = this.#tracing.active && this.#tracing.sampleRoot()
       ? this.#tracing.tracer.startSpan('fugue.connection', {
           kind: SpanKind.SERVER,
@@ -169,16 +174,17 @@ export class ObservabilityInstrumentation implements Instrumentation {
   }
 
   recordBytes(inBytes: number, outBytes: number): void {
-    const b = this.#metrics.bytes;
-    b.received += inBytes;
-    b.sent += outBytes;
+    const m = this.#metrics;
+    m.bytesReceived.n += inBytes;
+    m.bytesSent.n += outBytes;
   }
 
   recordClose(clientId: number, clientName: string | undefined, info: CloseInfo, span: Span): void {
     const m = this.#metrics;
     m.activeClients.dec();
-    m.closed.inc({ reason: info.reason });
-    m.connectionDuration.observe(info.durationMs / 1000);
+    m.closed.slot(info.reason).n++;
+    m.connectionDuration.observe(this.#connectionDuration, info.durationMs / 1000);
+    const abnormal = ABNORMAL.has(info.reason);
     if (span.isRecording()) {
       span.setAttributes({
         'fugue.close.reason': info.reason,
@@ -187,10 +193,12 @@ export class ObservabilityInstrumentation implements Instrumentation {
         'fugue.bytes.received': info.bytesIn,
         'fugue.bytes.sent': info.bytesOut,
       });
-      if (ABNORMAL.has(info.reason)) span.setStatus({ code: SpanStatusCode.ERROR, message: info.reason });
+      if (abnormal) span.setStatus({ code: SpanStatusCode.ERROR, message: info.reason });
       if (info.error) span.recordException(info.error);
     }
     span.end();
+    // Normal closes are logged at info: above that level, skip building the line.
+    if (!abnormal && !this.#logInfo) return;
     const fields = {
       clientId,
       clientName,
@@ -203,7 +211,7 @@ export class ObservabilityInstrumentation implements Instrumentation {
       ...(info.partialFrameBytes > 0 ? { partialFrameBytes: info.partialFrameBytes } : {}),
       ...(info.error ? { err: info.error } : {}),
     };
-    if (ABNORMAL.has(info.reason)) this.log.warn(fields, 'client disconnected');
+    if (abnormal) this.log.warn(fields, 'client disconnected');
     else this.log.info(fields, 'client disconnected');
   }
 

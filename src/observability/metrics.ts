@@ -7,8 +7,8 @@
 // read-only views over the same metrics: prom-client renames counters in place
 // (drops `_total`) while rendering OpenMetrics, and the views restore the name.
 
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric, type OpenMetricsContentType } from 'prom-client';
-import { BatchedCounter, BatchedHistogram } from './batched.js';
+import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric, type OpenMetricsContentType } from 'prom-client';
+import { BatchedCounter, BatchedHistogram, type CounterSlot } from './batched.js';
 
 /** Label value for a client-chosen type the server does not know (bounded cardinality). */
 export const UNKNOWN_TYPE = 'unknown';
@@ -48,17 +48,18 @@ export class ServerMetrics {
   readonly #text = new Registry();
   readonly activeClients: Gauge;
   readonly acceptErrors: Counter<'code'>;
-  readonly accepted: Counter;
   readonly rejected: Counter<'reason'>;
-  readonly closed: Counter<'reason'>;
-  readonly connectionDuration: Histogram;
-  // Per-message families: fed through batching slots (see batched.ts).
+  // Per-connection and per-message families: plain additions into slots,
+  // moved into prom-client when a scrape collects them (see batched.ts).
+  readonly accepted: CounterSlot;
+  readonly closed: BatchedCounter;
+  readonly connectionDuration: BatchedHistogram;
+  readonly bytesReceived: CounterSlot;
+  readonly bytesSent: CounterSlot;
   readonly messagesReceived: BatchedCounter;
   readonly messagesSent: BatchedCounter;
   readonly messageDuration: BatchedHistogram;
   readonly protocolErrors: BatchedCounter;
-  /** Pending byte counts, added on every read and write, flushed at scrape. */
-  readonly bytes = { received: 0, sent: 0 };
   readonly draining: Gauge;
   readonly listening: Gauge;
   readonly spansDropped: Counter;
@@ -69,24 +70,29 @@ export class ServerMetrics {
     const registers = [this.registry] as unknown as Registry[];
     this.activeClients = new Gauge({ name: 'fugue_active_clients', help: 'Client connections open right now (handshaken or not).', registers });
     this.acceptErrors = new Counter({ name: 'fugue_accept_errors_total', help: 'Failed accepts reported by the listener, by errno code (EMFILE, ENFILE, ...).', labelNames: ['code'], registers });
-    this.accepted = new Counter({ name: 'fugue_connections_accepted_total', help: 'Connections accepted and registered as clients.', registers });
     this.rejected = new Counter({ name: 'fugue_connections_rejected_total', help: 'Connections turned away right after accept, by reason.', labelNames: ['reason'], registers });
-    this.closed = new Counter({ name: 'fugue_connections_closed_total', help: 'Client connections ended, by reason.', labelNames: ['reason'], registers });
-    this.connectionDuration = new Histogram({ name: 'fugue_connection_duration_seconds', help: 'How long client connections lasted.', buckets: CONNECTION_BUCKETS, registers });
+    const slot = (name: string, help: string): CounterSlot => {
+      const s: CounterSlot = { n: 0 };
+      new Counter({ name, help, registers, collect() { if (s.n !== 0) this.inc(s.n); s.n = 0; } });
+      return s;
+    };
+    this.accepted = slot('fugue_connections_accepted_total', 'Connections accepted and registered as clients.');
+    this.bytesReceived = slot('fugue_received_bytes_total', 'Bytes read from client sockets.');
+    this.bytesSent = slot('fugue_sent_bytes_total', 'Bytes written to client sockets.');
     const batched = (name: string, help: string, label: string): BatchedCounter => {
       let b: BatchedCounter | undefined;
       const counter = new Counter({ name, help, labelNames: [label], registers, collect: () => b?.flush() });
       b = new BatchedCounter(counter, label);
       return b;
     };
+    this.closed = batched('fugue_connections_closed_total', 'Client connections ended, by reason.', 'reason');
+    this.connectionDuration = new BatchedHistogram({ name: 'fugue_connection_duration_seconds', help: 'How long client connections lasted.', buckets: CONNECTION_BUCKETS });
+    this.registry.registerMetric(this.connectionDuration as unknown as Metric);
     this.messagesReceived = batched('fugue_messages_received_total', 'Frames received, by message type ("unknown" for unregistered types, "invalid" for unparseable frames).', 'type');
     this.messagesSent = batched('fugue_messages_sent_total', 'Messages sent to clients, by type.', 'type');
     this.protocolErrors = batched('fugue_protocol_errors_total', 'Protocol error replies sent, by error code.', 'code');
     this.messageDuration = new BatchedHistogram({ name: 'fugue_message_duration_seconds', help: 'Time to handle one message, from parse to reply queued, by type.', label: 'type', buckets: MESSAGE_BUCKETS });
     this.registry.registerMetric(this.messageDuration as unknown as Metric);
-    const bytes = this.bytes;
-    new Counter({ name: 'fugue_received_bytes_total', help: 'Bytes read from client sockets.', registers, collect() { this.inc(bytes.received); bytes.received = 0; } });
-    new Counter({ name: 'fugue_sent_bytes_total', help: 'Bytes written to client sockets.', registers, collect() { this.inc(bytes.sent); bytes.sent = 0; } });
     this.draining = new Gauge({ name: 'fugue_draining', help: '1 while a graceful shutdown is draining clients, else 0.', registers });
     this.listening = new Gauge({ name: 'fugue_socket_listening', help: '1 while the Unix socket accepts connections, else 0.', registers });
     this.spansDropped = new Counter({ name: 'fugue_spans_dropped_total', help: 'Spans dropped because the export queue was full or the exporter failed.', registers });

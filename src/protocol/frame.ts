@@ -23,8 +23,9 @@ export interface FrameDecoderOptions {
 export class FrameDecoder {
   readonly maxFrameBytes: number;
   #state: DecoderState = 'header';
-  // Partial header bytes, when a header is split across chunks.
-  #header = Buffer.alloc(HEADER_BYTES);
+  // Partial header bytes, when a header is split across chunks (made on first need:
+  // most connections never split one, and idle ones should cost little).
+  #header: Buffer | undefined;
   #headerFilled = 0;
   // Body being assembled across chunks.
   #body: Buffer | undefined;
@@ -79,13 +80,14 @@ export class FrameDecoder {
           frameLen = chunk.readUInt32BE(off);
           off += HEADER_BYTES;
         } else {
+          const header = (this.#header ??= Buffer.allocUnsafe(HEADER_BYTES));
           const n = Math.min(HEADER_BYTES - this.#headerFilled, len - off);
-          chunk.copy(this.#header, this.#headerFilled, off, off + n);
+          chunk.copy(header, this.#headerFilled, off, off + n);
           this.#headerFilled += n;
           off += n;
           if (this.#headerFilled < HEADER_BYTES) break;
           this.#headerFilled = 0;
-          frameLen = this.#header.readUInt32BE(0);
+          frameLen = header.readUInt32BE(0);
         }
         if (frameLen > this.maxFrameBytes) {
           this.#state = 'failed';
