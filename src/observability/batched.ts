@@ -92,13 +92,14 @@ export class BatchedHistogram {
     return s;
   }
 
-  observe(s: HistogramSeries, value: number, traceId?: string, spanId?: string): void {
+  /** Record `count` observations of `value` (default 1). */
+  observe(s: HistogramSeries, value: number, count = 1, traceId?: string, spanId?: string): void {
     const bounds = this.#bounds;
     let i = 0;
     while (i < bounds.length && value > (bounds[i] as number)) i++;
-    s.counts[i] = (s.counts[i] as number) + 1;
-    s.sum += value;
-    s.count++;
+    s.counts[i] = (s.counts[i] as number) + count;
+    s.sum += value * count;
+    s.count += count;
     if (traceId !== undefined) {
       s.exemplars[i] = { labelSet: { trace_id: traceId, span_id: spanId ?? '' }, value, timestamp: Date.now() / 1000 };
     }

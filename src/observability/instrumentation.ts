@@ -3,7 +3,7 @@
 // SERVER span per message (its own trace, linked to the connection span, unless
 // the message carries a traceparent; see docs/observability.md for why).
 
-import { INVALID_SPAN_CONTEXT, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import { INVALID_SPAN_CONTEXT, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { performance } from 'node:perf_hooks';
 import { parseTraceparent } from '../protocol/index.js';
 import type { CloseInfo, CloseReason, ConnectionInfo, ConnectionObserver, Instrumentation, MessageRecord, RejectReason } from '../server/instrumentation.js';
@@ -19,6 +19,9 @@ const timeOrigin = performance.timeOrigin;
 
 /** Stands in for a span that sampling dropped: records nothing, costs nothing. */
 const UNSAMPLED: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+
+/** Placeholder series before the first real one. */
+const NO_SERIES: HistogramSeries = { counts: new Float64Array(0), sum: 0, count: 0, exemplars: [] };
 
 export interface ObservabilityInstrumentationOptions {
   log: Logger;
@@ -39,7 +42,7 @@ export class ObservabilityInstrumentation implements Instrumentation {
   // ('' is never a label or a type: the first lookup always happens.)
   #lastLabel = '';
   #lastReceived: CounterSlot = { n: 0 };
-  #lastDuration: HistogramSeries = { counts: new Float64Array(0), sum: 0, count: 0, exemplars: [] };
+  #lastDuration: HistogramSeries = NO_SERIES;
   #lastSentType = '';
   #lastSent: CounterSlot = { n: 0 };
 
@@ -142,11 +145,16 @@ export class ObservabilityInstrumentation implements Instrumentation {
       }
       span.setAttributes(attributes);
     }
-    span.end(timeOrigin + rec.endMs);
-    return span;
+    return span.isRecording() ? span : UNSAMPLED;
   }
 
-  recordMessage(rec: MessageRecord, label: string, span: Span): void {
+  /** End a message span when its reply was written. */
+  endMessageSpan(span: Span, endMs: number): void {
+    span.end(timeOrigin + endMs);
+  }
+
+  /** Count one message; returns its duration series, observed once it completes. */
+  countMessage(rec: MessageRecord, label: string): HistogramSeries {
     const m = this.#metrics;
     if (label !== this.#lastLabel) {
       this.#lastLabel = label;
@@ -155,13 +163,18 @@ export class ObservabilityInstrumentation implements Instrumentation {
     }
     this.#lastReceived.n++;
     if (rec.errorCode !== undefined) m.protocolErrors.slot(rec.errorCode).n++;
-    const seconds = (rec.endMs - rec.startMs) / 1000;
-    // Only spans that were sampled (and so exported) make useful exemplars.
-    if (span !== UNSAMPLED && (span.spanContext().traceFlags & TraceFlags.SAMPLED) !== 0) {
-      const sc = span.spanContext();
-      m.messageDuration.observe(this.#lastDuration, seconds, sc.traceId, sc.spanId);
+    return this.#lastDuration;
+  }
+
+  /** `count` messages took `ms` each; a sampled span's message carries its ids as the exemplar. */
+  observeMessages(series: HistogramSeries, ms: number, count: number, span: Span): void {
+    const duration = this.#metrics.messageDuration;
+    if (span === UNSAMPLED) {
+      duration.observe(series, ms / 1000, count);
     } else {
-      m.messageDuration.observe(this.#lastDuration, seconds);
+      // Only spans that were sampled (and so exported) make useful exemplars.
+      const sc = span.spanContext();
+      duration.observe(series, ms / 1000, count, sc.traceId, sc.spanId);
     }
   }
 
@@ -221,12 +234,27 @@ export class ObservabilityInstrumentation implements Instrumentation {
   }
 }
 
+// A message handled but not yet written: its duration series, start, and span.
+interface Pending {
+  series: HistogramSeries;
+  startMs: number;
+  count: number;
+  span: Span;
+}
+
 class ConnectionObserverImpl implements ConnectionObserver {
   #o: ObservabilityInstrumentation;
   #clientId: number;
   #span: Span;
   #clientName: string | undefined;
   #closed = false;
+  // Messages since the last write, completed by written(). Consecutive
+  // messages of one type and start (a read's worth of echo requests) form one
+  // run, observed in one go; other runs and sampled spans wait in #more.
+  #runSeries = NO_SERIES;
+  #runStart = 0;
+  #runCount = 0;
+  #more: Pending[] | undefined;
 
   constructor(o: ObservabilityInstrumentation, clientId: number, span: Span) {
     this.#o = o;
@@ -241,9 +269,25 @@ class ConnectionObserverImpl implements ConnectionObserver {
   }
 
   message(rec: MessageRecord): void {
-    const label = this.#o.typeLabel(rec);
-    const span = this.#o.messageSpan(this.#span, this.#clientId, rec, label);
-    this.#o.recordMessage(rec, label, span);
+    const o = this.#o;
+    const label = o.typeLabel(rec);
+    const span = o.messageSpan(this.#span, this.#clientId, rec, label);
+    const series = o.countMessage(rec, label);
+    if (span === UNSAMPLED && this.#runCount > 0 && this.#runSeries === series && this.#runStart === rec.startMs) {
+      this.#runCount++;
+      return;
+    }
+    // Another run begins: the current one waits in #more, in message order.
+    if (this.#runCount > 0) (this.#more ??= []).push({ series: this.#runSeries, startMs: this.#runStart, count: this.#runCount, span: UNSAMPLED });
+    if (span === UNSAMPLED) {
+      this.#runSeries = series;
+      this.#runStart = rec.startMs;
+      this.#runCount = 1;
+    } else {
+      // A sampled message is observed on its own: its ids become the exemplar.
+      (this.#more ??= []).push({ series, startMs: rec.startMs, count: 1, span });
+      this.#runCount = 0;
+    }
   }
 
   sent(type: string): void {
@@ -254,13 +298,33 @@ class ConnectionObserverImpl implements ConnectionObserver {
     this.#o.recordBytes(bytes, 0);
   }
 
-  wrote(bytes: number): void {
+  written(bytes: number, nowMs: number): void {
     this.#o.recordBytes(0, bytes);
+    this.#complete(nowMs);
+  }
+
+  #complete(endMs: number): void {
+    const o = this.#o;
+    const more = this.#more;
+    if (more !== undefined && more.length > 0) {
+      // Earlier runs first: exemplars and spans in message order.
+      for (const p of more) {
+        o.observeMessages(p.series, endMs - p.startMs, p.count, p.span);
+        if (p.span !== UNSAMPLED) o.endMessageSpan(p.span, endMs);
+      }
+      more.length = 0;
+    }
+    if (this.#runCount > 0) {
+      o.observeMessages(this.#runSeries, endMs - this.#runStart, this.#runCount, UNSAMPLED);
+      this.#runCount = 0;
+    }
   }
 
   closed(info: CloseInfo): void {
     if (this.#closed) return; // the span is ended exactly once
     this.#closed = true;
+    // Messages whose replies were never written (the connection went first) end now.
+    if (this.#runCount > 0 || (this.#more !== undefined && this.#more.length > 0)) this.#complete(performance.now());
     this.#o.recordClose(this.#clientId, this.#clientName, info, this.#span);
   }
 }

@@ -91,7 +91,7 @@ export class ServerMetrics {
     this.messagesReceived = batched('fugue_messages_received_total', 'Frames received, by message type ("unknown" for unregistered types, "invalid" for unparseable frames).', 'type');
     this.messagesSent = batched('fugue_messages_sent_total', 'Messages sent to clients, by type.', 'type');
     this.protocolErrors = batched('fugue_protocol_errors_total', 'Protocol error replies sent, by error code.', 'code');
-    this.messageDuration = new BatchedHistogram({ name: 'fugue_message_duration_seconds', help: 'Time to handle one message, from parse to reply queued, by type.', label: 'type', buckets: MESSAGE_BUCKETS });
+    this.messageDuration = new BatchedHistogram({ name: 'fugue_message_duration_seconds', help: 'Time from the read that delivered a message to the write of its reply, by type.', label: 'type', buckets: MESSAGE_BUCKETS });
     this.registry.registerMetric(this.messageDuration as unknown as Metric);
     this.draining = new Gauge({ name: 'fugue_draining', help: '1 while a graceful shutdown is draining clients, else 0.', registers });
     this.listening = new Gauge({ name: 'fugue_socket_listening', help: '1 while the Unix socket accepts connections, else 0.', registers });

@@ -69,16 +69,19 @@ export class Connection implements HandlerContext {
   #pendingShutdown: { reason: string; deadline: number } | undefined;
   // When the unfinished frame now buffered began (performance.now()), or 0.
   #partialSince = 0;
-  // The end of the previous message's handling is the start of the next one's:
-  // one clock read per message instead of two.
+  // When the current read (or the settling of an async handler) began: the
+  // start of every message it carries. Messages end when their replies are
+  // written: two clock reads per batch, none per message.
   #clock = 0;
+  // Messages reported to the observer since the last write.
+  #unwritten = 0;
   #framesIn = 0;
   #messagesIn = 0;
   #messagesOut = 0;
   #bytesIn = 0;
   #bytesOut = 0;
   // Reused for every message: the observer copies what it keeps.
-  #record: MessageRecord = { type: '', known: false, id: undefined, bytes: 0, startMs: 0, endMs: 0, errorCode: undefined, traceparent: undefined, tracestate: undefined };
+  #record: MessageRecord = { type: '', known: false, id: undefined, bytes: 0, startMs: 0, errorCode: undefined, traceparent: undefined, tracestate: undefined };
 
   constructor(options: ConnectionOptions) {
     this.clientId = options.clientId;
@@ -295,6 +298,7 @@ export class Connection implements HandlerContext {
   #settle(msg: ClientMessage, startMs: number, bytes: number, reply: HandlerResult, replied = false): void {
     this.#blocked = false;
     if (this.#state === 'closed') return;
+    this.#clock = performance.now();
     const rec = this.#record;
     rec.type = msg.type;
     rec.known = true;
@@ -327,7 +331,7 @@ export class Connection implements HandlerContext {
       if (reply.type === 'error') rec.errorCode = reply.code as MessageRecord['errorCode'];
       this.#enqueue(reply);
     }
-    rec.endMs = this.#clock = performance.now();
+    this.#unwritten++;
     this.#observer.message(rec);
   }
 
@@ -337,9 +341,10 @@ export class Connection implements HandlerContext {
     rec.known = false;
     rec.id = undefined;
     rec.bytes = bytes;
-    rec.startMs = rec.endMs = performance.now();
+    rec.startMs = this.#clock;
     rec.errorCode = code;
     rec.traceparent = rec.tracestate = undefined;
+    this.#unwritten++;
     this.#observer.message(rec);
   }
 
@@ -360,15 +365,18 @@ export class Connection implements HandlerContext {
   }
 
   #flush(): void {
-    if (this.#out.length === 0 || this.#socket.destroyed) {
-      this.#out.length = 0;
-      return;
+    const out = this.#out;
+    let bytes = 0;
+    if (out.length > 0 && !this.#socket.destroyed) {
+      const buf = encoder.encode(out);
+      bytes = buf.length;
+      this.#socket.write(buf);
     }
-    const buf = encoder.encode(this.#out);
-    this.#out.length = 0;
-    this.#bytesOut += buf.length;
-    this.#observer.wrote(buf.length);
-    this.#socket.write(buf);
+    out.length = 0;
+    if (bytes === 0 && this.#unwritten === 0) return;
+    this.#bytesOut += bytes;
+    this.#unwritten = 0;
+    this.#observer.written(bytes, performance.now());
     // The client is not reading fast enough: cut it off rather than buffer without bound.
     const buffered = this.#socket.writableLength;
     if (buffered > this.#limits.maxBufferedBytes) {

@@ -31,9 +31,12 @@ export interface MessageRecord {
   id: MessageId | undefined;
   /** Payload size in bytes. */
   bytes: number;
-  /** performance.now() at the start and end of handling, in ms. */
+  /**
+   * performance.now(), in ms, when the read that carried the message was
+   * handled (for a message that waited behind an async handler: when its own
+   * handling began). It ends when its reply is written: see `written()`.
+   */
   startMs: number;
-  endMs: number;
   /** The protocol error replied, if any. */
   errorCode: ProtocolErrorCode | undefined;
   traceparent: unknown;
@@ -65,7 +68,12 @@ export interface ConnectionObserver {
   /** A message the server sent, by type (replies and unsolicited ones). */
   sent(type: string): void;
   read(bytes: number): void;
-  wrote(bytes: number): void;
+  /**
+   * Everything queued since the last call was written (`bytes` may be 0: the
+   * messages had no reply), at `nowMs` (performance.now()): the messages
+   * reported since then are complete. One clock read per write, not per message.
+   */
+  written(bytes: number, nowMs: number): void;
   /** Called exactly once. */
   closed(info: CloseInfo): void;
 }
@@ -98,7 +106,7 @@ const noopObserver: ConnectionObserver = {
   message() {},
   sent() {},
   read() {},
-  wrote() {},
+  written() {},
   closed() {},
 };
 

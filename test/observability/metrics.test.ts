@@ -2,6 +2,7 @@
 import test from 'ava';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { FugueClient } from '../../src/client/client.js';
+import { encodeFrame } from '../../src/protocol/index.js';
 import { ServerMetrics } from '../../src/observability/metrics.js';
 import { startApp } from '../helpers/app.js';
 import { RawClient } from '../helpers/raw-client.js';
@@ -89,6 +90,27 @@ test('OpenMetrics scrapes carry exemplars with the trace id of sampled message s
   t.truthy(line, 'a ping bucket line with an exemplar');
   t.true(line!.includes(`trace_id="${span.spanContext().traceId}"`));
   t.false((await app.observability.metrics.render(false)).body.includes('trace_id'), 'no exemplars in Prometheus text');
+});
+
+test('a message lasts from the read that delivered it to the write of its reply, also behind an async handler', async (t) => {
+  const exporter = new InMemorySpanExporter();
+  const tracer = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }).getTracer('t');
+  const { app, socketPath } = await startApp(t, { tracer });
+  app.server.handlers.register('slow', { handle: () => new Promise((resolve) => setTimeout(() => resolve({ type: 'slow' }), 60)) });
+  const c = await RawClient.handshaken(socketPath);
+  // One write, one read on the server: the two pings queue behind the slow one.
+  c.write(Buffer.concat([{ type: 'slow', id: 1 }, { type: 'ping', id: 2 }, { type: 'ping', id: 3 }].map((m) => encodeFrame(m))));
+  t.deepEqual([(await c.next()).id, (await c.next()).id, (await c.next()).id], [1, 2, 3]);
+  const text = (await app.observability.metrics.render(false)).body;
+  t.is(sample(text, 'fugue_message_duration_seconds_count{type="slow"}'), 1);
+  t.true(sample(text, 'fugue_message_duration_seconds_sum{type="slow"}')! >= 0.05, 'the slow message includes its handler');
+  t.is(sample(text, 'fugue_message_duration_seconds_count{type="ping"}'), 2);
+  t.is(sample(text, 'fugue_messages_received_total{type="ping"}'), 2);
+  const slow = exporter.getFinishedSpans().find((s) => s.name === 'slow')!;
+  const ms = (s: typeof slow) => (s.endTime[0] - s.startTime[0]) * 1000 + (s.endTime[1] - s.startTime[1]) / 1e6;
+  t.true(ms(slow) >= 50, `slow span lasted ${ms(slow)} ms`);
+  t.is(exporter.getFinishedSpans().filter((s) => s.name === 'ping').length, 2, 'both ping spans ended');
+  c.destroy();
 });
 
 test('two metric instances in one process do not collide', (t) => {

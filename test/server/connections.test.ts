@@ -14,7 +14,7 @@ function recorder() {
   const instr: Instrumentation = {
     ...noopInstrumentation,
     connection: ({ clientId }): ConnectionObserver => ({
-      handshake() {}, message() {}, sent() {}, read() {}, wrote() {},
+      handshake() {}, message() {}, sent() {}, read() {}, written() {},
       closed: (info) => closes.push({ clientId, ...info }),
     }),
   };
