@@ -32,7 +32,12 @@ export interface ServerView {
   isDraining(): boolean;
 }
 
-/** A reply without `id`: the pump adds the request's `id`. `undefined` = no reply. */
+/**
+ * The reply, or `undefined` for none. The pump sets `id` to the request's. A
+ * reply literal that already has an `id` field (`{ type, id: msg.id, ... }`,
+ * as the core handlers do) keeps its shape when the pump sets it: a little
+ * cheaper than adding the property, and `id` is then serialised right after `type`.
+ */
 export type HandlerResult = ServerMessage | undefined;
 
 export interface MessageHandler {
@@ -99,24 +104,23 @@ const connect: MessageHandler = {
     }
     const name = msg.client_name as string | undefined;
     ctx.completeHandshake(name);
-    return { type: 'connected', protocol_version: PROTOCOL_VERSION, server_version: ctx.server.version, client_id: ctx.clientId };
+    return { type: 'connected', id: msg.id, protocol_version: PROTOCOL_VERSION, server_version: ctx.server.version, client_id: ctx.clientId };
   },
 };
 
-const PONG: ServerMessage = { type: 'pong' };
-
 const ping: MessageHandler = {
-  handle: () => ({ ...PONG }),
+  handle: (msg) => ({ type: 'pong', id: msg.id }),
 };
 
 const echo: MessageHandler = {
   validate: (msg) => (Object.hasOwn(msg, 'data') ? undefined : 'missing field "data"; echo sends back {"data": <any JSON value>}'),
-  handle: (msg) => ({ type: 'echo', data: msg.data }),
+  handle: (msg) => ({ type: 'echo', id: msg.id, data: msg.data }),
 };
 
 const status: MessageHandler = {
-  handle: (_msg, ctx) => ({
+  handle: (msg, ctx) => ({
     type: 'status',
+    id: msg.id,
     server_version: ctx.server.version,
     uptime_ms: Math.floor(ctx.server.uptimeMs()),
     clients: ctx.server.clientCount(),
