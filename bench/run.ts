@@ -24,7 +24,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { createServer as createHttpServer, get as httpGet, type Server as HttpServer } from 'node:http';
 import { createConnection, createServer as createNetServer, type AddressInfo } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 
@@ -52,20 +52,25 @@ interface Options {
   budgetS: number;
   only: Set<string> | undefined;
   cpuProf: boolean;
+  pairedReps: number;
+  /** A built fugue-server checkout to compare this one with in the paired check (instead of bare). */
+  against: string | undefined;
 }
 
 function parseOptions(argv: string[]): Options {
   const quick = argv.includes('--quick');
   const opts: Options = {
     quick,
-    seconds: quick ? 2 : 4,
+    seconds: quick ? 2 : 3,
     warmup: quick ? 0.5 : 1,
-    reps: quick ? 1 : 3,
+    reps: quick ? 1 : 4,
     idleReps: quick ? 1 : 2,
     idleConns: 10_000,
-    budgetS: quick ? 120 : 250,
+    budgetS: quick ? 120 : 230,
     only: undefined,
     cpuProf: argv.includes('--cpu-prof'),
+    pairedReps: quick ? 1 : 3,
+    against: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -75,6 +80,8 @@ function parseOptions(argv: string[]): Options {
     else if (a === '--budget' && v !== undefined) opts.budgetS = Number(v);
     else if (a === '--idle-conns' && v !== undefined) opts.idleConns = Number(v);
     else if (a === '--only' && v !== undefined) opts.only = new Set(v.split(','));
+    else if (a === '--paired-reps' && v !== undefined) opts.pairedReps = Number(v);
+    else if (a === '--against' && v !== undefined) opts.against = resolve(v);
     else continue;
     i++;
   }
@@ -249,6 +256,8 @@ interface ServerSpec {
   kind: 'bare' | 'fugue';
   /** Export spans over OTLP/HTTP to the harness's sink at this sample ratio. */
   tracing?: number;
+  /** Where its dist/ is (default: the snapshot of this checkout). */
+  root?: string;
 }
 
 const BARE: ServerSpec = { id: 'bare', kind: 'bare' };
@@ -300,9 +309,9 @@ async function startServer(spec: ServerSpec, extra: { maxClients?: number; httpP
   const nodeArgs: string[] = [];
   if (extra.cpuProfDir !== undefined) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${extra.cpuProfDir}`);
   if (spec.kind === 'bare') {
-    nodeArgs.push(join(SNAPSHOT, 'dist/bench/bare-server.js'), socket);
+    nodeArgs.push(join(spec.root ?? SNAPSHOT, 'dist/bench/bare-server.js'), socket);
   } else {
-    nodeArgs.push(join(SNAPSHOT, 'dist/src/cli/fugue-server.js'));
+    nodeArgs.push(join(spec.root ?? SNAPSHOT, 'dist/src/cli/fugue-server.js'));
     // Start from a clean slate: no inherited FUGUE_*/OTEL_* settings.
     for (const k of Object.keys(env)) if (k.startsWith('FUGUE_') || k.startsWith('OTEL_')) delete env[k];
     Object.assign(env, {
@@ -603,6 +612,47 @@ async function runLoad(w: Workload, spec: ServerSpec, rep: number, opts: Options
   }
 }
 
+// ------------------------------------------------------------------ same-core paired check
+//
+// Both servers run at the same time, pinned to the same core, each driven by
+// its own load generator on the other core. The scheduler shares the core
+// between them every few milliseconds, so whatever slows the machine down
+// slows both alike: the ratio of their rates is the ratio of their CPU cost
+// per message, and it is far steadier on a shared VM than runs taken one after
+// the other (about +-2 % against +-10 % here). The alternating runs above
+// remain the primary measurement; this one checks it.
+
+interface PairedRun {
+  workload: string;
+  rep: number;
+  a: string;
+  b: string;
+  rateA: number;
+  rateB: number;
+  ratio: number;
+  invalid: boolean;
+}
+
+async function runPaired(w: Workload, a: ServerSpec, b: ServerSpec, rep: number, opts: Options): Promise<PairedRun> {
+  // The start order alternates so that neither server always starts first.
+  const [first, second] = rep % 2 === 1 ? [a, b] : [b, a];
+  const s1 = await startServer(first);
+  const s2 = await startServer(second);
+  const [sa, sb] = first === a ? [s1, s2] : [s2, s1];
+  try {
+    const load = (srv: RunningServer) =>
+      startLoadgen(
+        [...w.args, '--socket', srv.socket, '--seconds', String(opts.seconds), '--warmup', String(opts.warmup), '--server-pid', String(srv.pid)],
+        (opts.seconds + opts.warmup + 60) * 1000,
+      ).done;
+    const [ra, rb] = await Promise.all([load(sa), load(sb)]);
+    return { workload: w.key, rep, a: a.id, b: b.id, rateA: ra.rate, rateB: rb.rate, ratio: rb.rate / ra.rate, invalid: ra.errors + rb.errors > 0 || ra.loadgen_cpu_share + rb.loadgen_cpu_share >= 0.95 };
+  } finally {
+    await s1.stop();
+    await s2.stop();
+  }
+}
+
 interface IdleRun {
   server: string;
   rep: number;
@@ -764,6 +814,8 @@ interface SummaryRow {
 function summarise(w: Workload, runs: LoadRun[]): SummaryRow[] {
   const rows: SummaryRow[] = [];
   let bare: { rate: number; p99: number } | undefined;
+  const metric = (r: LoadRun) => (w.compare === 'rate' ? r.result.rate : r.result.p99_us);
+  const bareRuns = runs.filter((r) => r.workload === w.key && r.server === BARE.id);
   for (const spec of w.servers) {
     const all = runs.filter((r) => r.workload === w.key && r.server === spec.id);
     if (all.length === 0) continue;
@@ -792,7 +844,14 @@ function summarise(w: Workload, runs: LoadRun[]): SummaryRow[] {
     };
     if (spec.kind === 'bare') bare = { rate: row.rate, p99: row.p99_us };
     else if (bare !== undefined) {
-      row.ratio = w.compare === 'rate' ? row.rate / bare.rate : row.p99_us / bare.p99;
+      // The median of per-repetition ratios, each against the bare run of the
+      // same repetition (minutes apart at most, so slow drifts of the machine
+      // cancel out); the ratio of the medians when no clean pair exists.
+      const pairs = rs.flatMap((r) => {
+        const b = bareRuns.find((x) => x.rep === r.rep && !x.noisy);
+        return b === undefined || r.noisy ? [] : [metric(r) / metric(b)];
+      });
+      row.ratio = pairs.length > 0 ? median(pairs) : w.compare === 'rate' ? row.rate / bare.rate : row.p99_us / bare.p99;
       const t = w.targets[spec.id];
       if (t !== undefined) {
         row.target = t.text;
@@ -902,6 +961,28 @@ async function main(): Promise<void> {
       }
     }
   }
+  // Same-core paired check: echo 64 B and churn, fugue against bare (or
+  // against another build with --against DIR).
+  const pairedRuns: PairedRun[] = [];
+  const doPaired = opts.only === undefined || opts.only.has('paired') || opts.against !== undefined;
+  const pairBase: ServerSpec = opts.against !== undefined ? { id: 'fugue (--against)', kind: 'fugue', root: opts.against } : BARE;
+  if (opts.against !== undefined && !existsSync(join(opts.against, 'dist/src/cli/fugue-server.js'))) {
+    throw new Error(`--against ${opts.against}: no dist/src/cli/fugue-server.js there; build that checkout first (npm run build)`);
+  }
+  if (doPaired) {
+    for (const key of ['echo64', 'churn']) {
+      const w = WORKLOADS.find((x) => x.key === key) as Workload;
+      for (let rep = 1; rep <= opts.pairedReps; rep++) {
+        await waitForQuiet();
+        const run = await runPaired(w, pairBase, FUGUE, rep, opts);
+        pairedRuns.push(run);
+        console.log(
+          `  [${elapsed().toFixed(0).padStart(3)}s] same core, at once: ${w.label} #${rep}: ${pairBase.id} ${fmtRate(run.rateA)}, fugue ${fmtRate(run.rateB)}: ${run.ratio.toFixed(3)}x${run.invalid ? ' INVALID' : ''}`,
+        );
+      }
+    }
+  }
+
   if (opts.cpuProf) {
     // Extra runs, not part of the results: the profiler itself slows a server
     // down. Both servers are profiled so their top entries can be compared.
@@ -963,9 +1044,25 @@ async function main(): Promise<void> {
     Object.assign(scale, { kbPerConn: { bare: bareKb, fugue: fugueKb }, metricsScrapeMs: scrapeMs, metricsBody: m0, drainMs, loadgenDrainMs: lgDrainMs });
   }
 
+  const pairedSummary: { workload: string; against: string; reps: number; ratio: number; perRep: number[] }[] = [];
+  if (pairedRuns.length > 0) {
+    const prow: string[][] = [['workload', 'compared with', 'reps', 'fugue / it', 'per repetition']];
+    for (const key of ['echo64', 'churn']) {
+      const rs = pairedRuns.filter((r) => r.workload === key && !r.invalid);
+      if (rs.length === 0) continue;
+      const w = WORKLOADS.find((x) => x.key === key) as Workload;
+      const ratio = median(rs.map((r) => r.ratio));
+      pairedSummary.push({ workload: key, against: pairBase.id, reps: rs.length, ratio, perRep: rs.map((r) => r.ratio) });
+      prow.push([w.label, pairBase.id, String(rs.length), `${ratio.toFixed(3)}x`, rs.map((r) => r.ratio.toFixed(3)).join(' ')]);
+    }
+    console.log('');
+    console.log('same-core paired check (both servers on core 0 at the same time, one load generator each on core 1):');
+    console.log(table(prow));
+  }
+
   const invalid = rows.filter((r) => r.invalid);
   console.log('');
-  console.log('ratio = fugue / bare from the same run (throughput: higher is better; "p99": latency, lower is better). Medians of the repetitions.');
+  if (rows.length > 0) console.log('ratio = fugue / bare from the same run (throughput: higher is better; "p99": latency, lower is better): the median of the repetitions\' ratios, each against the bare run just before it.');
   const noisy = rows.filter((r) => r.noisy);
   if (noisy.length > 0) console.log(`NOISY rows: other processes used > ${NOISE_CORES} cores during every repetition; treat them with care: ${noisy.map((r) => `${r.label}/${r.server}`).join(', ')}`);
   const dropped = runs.filter((r) => r.noisy).length;
@@ -975,7 +1072,7 @@ async function main(): Promise<void> {
   if (skipped.length > 0) console.log(`skipped to stay within the ${opts.budgetS}s budget: ${skipped.join(', ')}`);
   const nofile = idleRuns[0]?.nofile ?? runs[0]?.nofile;
   const totalS = elapsed();
-  console.log(`total ${totalS.toFixed(0)} s; server RLIMIT_NOFILE ${nofile}; results in bench/results/latest.json`);
+  console.log(`total ${totalS.toFixed(0)} s;${nofile === undefined ? '' : ` server RLIMIT_NOFILE ${nofile};`} results in bench/results/latest.json`);
 
   for (const p of profiles) {
     console.log('');
@@ -992,6 +1089,8 @@ async function main(): Promise<void> {
         options: { ...opts, only: opts.only ? [...opts.only] : undefined },
         totalSeconds: totalS,
         summary: rows,
+        paired: pairedSummary,
+        pairedRuns,
         scale,
         skipped,
         runs,
