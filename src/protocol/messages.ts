@@ -95,6 +95,49 @@ export interface ServerMessage {
   [field: string]: unknown;
 }
 
+/**
+ * A reply of one fixed shape, `{"type": T, "id": <request id>, "<field>": value}`,
+ * serialised by joining text made once with the JSON of its one value:
+ * JSON.stringify then walks only the value, not a reply object around it
+ * (about a tenth of the echo path on Node 20). Make one per shape, once;
+ * `reply(value)` per message. The pump adds the request's id, as for any reply.
+ */
+export class ReplyShape {
+  readonly type: string;
+  readonly #head: string;
+  readonly #field: string;
+
+  constructor(type: string, field: string) {
+    this.type = type;
+    this.#head = `{"type":${JSON.stringify(type)}`;
+    this.#field = `,${JSON.stringify(field)}:`;
+  }
+
+  reply(value: unknown): ShapedReply {
+    return new ShapedReply(this, value);
+  }
+
+  /**
+   * The JSON text, equal to JSON.stringify of `{ type, id, [field]: value }`.
+   * Throws what JSON.stringify throws (a RangeError for data nested too deeply).
+   */
+  encode(value: unknown, id: MessageId | undefined): string {
+    const json = JSON.stringify(value);
+    const head = id === undefined ? this.#head : `${this.#head},"id":${JSON.stringify(id)}`;
+    return json === undefined ? `${head}}` : `${head}${this.#field}${json}}`;
+  }
+}
+
+/** One reply of a ReplyShape: see ReplyShape. */
+export class ShapedReply {
+  readonly shape: ReplyShape;
+  readonly value: unknown;
+  constructor(shape: ReplyShape, value: unknown) {
+    this.shape = shape;
+    this.value = value;
+  }
+}
+
 export function errorMessage(code: ProtocolErrorCode, message: string, id?: MessageId, extra?: Record<string, unknown>): ServerMessage {
   const msg: ServerMessage = id === undefined ? { type: 'error', code, message } : { type: 'error', id, code, message };
   return extra === undefined ? msg : Object.assign(msg, extra);

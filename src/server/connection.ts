@@ -11,6 +11,7 @@ import {
   FrameDecoder,
   parseMessage,
   shutdownMessage,
+  ShapedReply,
   type ClientMessage,
   type MessageId,
   type ServerMessage,
@@ -326,10 +327,12 @@ export class Connection implements HandlerContext {
 
   #reply(reply: HandlerResult, id: MessageId | undefined): void {
     const rec = this.#record;
-    if (reply !== undefined) {
+    if (reply instanceof ShapedReply) {
+      this.#enqueue(reply, id);
+    } else if (reply !== undefined) {
       if (id !== undefined) reply.id = id;
       if (reply.type === 'error') rec.errorCode = reply.code as MessageRecord['errorCode'];
-      this.#enqueue(reply);
+      this.#enqueue(reply, id);
     }
     this.#unwritten++;
     this.#observer.message(rec);
@@ -348,20 +351,27 @@ export class Connection implements HandlerContext {
     this.#observer.message(rec);
   }
 
-  #enqueue(message: ServerMessage): void {
+  #enqueue(message: ServerMessage | ShapedReply, id?: MessageId): void {
     let json: string;
+    let type: string;
     try {
-      json = JSON.stringify(message);
+      if (message instanceof ShapedReply) {
+        type = message.shape.type;
+        json = message.shape.encode(message.value, id);
+      } else {
+        type = message.type;
+        json = JSON.stringify(message);
+      }
     } catch (err) {
       // JSON.stringify recurses: data nested thousands of levels deep (which
       // JSON.parse accepts) overflows the stack. Answer instead of crashing.
-      const reply = errorMessage('internal', `the reply could not be encoded (${(err as Error).message}); nest data less deeply`, message.id);
+      const reply = errorMessage('internal', `the reply could not be encoded (${(err as Error).message}); nest data less deeply`, id);
       json = JSON.stringify(reply);
-      message = reply;
+      type = reply.type;
     }
     this.#out.push(json);
     this.#messagesOut++;
-    this.#observer.sent(message.type);
+    this.#observer.sent(type);
   }
 
   #flush(): void {

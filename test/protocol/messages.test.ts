@@ -1,5 +1,5 @@
 import test from 'ava';
-import { parseMessage, parseTraceparent } from '../../src/protocol/index.js';
+import { parseMessage, parseTraceparent, ReplyShape } from '../../src/protocol/index.js';
 
 const parse = (s: string | Buffer) => parseMessage(typeof s === 'string' ? Buffer.from(s) : s);
 
@@ -64,3 +64,19 @@ for (const bad of ['', 'garbage', '00-00000000000000000000000000000000-b7ad6b716
     t.is(parseTraceparent(bad), undefined);
   });
 }
+
+test('ReplyShape encodes exactly what JSON.stringify of the reply object gives', (t) => {
+  const shape = new ReplyShape('echo', 'data');
+  const values: unknown[] = ['x', 'quote " backslash \\ newline \n é ✓ \u{1F600} \u2028', 0, -1.5e300, null, true, [], {}, [1, { a: [null, 'b'] }], { toJSON: () => 'via toJSON' }, undefined];
+  for (const id of [undefined, 0, 42, Number.MAX_SAFE_INTEGER, '', 'id "with" quotes']) {
+    for (const value of values) {
+      const obj = id === undefined ? { type: 'echo', data: value } : { type: 'echo', id, data: value };
+      t.is(shape.encode(value, id), JSON.stringify(obj), `id ${String(id)}, value ${String(JSON.stringify(value))}`);
+    }
+  }
+  t.is(shape.reply('v').shape, shape);
+  // Too deep for JSON.stringify: the error reaches the caller (the pump answers `internal`).
+  let deep: unknown = 1;
+  for (let i = 0; i < 100_000; i++) deep = [deep];
+  t.throws(() => shape.encode(deep, 1), { instanceOf: RangeError });
+});
