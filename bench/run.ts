@@ -66,7 +66,7 @@ function parseOptions(argv: string[]): Options {
     reps: quick ? 1 : 4,
     idleReps: quick ? 1 : 2,
     idleConns: 10_000,
-    budgetS: quick ? 120 : 230,
+    budgetS: quick ? 120 : 245,
     only: undefined,
     cpuProf: argv.includes('--cpu-prof'),
     pairedReps: quick ? 1 : 3,
