@@ -3,7 +3,7 @@
 // SERVER span per message (its own trace, linked to the connection span, unless
 // the message carries a traceparent; see docs/observability.md for why).
 
-import { INVALID_SPAN_CONTEXT, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import { INVALID_SPAN_CONTEXT, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { performance } from 'node:perf_hooks';
 import { parseTraceparent } from '../protocol/index.js';
 import type { CloseInfo, CloseReason, ConnectionInfo, ConnectionObserver, Instrumentation, MessageRecord, RejectReason } from '../server/instrumentation.js';
@@ -169,13 +169,10 @@ export class ObservabilityInstrumentation implements Instrumentation {
   /** `count` messages took `ms` each; a sampled span's message carries its ids as the exemplar. */
   observeMessages(series: HistogramSeries, ms: number, count: number, span: Span): void {
     const duration = this.#metrics.messageDuration;
-    if (span === UNSAMPLED) {
-      duration.observe(series, ms / 1000, count);
-    } else {
-      // Only spans that were sampled (and so exported) make useful exemplars.
-      const sc = span.spanContext();
-      duration.observe(series, ms / 1000, count, sc.traceId, sc.spanId);
-    }
+    // Only spans that were sampled (and so exported) make useful exemplars.
+    const sc = span === UNSAMPLED ? undefined : span.spanContext();
+    if (sc === undefined || (sc.traceFlags & TraceFlags.SAMPLED) === 0) duration.observe(series, ms / 1000, count);
+    else duration.observe(series, ms / 1000, count, sc.traceId, sc.spanId);
   }
 
   recordSent(type: string): void {
