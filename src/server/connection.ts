@@ -13,6 +13,7 @@ import {
   shutdownMessage,
   ShapedReply,
   type ClientMessage,
+  type EncodedReply,
   type MessageId,
   type ServerMessage,
 } from '../protocol/index.js';
@@ -62,7 +63,7 @@ export class Connection implements HandlerContext {
   #closeError: Error | undefined;
   #closeAfterReply: CloseReason | undefined;
   // Replies of the current batch, serialised, waiting for one coalesced write.
-  #out: string[] = [];
+  #out: EncodedReply[] = [];
   // An async handler in progress, and the frames that arrived behind it.
   #blocked = false;
   #backlog: Buffer[] = [];
@@ -328,6 +329,7 @@ export class Connection implements HandlerContext {
   #reply(reply: HandlerResult, id: MessageId | undefined): void {
     const rec = this.#record;
     if (reply instanceof ShapedReply) {
+      reply.id = id;
       this.#enqueue(reply, id);
     } else if (reply !== undefined) {
       if (id !== undefined) reply.id = id;
@@ -352,12 +354,13 @@ export class Connection implements HandlerContext {
   }
 
   #enqueue(message: ServerMessage | ShapedReply, id?: MessageId): void {
-    let json: string;
+    let json: EncodedReply;
     let type: string;
     try {
       if (message instanceof ShapedReply) {
         type = message.shape.type;
-        json = message.shape.encode(message.value, id);
+        message.encodeValue();
+        json = message; // framed straight from its parts
       } else {
         type = message.type;
         json = JSON.stringify(message);

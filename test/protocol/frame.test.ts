@@ -1,5 +1,5 @@
 import test from 'ava';
-import { encodeFrame, encodeJsonFrames, FrameDecoder, FrameEncoder } from '../../src/protocol/index.js';
+import { encodeFrame, encodeJsonFrames, FrameDecoder, FrameEncoder, ReplyShape } from '../../src/protocol/index.js';
 
 const msgs = [{ type: 'ping', id: 1 }, { type: 'echo', id: 'x', data: { s: 'héllo ✓', n: [1, 2, 3] } }, { type: 'status' }];
 const stream = Buffer.concat(msgs.map((m) => encodeFrame(m)));
@@ -94,8 +94,11 @@ test('FrameEncoder: batches frame exactly, across slab boundaries, and earlier b
   // ~300 KB in all: several 64 KiB slabs are filled and replaced.
   for (let i = 0; i < 1500; i++) kept.push([enc.encode(texts(i)), encodeJsonFrames(texts(i))]);
   for (const [i, [got, exact]] of kept.entries()) t.true(got.equals(exact), `batch ${i}`);
-  // A batch too large for the slab gets its own buffer, and decodes back.
+  // A batch too large for the slab gets its own buffer, and decodes back (shaped replies too).
+  const shaped = new ReplyShape('echo', 'data').reply('z'.repeat(20_000));
+  shaped.id = 7;
+  shaped.encodeValue();
   const big = ['"' + 'y'.repeat(40_000) + '"', JSON.stringify({ n: 1 })];
-  const out = new FrameDecoder().push(enc.encode(big));
-  t.deepEqual(out.map((b) => b.toString('utf8')), big);
+  const out = new FrameDecoder().push(enc.encode([...big, shaped]));
+  t.deepEqual(out.map((b) => b.toString('utf8')), [...big, JSON.stringify({ type: 'echo', id: 7, data: 'z'.repeat(20_000) })]);
 });

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { parseMessage, parseTraceparent, ReplyShape } from '../../src/protocol/index.js';
+import { FrameDecoder, FrameEncoder, parseMessage, parseTraceparent, ReplyShape } from '../../src/protocol/index.js';
 
 const parse = (s: string | Buffer) => parseMessage(typeof s === 'string' ? Buffer.from(s) : s);
 
@@ -65,18 +65,26 @@ for (const bad of ['', 'garbage', '00-00000000000000000000000000000000-b7ad6b716
   });
 }
 
-test('ReplyShape encodes exactly what JSON.stringify of the reply object gives', (t) => {
+test('a shaped reply encodes exactly what JSON.stringify of the reply object gives, as text and framed from its parts', (t) => {
   const shape = new ReplyShape('echo', 'data');
   const values: unknown[] = ['x', 'quote " backslash \\ newline \n é ✓ \u{1F600} \u2028', 0, -1.5e300, null, true, [], {}, [1, { a: [null, 'b'] }], { toJSON: () => 'via toJSON' }, undefined];
-  for (const id of [undefined, 0, 42, Number.MAX_SAFE_INTEGER, '', 'id "with" quotes']) {
+  const ids = [undefined, 0, -0, 9, 10, 99, 100, 42, -7, 1234567890, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, '', 'id "with" quotes', 'ü\u0001'];
+  const encoder = new FrameEncoder();
+  for (const id of ids) {
     for (const value of values) {
-      const obj = id === undefined ? { type: 'echo', data: value } : { type: 'echo', id, data: value };
-      t.is(shape.encode(value, id), JSON.stringify(obj), `id ${String(id)}, value ${String(JSON.stringify(value))}`);
+      const expected = JSON.stringify(id === undefined ? { type: 'echo', data: value } : { type: 'echo', id, data: value });
+      const r = shape.reply(value);
+      r.id = id;
+      r.encodeValue();
+      const what = `id ${String(id)}, value ${String(JSON.stringify(value))}`;
+      t.is(r.text(), expected, what);
+      // Framed from its parts next to a plain string reply, in one batch.
+      const frames = new FrameDecoder().push(encoder.encode(['{"type":"pong"}', r]));
+      t.deepEqual(frames.map((f) => f.toString('utf8')), ['{"type":"pong"}', expected], what);
     }
   }
-  t.is(shape.reply('v').shape, shape);
   // Too deep for JSON.stringify: the error reaches the caller (the pump answers `internal`).
   let deep: unknown = 1;
   for (let i = 0; i < 100_000; i++) deep = [deep];
-  t.throws(() => shape.encode(deep, 1), { instanceOf: RangeError });
+  t.throws(() => shape.reply(deep).encodeValue(), { instanceOf: RangeError });
 });
