@@ -37,6 +37,8 @@ export class ObservabilityInstrumentation implements Instrumentation {
   #tracingActive: boolean;
   #connectionDuration: HistogramSeries;
   #logInfo: boolean;
+  /** Whether debug lines are logged (fixed for the server's life). */
+  readonly logDebug: boolean;
   // The per-label metric slots of the last message and reply type seen:
   // consecutive messages are mostly of one type, so most skip the map lookups.
   // ('' is never a label or a type: the first lookup always happens.)
@@ -55,6 +57,7 @@ export class ObservabilityInstrumentation implements Instrumentation {
     this.#connectionDuration = options.metrics.connectionDuration.series('');
     // The level is fixed for the server's life (log.level is not reloaded).
     this.#logInfo = options.log.isLevelEnabled('info');
+    this.logDebug = options.log.isLevelEnabled('debug');
   }
 
   listening(info: { socketPath: string; pid: number; maxClients: number; openFilesLimit: number | undefined }): void {
@@ -98,7 +101,7 @@ export class ObservabilityInstrumentation implements Instrumentation {
 
   connection(info: ConnectionInfo): ConnectionObserver {
     this.#metrics.accepted.n++;
-    this.#metrics.activeClients.inc();
+    this.#metrics.activeClients.n++;
     if (this.#logInfo) this.log.info({ clientId: info.clientId }, 'client connected');
     const span = this.#tracing.active && this.#tracing.sampleRoot()
       ? this.#tracing.tracer.startSpan('fugue.connection', {
@@ -191,7 +194,7 @@ export class ObservabilityInstrumentation implements Instrumentation {
 
   recordClose(clientId: number, clientName: string | undefined, info: CloseInfo, span: Span): void {
     const m = this.#metrics;
-    m.activeClients.dec();
+    m.activeClients.n--;
     m.closed.slot(info.reason).n++;
     m.connectionDuration.observe(this.#connectionDuration, info.durationMs / 1000);
     const abnormal = ABNORMAL.has(info.reason);
@@ -262,7 +265,7 @@ class ConnectionObserverImpl implements ConnectionObserver {
   handshake(clientName: string | undefined): void {
     this.#clientName = clientName;
     if (clientName !== undefined) this.#span.setAttribute('fugue.client.name', clientName);
-    this.#o.log.debug({ clientId: this.#clientId, clientName }, 'client handshake complete');
+    if (this.#o.logDebug) this.#o.log.debug({ clientId: this.#clientId, clientName }, 'client handshake complete');
   }
 
   message(rec: MessageRecord): void {

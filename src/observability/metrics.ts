@@ -46,7 +46,8 @@ const CONNECTION_BUCKETS = [0.01, 0.1, 1, 10, 60, 300, 1800, 3600, 14400, 86400]
 export class ServerMetrics {
   readonly registry: Registry<OpenMetricsContentType> = new (Registry as unknown as new (t: string) => Registry<OpenMetricsContentType>)(Registry.OPENMETRICS_CONTENT_TYPE);
   readonly #text = new Registry();
-  readonly activeClients: Gauge;
+  /** Client connections open now: a plain number, read by the gauge at scrape time. */
+  readonly activeClients: CounterSlot;
   readonly acceptErrors: Counter<'code'>;
   readonly rejected: Counter<'reason'>;
   // Per-connection and per-message families: plain additions into slots,
@@ -68,7 +69,9 @@ export class ServerMetrics {
 
   constructor(options: MetricsOptions) {
     const registers = [this.registry] as unknown as Registry[];
-    this.activeClients = new Gauge({ name: 'fugue_active_clients', help: 'Client connections open right now (handshaken or not).', registers });
+    const active: CounterSlot = { n: 0 };
+    this.activeClients = active;
+    new Gauge({ name: 'fugue_active_clients', help: 'Client connections open right now (handshaken or not).', registers, collect() { this.set(active.n); } });
     this.acceptErrors = new Counter({ name: 'fugue_accept_errors_total', help: 'Failed accepts reported by the listener, by errno code (EMFILE, ENFILE, ...).', labelNames: ['code'], registers });
     this.rejected = new Counter({ name: 'fugue_connections_rejected_total', help: 'Connections turned away right after accept, by reason.', labelNames: ['reason'], registers });
     const slot = (name: string, help: string): CounterSlot => {

@@ -66,7 +66,7 @@ export class Connection implements HandlerContext {
   #out: EncodedReply[] = [];
   // An async handler in progress, and the frames that arrived behind it.
   #blocked = false;
-  #backlog: Buffer[] = [];
+  #backlog: Buffer[] | undefined;
   #peerEnded = false;
   #pendingShutdown: { reason: string; deadline: number } | undefined;
   // When the unfinished frame now buffered began (performance.now()), or 0.
@@ -207,7 +207,7 @@ export class Connection implements HandlerContext {
     this.#framesIn++;
     // After a reply that closes the connection, the rest of the stream is ignored.
     if (this.#closeAfterReply !== undefined) return;
-    if (this.#blocked) this.#backlog.push(buf.subarray(start, end));
+    if (this.#blocked) (this.#backlog ??= []).push(buf.subarray(start, end));
     else this.#handleFrame(buf, start, end);
   };
 
@@ -313,12 +313,13 @@ export class Connection implements HandlerContext {
       rec.errorCode = undefined;
       this.#reply(reply, msg.id);
     }
-    while (this.#backlog.length > 0 && !this.#blocked && this.#closeAfterReply === undefined) {
-      const frame = this.#backlog.shift() as Buffer;
+    const backlog = this.#backlog;
+    while (backlog !== undefined && backlog.length > 0 && !this.#blocked && this.#closeAfterReply === undefined) {
+      const frame = backlog.shift() as Buffer;
       this.#handleFrame(frame, 0, frame.length);
     }
     if (!this.#blocked) {
-      this.#backlog.length = 0;
+      this.#backlog = undefined;
       this.#socket.resume();
       this.#afterBatch();
     } else {
@@ -439,7 +440,7 @@ export class Connection implements HandlerContext {
   #onSocketClose(): void {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
-    this.#backlog.length = 0;
+    this.#backlog = undefined;
     const info: CloseInfo = {
       reason: this.#closeReason ?? 'client_eof',
       durationMs: performance.now() - this.openedAt,

@@ -107,9 +107,19 @@ const connect: MessageHandler = {
     }
     const name = msg.client_name as string | undefined;
     ctx.completeHandshake(name);
-    return { type: 'connected', id: msg.id, protocol_version: PROTOCOL_VERSION, server_version: ctx.server.version, client_id: ctx.clientId };
+    return connectedShape(ctx.server.version).reply(ctx.clientId);
   },
 };
+
+// `connected` is sent once per connection: its fixed fields are serialised once
+// per server version (one per process, in practice).
+let connected: ReplyShape | undefined;
+function connectedShape(serverVersion: string): ReplyShape {
+  if (connected === undefined || connected.fixed.server_version !== serverVersion) {
+    connected = new ReplyShape('connected', 'client_id', { protocol_version: PROTOCOL_VERSION, server_version: serverVersion });
+  }
+  return connected;
+}
 
 const ping: MessageHandler = {
   handle: (msg) => ({ type: 'pong', id: msg.id }),

@@ -269,15 +269,16 @@ export class FugueServer implements ServerView {
       server: this,
       observer,
       log: this.#instr.log,
-      onClose: (c, info) => this.#onConnectionClose(c, info),
+      onClose: this.#onConnectionClose,
     });
     this.#registry.add(clientId, conn);
   }
 
-  #onConnectionClose(conn: Connection, _info: CloseInfo): void {
+  // A field, not a method: one function for every connection's onClose.
+  #onConnectionClose = (conn: Connection, _info: CloseInfo): void => {
     this.#registry.remove(conn.clientId);
     if (this.#registry.size === 0) this.#onEmpty?.();
-  }
+  };
 
   /** The live connection with this client id, if any. */
   getClient(clientId: number): Connection | undefined {

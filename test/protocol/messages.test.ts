@@ -83,6 +83,16 @@ test('a shaped reply encodes exactly what JSON.stringify of the reply object giv
       t.deepEqual(frames.map((f) => f.toString('utf8')), ['{"type":"pong"}', expected], what);
     }
   }
+  // Fixed fields come between the id and the variable field, serialised once.
+  const connected = new ReplyShape('connected', 'client_id', { protocol_version: 1, server_version: '1.2.3 "q"' });
+  for (const id of [undefined, 3, 'x']) {
+    const r = connected.reply(17);
+    r.id = id;
+    r.encodeValue();
+    const expected = JSON.stringify({ type: 'connected', ...(id === undefined ? {} : { id }), protocol_version: 1, server_version: '1.2.3 "q"', client_id: 17 });
+    t.is(r.text(), expected);
+    t.is(new FrameDecoder().push(encoder.encode([r]))[0]?.toString('utf8'), expected);
+  }
   // Too deep for JSON.stringify: the error reaches the caller (the pump answers `internal`).
   let deep: unknown = 1;
   for (let i = 0; i < 100_000; i++) deep = [deep];
