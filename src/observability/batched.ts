@@ -11,13 +11,16 @@ export interface CounterSlot {
   n: number;
 }
 
-/** A labelled prom-client counter fed through slots, flushed by its collect(). */
+/**
+ * A prom-client counter with one label or none, fed through slots, flushed by
+ * its collect(). A counter without a label has one slot: ''.
+ */
 export class BatchedCounter {
   #counter: Counter<string>;
-  #label: string;
+  #label: string | undefined;
   #slots = new Map<string, CounterSlot>();
 
-  constructor(counter: Counter<string>, label: string) {
+  constructor(counter: Counter<string>, label?: string) {
     this.#counter = counter;
     this.#label = label;
   }
@@ -27,7 +30,7 @@ export class BatchedCounter {
     if (s === undefined) {
       s = { n: 0 };
       this.#slots.set(value, s);
-      this.#counter.inc({ [this.#label]: value }, 0); // the series exists from its first use
+      this.#add(value, 0); // the series exists from its first use
     }
     return s;
   }
@@ -36,10 +39,15 @@ export class BatchedCounter {
   flush(): void {
     for (const [value, s] of this.#slots) {
       if (s.n !== 0) {
-        this.#counter.inc({ [this.#label]: value }, s.n);
+        this.#add(value, s.n);
         s.n = 0;
       }
     }
+  }
+
+  #add(value: string, n: number): void {
+    if (this.#label === undefined) this.#counter.inc(n);
+    else this.#counter.inc({ [this.#label]: value }, n);
   }
 }
 

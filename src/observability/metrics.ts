@@ -74,20 +74,15 @@ export class ServerMetrics {
     new Gauge({ name: 'fugue_active_clients', help: 'Client connections open right now (handshaken or not).', registers, collect() { this.set(active.n); } });
     this.acceptErrors = new Counter({ name: 'fugue_accept_errors_total', help: 'Failed accepts reported by the listener, by errno code (EMFILE, ENFILE, ...).', labelNames: ['code'], registers });
     this.rejected = new Counter({ name: 'fugue_connections_rejected_total', help: 'Connections turned away right after accept, by reason.', labelNames: ['reason'], registers });
-    const slot = (name: string, help: string): CounterSlot => {
-      const s: CounterSlot = { n: 0 };
-      new Counter({ name, help, registers, collect() { if (s.n !== 0) this.inc(s.n); s.n = 0; } });
-      return s;
-    };
-    this.accepted = slot('fugue_connections_accepted_total', 'Connections accepted and registered as clients.');
-    this.bytesReceived = slot('fugue_received_bytes_total', 'Bytes read from client sockets.');
-    this.bytesSent = slot('fugue_sent_bytes_total', 'Bytes written to client sockets.');
-    const batched = (name: string, help: string, label: string): BatchedCounter => {
+    const batched = (name: string, help: string, label?: string): BatchedCounter => {
       let b: BatchedCounter | undefined;
-      const counter = new Counter({ name, help, labelNames: [label], registers, collect: () => b?.flush() });
+      const counter = new Counter({ name, help, labelNames: label === undefined ? [] : [label], registers, collect: () => b?.flush() });
       b = new BatchedCounter(counter, label);
       return b;
     };
+    this.accepted = batched('fugue_connections_accepted_total', 'Connections accepted and registered as clients.').slot('');
+    this.bytesReceived = batched('fugue_received_bytes_total', 'Bytes read from client sockets.').slot('');
+    this.bytesSent = batched('fugue_sent_bytes_total', 'Bytes written to client sockets.').slot('');
     this.closed = batched('fugue_connections_closed_total', 'Client connections ended, by reason.', 'reason');
     this.connectionDuration = new BatchedHistogram({ name: 'fugue_connection_duration_seconds', help: 'How long client connections lasted.', buckets: CONNECTION_BUCKETS });
     this.registry.registerMetric(this.connectionDuration as unknown as Metric);
