@@ -7,7 +7,7 @@
 // bytes received whatever the read sizes are.
 
 import { frameTooLarge, type FugueError } from '../errors.js';
-import type { ShapedReply } from './messages.js';
+import { SHAPED_ID_TEXT, type ShapedReply } from './messages.js';
 import { utf8Write } from './utf8.js';
 
 export const HEADER_BYTES = 4;
@@ -160,7 +160,7 @@ export function encodeJsonFrames(jsons: readonly string[]): Buffer {
 const SLAB_BYTES = 64 * 1024;
 // Batches that may need more than this get a buffer of their own, of exact size.
 const SLAB_BATCH_MAX = SLAB_BYTES / 4;
-const ID_KEY = Buffer.from(',"id":');
+const ID_KEY = Buffer.from(SHAPED_ID_TEXT);
 const CLOSE_BRACE = 0x7d;
 
 /** A reply ready to frame: JSON text, or a shaped reply whose value is already serialised. */

@@ -95,6 +95,9 @@ export interface ServerMessage {
   [field: string]: unknown;
 }
 
+/** What goes between a shaped reply's head and its id's JSON. */
+export const SHAPED_ID_TEXT = ',"id":';
+
 /**
  * A reply of one fixed shape, `{"type": T, "id": <request id>, ...fixed, "<field>": value}`:
  * fields with values known in advance (`fixed`), then one variable field. Its
@@ -150,7 +153,7 @@ export class ShapedReply {
   /** The whole JSON text (after `encodeValue()`), equal to JSON.stringify of `{ type, id, [field]: value }`. */
   text(): string {
     const s = this.shape;
-    const head = this.id === undefined ? s.headText : `${s.headText},"id":${JSON.stringify(this.id)}`;
+    const head = this.id === undefined ? s.headText : `${s.headText}${SHAPED_ID_TEXT}${JSON.stringify(this.id)}`;
     return this.json === undefined ? `${head}}` : `${head}${s.fieldText}${this.json}}`;
   }
 }
