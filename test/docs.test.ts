@@ -1,5 +1,6 @@
 // Docs stay complete: every error code, exit code, config key and metric is documented.
 import test from 'ava';
+import { RELOADABLE_KEYS } from '../src/app.js';
 import { readFileSync } from 'node:fs';
 import { keySpecs } from '../src/config/schema.js';
 import { ERROR_CODES, EXIT } from '../src/errors.js';
@@ -35,8 +36,16 @@ test('docs/configuration.md documents every config key with its env var and flag
 
 test('docs/observability.md documents every fugue_ metric family', async (t) => {
   const text = doc('observability.md');
-  const m = new ServerMetrics({ version: '0', maxClients: 1, shutdownTimeoutMs: 1, defaultMetrics: false });
+  const logStats = () => ({ linesWritten: 0, bytesWritten: 0, linesDropped: 0, bytesDropped: 0, bufferedBytes: 0 });
+  const m = new ServerMetrics({ version: '0', maxClients: 1, shutdownTimeoutMs: 1, defaultMetrics: false, logStats });
   const names = [...(await m.render(false)).body.matchAll(/^# TYPE (fugue_\w+) /gm)].map((x) => x[1]!);
   t.true(names.length > 10);
   for (const name of names) t.true(text.includes(`\`${name}\``), name);
+});
+
+test('docs/configuration.md names every key a reload applies live, and only those', (t) => {
+  const section = doc('configuration.md').split('## Reloading (SIGHUP)')[1]!.split('\n## ')[0]!;
+  const live = section.split('| applied live |')[1]!.split('\n\n')[0]!;
+  const named = new Set([...live.matchAll(/`([a-z]+\.[A-Za-z]+)`/g)].map((m) => m[1]!));
+  t.deepEqual([...named].sort(), [...RELOADABLE_KEYS].sort());
 });

@@ -82,9 +82,13 @@ export function keySpecs(defaultSocketPath: string): Record<string, KeySpec> {
     'limits.frameTimeoutMs': { doc: 'A frame must arrive whole within this long of its first byte (stops slowloris clients); 0 = no limit.', format: integer(0, 3_600_000), default: 30_000, env: 'FUGUE_FRAME_TIMEOUT_MS', flag: 'frame-timeout-ms', coerce: toNumber, unit: 'ms' },
     'limits.idleTimeoutMs': { doc: 'Close a connection with no traffic in either direction for this long; 0 = never.', format: integer(0, 86_400_000), default: 0, env: 'FUGUE_IDLE_TIMEOUT_MS', flag: 'idle-timeout-ms', coerce: toNumber, unit: 'ms' },
     'log.level': { doc: 'Lowest pino level written to stdout.', format: oneOf(LOG_LEVELS), default: 'info', env: 'FUGUE_LOG_LEVEL', flag: 'log-level', unit: LOG_LEVELS.join('|') },
+    'log.maxBufferedBytes': { doc: 'Log bytes held in memory while the log reader (a pipe, journald) is not reading; lines beyond it are dropped and counted (fugue_log_lines_dropped_total), never waited for.', format: integer(16_384, 1_073_741_824), default: 1_048_576, env: 'FUGUE_LOG_MAX_BUFFERED_BYTES', flag: 'log-max-buffered-bytes', coerce: toNumber, unit: 'bytes' },
     'http.enabled': { doc: 'Serve /metrics, /healthz and /readyz over HTTP.', format: boolean, default: true, env: 'FUGUE_HTTP_ENABLED', flag: 'http-enabled', coerce: toBoolean, unit: 'boolean' },
     'http.host': { doc: 'Address the HTTP sidecar listens on. Keep it on loopback unless a scraper elsewhere needs it.', format: nonEmptyString, default: '127.0.0.1', env: 'FUGUE_HTTP_HOST', flag: 'http-host', unit: 'address' },
     'http.port': { doc: 'TCP port of the HTTP sidecar; 0 picks a free port (logged).', format: integer(0, 65535), default: 9464, env: 'FUGUE_HTTP_PORT', flag: 'http-port', coerce: toNumber, unit: 'port' },
+    'http.maxConnections': { doc: 'Connections the HTTP sidecar holds open at once; more are closed at accept and counted (fugue_http_connections_rejected_total). Reserved out of the open-files limit, so HTTP clients cannot take the socket clients\' descriptors.', format: integer(1, 1024), default: 16, env: 'FUGUE_HTTP_MAX_CONNECTIONS', flag: 'http-max-connections', coerce: toNumber, unit: 'connections' },
+    'http.keepAliveTimeoutMs': { doc: 'How long an idle keep-alive HTTP connection is kept.', format: integer(0, 600_000), default: 5000, env: 'FUGUE_HTTP_KEEP_ALIVE_TIMEOUT_MS', flag: 'http-keep-alive-timeout-ms', coerce: toNumber, unit: 'ms' },
+    'http.headersTimeoutMs': { doc: 'Time an HTTP client has to send its request headers (stops slowloris scrapers); checked every second.', format: integer(1000, 600_000), default: 5000, env: 'FUGUE_HTTP_HEADERS_TIMEOUT_MS', flag: 'http-headers-timeout-ms', coerce: toNumber, unit: 'ms' },
     'tracing.enabled': { doc: 'Create OpenTelemetry spans per connection and per message.', format: boolean, default: true, env: 'FUGUE_TRACING_ENABLED', flag: 'tracing-enabled', coerce: toBoolean, unit: 'boolean' },
     'tracing.exporter': { doc: 'Where spans go: "none", "otlp" or "console". Empty = OTEL_TRACES_EXPORTER, else "none".', format: oneOf(['', 'none', 'otlp', 'console']), default: '', env: 'FUGUE_TRACING_EXPORTER', flag: 'tracing-exporter', unit: 'none|otlp|console' },
     'tracing.endpoint': { doc: 'OTLP/HTTP base URL (e.g. http://127.0.0.1:4318). Empty = OTEL_EXPORTER_OTLP_ENDPOINT, else http://localhost:4318.', format: anyString, default: '', env: 'FUGUE_TRACING_ENDPOINT', flag: 'tracing-endpoint', unit: 'URL' },
@@ -111,8 +115,8 @@ export interface Config {
   socket: { path: string; mode: string; checkIntervalMs: number };
   shutdown: { timeoutMs: number };
   limits: { maxClients: number; maxFrameBytes: number; maxBufferedBytes: number; handshakeTimeoutMs: number; frameTimeoutMs: number; idleTimeoutMs: number };
-  log: { level: LogLevel };
-  http: { enabled: boolean; host: string; port: number };
+  log: { level: LogLevel; maxBufferedBytes: number };
+  http: { enabled: boolean; host: string; port: number; maxConnections: number; keepAliveTimeoutMs: number; headersTimeoutMs: number };
   tracing: {
     enabled: boolean;
     exporter: '' | 'none' | 'otlp' | 'console';

@@ -11,11 +11,23 @@ export interface Readiness {
   state: string;
   /** Why it is not ready. */
   reason?: string;
+  /** While draining: time left until the drain deadline, in ms (a successor waits for the port that long). */
+  drainRemainingMs?: number;
 }
 
 export interface SidecarOptions {
   host: string;
   port: number;
+  /** Connections held open at once; more are closed at accept and reported to `onReject`. Default: 16. */
+  maxConnections?: number;
+  /** Idle keep-alive connections are closed after this long, in ms. Default: 5000. */
+  keepAliveTimeoutMs?: number;
+  /** Time a client has to send its request headers, in ms (checked every second). Default: 5000. */
+  headersTimeoutMs?: number;
+  /** A connection was refused (over `maxConnections`). */
+  onReject?(reason: 'limit'): void;
+  /** Connections open now changed by `delta` (+1 accepted, -1 closed). */
+  onConnections?(delta: number): void;
   /** Render metrics; `openMetrics` when the scraper asked for OpenMetrics. */
   metrics(openMetrics: boolean): Promise<{ contentType: string; body: string }>;
   readiness(): Readiness;
@@ -30,14 +42,33 @@ export class HttpSidecar {
 
   constructor(options: SidecarOptions) {
     this.#options = options;
+    const headersTimeout = options.headersTimeoutMs ?? 5000;
     // connectionsCheckingInterval: Node checks the two timeouts only this often (default 30 s).
-    this.#server = createServer({ requestTimeout: 10_000, headersTimeout: 5_000, connectionsCheckingInterval: 1_000, keepAliveTimeout: 5_000, maxHeaderSize: 16 * 1024 }, (req, res) => {
+    this.#server = createServer({
+      requestTimeout: Math.max(10_000, headersTimeout),
+      headersTimeout,
+      connectionsCheckingInterval: 1_000,
+      keepAliveTimeout: options.keepAliveTimeoutMs ?? 5000,
+      maxHeaderSize: 16 * 1024,
+    }, (req, res) => {
       this.#handle(req, res).catch((err: unknown) => {
         // Never let one request take the sidecar down.
         if (!res.headersSent) send(res, 500, JSON_TYPE, JSON.stringify({ error: 'internal error', message: (err as Error).message }));
         else res.destroy();
       });
     });
+    // Any local user can reach this port: cap what it may hold open (its share of
+    // the process's descriptors is reserved; see server/fd-budget.ts). Over the
+    // cap Node closes the connection at accept and emits 'drop'.
+    this.#server.maxConnections = options.maxConnections ?? 16;
+    this.#server.on('drop', () => options.onReject?.('limit'));
+    if (options.onConnections !== undefined) {
+      const count = options.onConnections;
+      this.#server.on('connection', (socket) => {
+        count(1);
+        socket.once('close', () => count(-1));
+      });
+    }
     this.#server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
       const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
       if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
@@ -45,16 +76,21 @@ export class HttpSidecar {
     });
   }
 
-  /** Listen; rejects with FUGUE_ERR_HTTP_LISTEN (port in use, ...). */
+  /** Listen; rejects with FUGUE_ERR_HTTP_LISTEN (port in use, ...). May be called again after a rejection. */
   listen(): Promise<AddressInfo> {
     const { host, port } = this.#options;
     return new Promise((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException) => reject(httpListen(host, port, err));
-      this.#server.once('error', onError);
-      this.#server.listen(port, host, () => {
+      const onError = (err: NodeJS.ErrnoException) => {
+        this.#server.off('listening', onListening);
+        reject(httpListen(host, port, err));
+      };
+      const onListening = () => {
         this.#server.off('error', onError);
         resolve(this.#server.address() as AddressInfo);
-      });
+      };
+      this.#server.once('error', onError);
+      this.#server.once('listening', onListening);
+      this.#server.listen(port, host);
     });
   }
 
@@ -78,7 +114,8 @@ export class HttpSidecar {
       send(res, 200, JSON_TYPE, JSON.stringify({ status: 'ok' }), req.method === 'HEAD');
     } else if (route === '/readyz') {
       const r = this.#options.readiness();
-      send(res, r.ready ? 200 : 503, JSON_TYPE, JSON.stringify(r), req.method === 'HEAD');
+      // `service` and `pid` let a successor recognise a draining predecessor (probe.ts).
+      send(res, r.ready ? 200 : 503, JSON_TYPE, JSON.stringify({ ...r, service: 'fugue-server', pid: process.pid }), req.method === 'HEAD');
     } else {
       const accept = req.headers.accept ?? '';
       const { contentType, body } = await this.#options.metrics(accept.includes('application/openmetrics-text'));

@@ -6,10 +6,12 @@ import type { DestinationStream } from 'pino';
 import type { Config } from '../config/schema.js';
 import { ObservabilityInstrumentation } from './instrumentation.js';
 import { createLogger, type Logger } from './logger.js';
+import { LogSink } from './log-sink.js';
 import { ServerMetrics } from './metrics.js';
 import { resolveTracingSettings, Tracing } from './tracing.js';
 
 export { createLogger, type Logger } from './logger.js';
+export { LogSink, type LogSinkStats, type StallReport } from './log-sink.js';
 export { ServerMetrics, CONTENT_TYPE_OPENMETRICS, CONTENT_TYPE_TEXT } from './metrics.js';
 export { Tracing, resolveTracingSettings, type TracingSettings } from './tracing.js';
 export { ObservabilityInstrumentation } from './instrumentation.js';
@@ -18,7 +20,7 @@ export interface ObservabilityOptions {
   config: Config;
   version: string;
   env?: NodeJS.ProcessEnv;
-  /** Log destination. Default: stdout. */
+  /** Log destination. Default: stdout, through a LogSink bounded by log.maxBufferedBytes. */
   logDestination?: DestinationStream;
   /** Use this tracer instead of starting the OpenTelemetry SDK. */
   tracer?: Tracer;
@@ -28,6 +30,8 @@ export interface ObservabilityOptions {
 
 export interface Observability {
   log: Logger;
+  /** The stdout sink, when logs go to stdout (not to a caller's destination). */
+  logSink: LogSink | undefined;
   metrics: ServerMetrics;
   tracing: Tracing;
   instrumentation: ObservabilityInstrumentation;
@@ -35,8 +39,13 @@ export interface Observability {
 
 export function createObservability(options: ObservabilityOptions): Observability {
   const { config } = options;
-  const log = createLogger({ level: config.log.level, ...(options.logDestination ? { destination: options.logDestination } : {}) });
+  const logSink = options.logDestination === undefined ? new LogSink({ maxBufferedBytes: config.log.maxBufferedBytes }) : undefined;
+  const log = createLogger({ level: config.log.level, destination: options.logDestination ?? (logSink as LogSink) });
+  if (logSink !== undefined) {
+    logSink.onStallEnd = (r) => log.warn({ droppedLines: r.linesDropped, droppedBytes: r.bytesDropped, stalledMs: r.stalledMs }, 'log output stalled: lines were dropped while the log reader was not reading');
+  }
   const metrics = new ServerMetrics({
+    ...(logSink !== undefined ? { logStats: () => logSink.stats } : {}),
     version: options.version,
     maxClients: config.limits.maxClients,
     shutdownTimeoutMs: config.shutdown.timeoutMs,
@@ -50,5 +59,5 @@ export function createObservability(options: ObservabilityOptions): Observabilit
     ...(options.tracer ? { tracer: options.tracer } : {}),
   });
   const instrumentation = new ObservabilityInstrumentation({ log, metrics, tracing });
-  return { log, metrics, tracing, instrumentation };
+  return { log, logSink, metrics, tracing, instrumentation };
 }

@@ -10,6 +10,7 @@ import type { CloseInfo, CloseReason, ConnectionInfo, ConnectionObserver, Instru
 import type { Logger } from './logger.js';
 import { INVALID_TYPE, UNKNOWN_TYPE, type ServerMetrics } from './metrics.js';
 import type { CounterSlot, HistogramSeries } from './batched.js';
+import { LogThrottle } from './throttle.js';
 import type { Tracing } from './tracing.js';
 
 // Close reasons that end the connection span with status ERROR.
@@ -37,8 +38,9 @@ export class ObservabilityInstrumentation implements Instrumentation {
   #tracingActive: boolean;
   #connectionDuration: HistogramSeries;
   #logInfo: boolean;
-  /** Whether debug lines are logged (fixed for the server's life). */
-  readonly logDebug: boolean;
+  /** Whether debug lines are logged (follows log.level through reloads). */
+  logDebug: boolean;
+  #throttle: LogThrottle;
   // The per-label metric slots of the last message and reply type seen:
   // consecutive messages are mostly of one type, so most skip the map lookups.
   // ('' is never a label or a type: the first lookup always happens.)
@@ -55,9 +57,14 @@ export class ObservabilityInstrumentation implements Instrumentation {
     this.#linkMode = options.tracing.settings.messageParent === 'link';
     this.#tracingActive = options.tracing.active;
     this.#connectionDuration = options.metrics.connectionDuration.series('');
-    // The level is fixed for the server's life (log.level is not reloaded).
+    // Cached: asked once per connection. A reload may change the level.
     this.#logInfo = options.log.isLevelEnabled('info');
     this.logDebug = options.log.isLevelEnabled('debug');
+    options.log.on('level-change', () => {
+      this.#logInfo = options.log.isLevelEnabled('info');
+      this.logDebug = options.log.isLevelEnabled('debug');
+    });
+    this.#throttle = new LogThrottle(options.log);
   }
 
   listening(info: { socketPath: string; pid: number; maxClients: number; openFilesLimit: number | undefined }): void {
@@ -71,10 +78,14 @@ export class ObservabilityInstrumentation implements Instrumentation {
     this.log.warn(info, 'socket file was removed or replaced; re-creating it');
   }
 
-  socketRestored(info: { socketPath: string; downMs: number }): void {
+  socketRestored(info: { socketPath: string; downMs: number; recreated: boolean }): void {
     this.#metrics.listening.set(1);
-    this.#metrics.socketRebinds.inc();
-    this.log.warn({ socketPath: info.socketPath, downMs: Math.round(info.downMs) }, 'socket re-created');
+    if (info.recreated) this.#metrics.socketRebinds.inc();
+    this.log.warn({ socketPath: info.socketPath, downMs: Math.round(info.downMs) }, info.recreated ? 'socket re-created' : 'socket path holds this server\'s socket again');
+  }
+
+  clientLimit(info: { maxClients: number }): void {
+    this.#metrics.maxClients.set(info.maxClients);
   }
 
   acceptError(err: NodeJS.ErrnoException): void {
@@ -85,7 +96,18 @@ export class ObservabilityInstrumentation implements Instrumentation {
 
   rejected(reason: RejectReason): void {
     this.#metrics.rejected.inc({ reason });
-    this.log.warn({ reason }, 'connection rejected');
+    this.#throttle.warn(`socket:${reason}`, { listener: 'socket', reason }, 'connection rejected');
+  }
+
+  /** The HTTP sidecar refused a connection (not part of the server seam). */
+  httpRejected(reason: 'limit'): void {
+    this.#metrics.httpRejected.inc({ reason });
+    this.#throttle.warn(`http:${reason}`, { listener: 'http', reason }, 'connection rejected');
+  }
+
+  /** HTTP sidecar connections opened (+1) or closed (-1). */
+  httpConnections(delta: number): void {
+    this.#metrics.httpConnections.n += delta;
   }
 
   draining(info: { clients: number; timeoutMs: number }): void {

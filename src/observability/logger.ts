@@ -8,8 +8,8 @@ export type { Logger };
 
 export interface LoggerOptions {
   level: LogLevel;
-  /** Where to write. Default: stdout, synchronously (nothing is lost at exit). */
-  destination?: DestinationStream;
+  /** Where to write (see log-sink.ts for stdout). */
+  destination: DestinationStream;
 }
 
 export function createLogger(options: LoggerOptions): Logger {
@@ -20,6 +20,6 @@ export function createLogger(options: LoggerOptions): Logger {
       timestamp: stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    options.destination ?? pino.destination({ dest: 1, sync: true }),
+    options.destination,
   );
 }

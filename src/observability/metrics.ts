@@ -9,6 +9,7 @@
 
 import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric, type OpenMetricsContentType } from 'prom-client';
 import { BatchedCounter, BatchedHistogram, type CounterSlot } from './batched.js';
+import type { LogSinkStats } from './log-sink.js';
 
 /** Label value for a client-chosen type the server does not know (bounded cardinality). */
 export const UNKNOWN_TYPE = 'unknown';
@@ -24,6 +25,8 @@ export interface MetricsOptions {
   shutdownTimeoutMs: number;
   /** Collect prom-client's process and Node.js metrics. Default: true. */
   defaultMetrics?: boolean;
+  /** The log sink's counters, read at scrape time (absent when logs go to a caller's stream). */
+  logStats?: () => LogSinkStats;
 }
 
 // Default metrics left out:
@@ -66,6 +69,11 @@ export class ServerMetrics {
   readonly spansDropped: Counter;
   readonly socketRebinds: Counter;
   readonly maxClients: Gauge;
+  readonly shutdownTimeout: Gauge;
+  readonly configReloads: Counter<'result'>;
+  readonly configLastSuccess: Gauge;
+  readonly httpRejected: Counter<'reason'>;
+  readonly httpConnections: CounterSlot = { n: 0 };
 
   constructor(options: MetricsOptions) {
     const registers = [this.registry] as unknown as Registry[];
@@ -99,7 +107,17 @@ export class ServerMetrics {
     this.socketRebinds = new Counter({ name: 'fugue_socket_rebinds_total', help: 'Times the socket file was found missing or replaced and re-created.', registers });
     this.maxClients = new Gauge({ name: 'fugue_max_clients', help: 'Clients served at once: limits.maxClients, lowered when the open-files limit leaves less room.', registers });
     this.maxClients.set(options.maxClients);
-    new Gauge({ name: 'fugue_shutdown_timeout_seconds', help: 'The configured shutdown.timeoutMs, in seconds.', registers }).set(options.shutdownTimeoutMs / 1000);
+    this.shutdownTimeout = new Gauge({ name: 'fugue_shutdown_timeout_seconds', help: 'The configured shutdown.timeoutMs, in seconds.', registers });
+    this.shutdownTimeout.set(options.shutdownTimeoutMs / 1000);
+    this.configReloads = new Counter({ name: 'fugue_config_reloads_total', help: 'Configuration reloads (SIGHUP), by result: success (applied) or failure (refused; the running configuration was kept).', labelNames: ['result'], registers });
+    for (const result of ['success', 'failure']) this.configReloads.inc({ result }, 0);
+    this.configLastSuccess = new Gauge({ name: 'fugue_config_last_reload_success_timestamp_seconds', help: 'Unix time of the last successful configuration load (start or reload).', registers });
+    this.configLastSuccess.set(Math.round(Date.now() / 1000));
+    const http = this.httpConnections;
+    new Gauge({ name: 'fugue_http_connections', help: 'Connections open to the HTTP sidecar right now.', registers, collect() { this.set(http.n); } });
+    this.httpRejected = new Counter({ name: 'fugue_http_connections_rejected_total', help: 'HTTP sidecar connections closed at accept, by reason (limit: over http.maxConnections).', labelNames: ['reason'], registers });
+    this.httpRejected.inc({ reason: 'limit' }, 0);
+    if (options.logStats !== undefined) this.#logMetrics(options.logStats, registers);
     const startTime = new Gauge({ name: 'fugue_start_time_seconds', help: 'Unix time the server process started.', registers });
     startTime.set(Math.round(Date.now() / 1000 - process.uptime()));
     // Pre-create the label values dashboards and alerts expect, so series exist at 0.
@@ -110,6 +128,23 @@ export class ServerMetrics {
     }
 
     for (const metric of this.registry.getMetricsAsArray() as unknown as Metric[]) this.#text.registerMetric(textView(metric));
+  }
+
+  // The log sink keeps plain counters; each scrape adds what changed since the last one.
+  #logMetrics(stats: () => LogSinkStats, registers: Registry[]): void {
+    const delta = (key: Exclude<keyof LogSinkStats, 'bufferedBytes'>) => {
+      let last = 0;
+      return function (this: Counter) {
+        const now = stats()[key];
+        this.inc(now - last);
+        last = now;
+      };
+    };
+    new Counter({ name: 'fugue_log_lines_written_total', help: 'Log lines handed to stdout (for a pipe: accepted into the bounded buffer).', registers, collect: delta('linesWritten') });
+    new Counter({ name: 'fugue_log_written_bytes_total', help: 'Bytes of log lines handed to stdout.', registers, collect: delta('bytesWritten') });
+    new Counter({ name: 'fugue_log_lines_dropped_total', help: 'Log lines dropped: the log reader was not reading and log.maxBufferedBytes was full, or stdout failed.', registers, collect: delta('linesDropped') });
+    new Counter({ name: 'fugue_log_dropped_bytes_total', help: 'Bytes of dropped log lines.', registers, collect: delta('bytesDropped') });
+    new Gauge({ name: 'fugue_log_buffered_bytes', help: 'Log bytes waiting for the log reader (at most log.maxBufferedBytes).', registers, collect() { this.set(stats().bufferedBytes); } });
   }
 
   /** Render for a scrape; OpenMetrics (with exemplars) when asked for. */

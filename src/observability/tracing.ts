@@ -25,6 +25,9 @@ import type { Logger } from './logger.js';
 
 export type ExporterKind = 'none' | 'otlp' | 'console';
 
+/** Sockets the OTLP exporter may hold open: its share of the fd budget (server/fd-budget.ts). */
+export const EXPORTER_MAX_SOCKETS = 2;
+
 export interface TracingSettings {
   enabled: boolean;
   exporter: ExporterKind;
@@ -115,7 +118,7 @@ export interface TracingOptions {
 }
 
 export class Tracing {
-  readonly settings: TracingSettings;
+  settings: TracingSettings;
   readonly tracer: Tracer;
   #sdk: NodeSDK | undefined;
   #log: Logger;
@@ -175,6 +178,16 @@ export class Tracing {
   }
 
   /**
+   * A reload changed the sampling ratio. Only between two ratios fugue
+   * decides itself: switching to or from a sampler left to the SDK needs a restart.
+   */
+  setSampleRatio(ratio: number): boolean {
+    if (this.settings.sampleRatio === undefined) return false;
+    this.settings = { ...this.settings, sampleRatio: ratio };
+    return true;
+  }
+
+  /**
    * Whether to record a new root span. About 35 ns instead of the ~750 ns the
    * SDK spends on a span its ratio sampler then drops (ids, sampler, context).
    */
@@ -194,7 +207,7 @@ export class Tracing {
 
   #exporter(s: TracingSettings): SpanExporter {
     if (s.exporter === 'console') return new ConsoleSpanExporter();
-    const opts = s.url !== undefined ? { url: s.url } : {};
+    const opts = { ...(s.url !== undefined ? { url: s.url } : {}), httpAgentOptions: { keepAlive: true, maxSockets: EXPORTER_MAX_SOCKETS, maxFreeSockets: EXPORTER_MAX_SOCKETS } };
     return s.protocol === 'http/json' ? new OtlpJsonExporter(opts) : new OtlpProtoExporter(opts);
   }
 

@@ -22,7 +22,8 @@ export interface FrameDecoderOptions {
 }
 
 export class FrameDecoder {
-  readonly maxFrameBytes: number;
+  /** Largest payload accepted, in bytes; a change applies from the next frame header. */
+  maxFrameBytes: number;
   #state: DecoderState = 'header';
   // Partial header bytes, when a header is split across chunks (made on first need:
   // most connections never split one, and idle ones should cost little).

@@ -110,8 +110,20 @@ export class Connection implements HandlerContext {
     socket.on('end', () => this.#onEnd());
     socket.on('error', (err: NodeJS.ErrnoException) => this.#onError(err));
     socket.on('close', () => this.#onSocketClose());
-    if (this.#limits.idleTimeoutMs > 0) {
-      socket.setTimeout(this.#limits.idleTimeoutMs, () => this.#timeout(ERROR_TEXT.idle_timeout(this.#limits.idleTimeoutMs)));
+    if (this.#limits.idleTimeoutMs > 0) this.#armIdleTimeout();
+  }
+
+  #armIdleTimeout(): void {
+    const ms = this.#limits.idleTimeoutMs;
+    this.#socket.setTimeout(ms, ms > 0 ? () => this.#timeout(ERROR_TEXT.idle_timeout(ms)) : undefined);
+  }
+
+  /** The shared limits object changed (a configuration reload): apply what is per connection. */
+  limitsChanged(): void {
+    this.#decoder.maxFrameBytes = this.#limits.maxFrameBytes;
+    if ((this.#socket.timeout ?? 0) !== this.#limits.idleTimeoutMs) {
+      this.#socket.removeAllListeners('timeout');
+      this.#armIdleTimeout();
     }
   }
 

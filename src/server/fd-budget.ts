@@ -1,15 +1,35 @@
-// How many clients the open-files limit really leaves room for.
+// One file-descriptor budget for the whole process.
 //
 // libuv hides EMFILE from Node: when accept() fails for lack of descriptors it
 // accepts the pending connection on a reserve fd and closes it at once, and
 // the net.Server sees nothing (uv__emfile_trick). Such connections would
-// vanish uncounted. So the server keeps headroom: it derives an effective
-// client limit from RLIMIT_NOFILE and the descriptors already open, answers
-// clients beyond it with `server_busy` (which needs an fd for a moment), and
-// caps all sockets with net.Server.maxConnections, whose 'drop' events are
-// counted, so it never reaches EMFILE at all.
+// vanish uncounted. So the process never reaches EMFILE: at start it reads
+// RLIMIT_NOFILE and the descriptors already open, sets aside a fixed share for
+// every other consumer, each of which is capped on its own (HTTP sidecar
+// connections by http.maxConnections, the OTLP exporter by its agent's
+// maxSockets, transient files and sockets by a small allowance), and gives the
+// Unix socket what is left: clients up to the limit in force, plus a slack for
+// `server_busy` replies, enforced by net.Server.maxConnections (whose 'drop'
+// events are counted). Nothing else can take the socket clients' share.
 
 import { readdirSync, readFileSync } from 'node:fs';
+
+/** Descriptors set aside for consumers other than socket clients, each capped on its own. */
+export interface FdReserve {
+  /** HTTP sidecar connections (http.maxConnections; 0 when the sidecar is off). */
+  http: number;
+  /** Span exporter sockets (the OTLP agent's maxSockets; 0 without an exporter). */
+  exporter: number;
+}
+
+/**
+ * Transient descriptors: a socket re-creation (listener, probe, temporary
+ * name: 3), DNS lookups for the exporter (up to 4 at once in libuv's thread
+ * pool), one file at a time (config reload, /proc, pid and lock files).
+ */
+export const MISC_FDS = 8;
+/** Connections over the client limit still answered with `server_busy` (each holds an fd for a moment). */
+export const BUSY_SLACK = 8;
 
 export interface FdBudget {
   /** Soft RLIMIT_NOFILE, or undefined where it cannot be read. */
@@ -20,6 +40,8 @@ export interface FdBudget {
   maxClients: number;
   /** net.Server.maxConnections: clients plus room for server_busy replies. */
   maxConnections: number;
+  /** Descriptors set aside for everything else. */
+  reserved: number;
 }
 
 /** Soft limit on open files, from /proc (Linux); undefined elsewhere. */
@@ -43,12 +65,15 @@ function openDescriptors(): number | undefined {
   }
 }
 
-export function computeFdBudget(maxClients: number, limit = openFilesLimit(), openNow = openDescriptors()): FdBudget {
-  if (limit === undefined) return { openFilesLimit: undefined, openNow, maxClients, maxConnections: maxClients + 64 };
-  // Keep some descriptors for everything else: HTTP scrapes, span export, logs, files.
-  const reserve = Math.min(128, Math.max(8, Math.ceil(limit * 0.02)));
-  const busySlack = Math.max(2, Math.floor(reserve / 2));
-  const available = limit - (openNow ?? 32) - reserve - busySlack;
+/**
+ * The client limit that fits in the open-files limit once every other
+ * consumer has its share. Where the limit cannot be read, limits.maxClients
+ * stands as configured.
+ */
+export function computeFdBudget(maxClients: number, reserve: FdReserve, limit = openFilesLimit(), openNow = openDescriptors()): FdBudget {
+  const reserved = reserve.http + reserve.exporter + MISC_FDS;
+  if (limit === undefined) return { openFilesLimit: undefined, openNow, maxClients, maxConnections: maxClients + BUSY_SLACK, reserved };
+  const available = limit - (openNow ?? 32) - reserved - BUSY_SLACK;
   const clients = Math.max(1, Math.min(maxClients, available));
-  return { openFilesLimit: limit, openNow, maxClients: clients, maxConnections: clients + busySlack };
+  return { openFilesLimit: limit, openNow, maxClients: clients, maxConnections: clients + BUSY_SLACK, reserved };
 }

@@ -91,7 +91,10 @@ export interface Instrumentation {
   listening(info: { socketPath: string; pid: number; maxClients: number; openFilesLimit: number | undefined }): void;
   /** The socket file vanished or was replaced; the server is re-creating it. */
   socketLost(info: { socketPath: string }): void;
-  socketRestored(info: { socketPath: string; downMs: number }): void;
+  /** The path holds this server's socket again: re-created by it (`recreated`), or put back by someone. */
+  socketRestored(info: { socketPath: string; downMs: number; recreated: boolean }): void;
+  /** The client limit in force changed (a reload changed limits.maxClients). */
+  clientLimit(info: { maxClients: number }): void;
   acceptError(err: NodeJS.ErrnoException): void;
   rejected(reason: RejectReason): void;
   connection(info: ConnectionInfo): ConnectionObserver;
@@ -116,6 +119,7 @@ export const noopInstrumentation: Instrumentation = {
   listening() {},
   socketLost() {},
   socketRestored() {},
+  clientLimit() {},
   acceptError() {},
   rejected() {},
   connection: () => noopObserver,

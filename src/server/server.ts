@@ -11,7 +11,7 @@ import { Connection, type ConnectionLimits } from './connection.js';
 import { coreHandlers, type HandlerTable, type ServerView } from './handlers.js';
 import { noopInstrumentation, type CloseInfo, type Instrumentation } from './instrumentation.js';
 import { ClientRegistry } from './registry.js';
-import { computeFdBudget, type FdBudget } from './fd-budget.js';
+import { computeFdBudget, type FdBudget, type FdReserve } from './fd-budget.js';
 import { InstanceLock } from './instance-lock.js';
 import { bindUnixSocket, checkSocketPathLength, ensureSocketDir, removeSocketIfOurs, type SocketIdentity } from './socket-path.js';
 
@@ -47,6 +47,20 @@ export interface FugueServerOptions {
   instrumentation?: Instrumentation;
   /** Message handlers. Default: the protocol v1 core handlers. */
   handlers?: HandlerTable;
+  /** Descriptors other consumers in this process may hold (see fd-budget.ts). Default: none. */
+  fdReserve?: FdReserve;
+}
+
+/** What a configuration reload may change while the server runs. */
+export interface LiveSettings {
+  shutdownTimeoutMs?: number;
+  maxClients?: number;
+  maxFrameBytes?: number;
+  maxBufferedBytes?: number;
+  handshakeTimeoutMs?: number;
+  idleTimeoutMs?: number;
+  frameTimeoutMs?: number;
+  socketCheckIntervalMs?: number;
 }
 
 export interface DrainResult {
@@ -61,10 +75,13 @@ export class FugueServer implements ServerView {
   readonly socketPath: string;
   readonly version: string;
   readonly handlers: HandlerTable;
-  readonly shutdownTimeoutMs: number;
-  /** limits.maxClients as configured; see `effectiveMaxClients` for the one in force. */
-  readonly maxClients: number;
+  /** How long a graceful drain waits, in ms (a reload may change it). */
+  shutdownTimeoutMs: number;
+  #maxClients: number;
+  #fdReserve: FdReserve;
   #budget: FdBudget | undefined;
+  // The last reason the socket could not be re-created, logged once per change.
+  #rebindError = '';
   #mode: number;
   #socketCheckIntervalMs: number;
   #lock: InstanceLock | undefined;
@@ -83,13 +100,15 @@ export class FugueServer implements ServerView {
   #drainingFrame: Buffer;
   #onEmpty: (() => void) | undefined;
   #lostAt = 0;
+  #drainDeadline = 0;
 
   constructor(options: FugueServerOptions) {
     this.socketPath = options.socketPath;
     this.version = options.version;
     this.handlers = options.handlers ?? coreHandlers();
     this.shutdownTimeoutMs = options.shutdownTimeoutMs ?? 10_000;
-    this.maxClients = options.maxClients ?? 1024;
+    this.#maxClients = options.maxClients ?? 1024;
+    this.#fdReserve = options.fdReserve ?? { http: 0, exporter: 0 };
     this.#mode = options.socketMode ?? 0o600;
     this.#limits = {
       maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
@@ -100,7 +119,7 @@ export class FugueServer implements ServerView {
     };
     this.#socketCheckIntervalMs = options.socketCheckIntervalMs ?? 1000;
     this.#instr = options.instrumentation ?? noopInstrumentation;
-    this.#busyFrame = this.#busyReply(this.maxClients);
+    this.#busyFrame = this.#busyReply(this.#maxClients);
     this.#drainingFrame = encodeFrame(errorMessage('server_busy', ERROR_TEXT.server_draining));
   }
 
@@ -108,12 +127,22 @@ export class FugueServer implements ServerView {
     return this.#state;
   }
 
+  /** limits.maxClients as configured; see `effectiveMaxClients` for the one in force. */
+  get maxClients(): number {
+    return this.#maxClients;
+  }
+
   /** Clients served at once: limits.maxClients, lowered when the open-files limit leaves less room. */
   get effectiveMaxClients(): number {
     return this.#budget?.maxClients ?? this.maxClients;
   }
 
-  /** False while the socket file is missing and being re-created. */
+  /** While draining: time left until the drain deadline, in ms; else 0. */
+  get drainRemainingMs(): number {
+    return this.#state === 'draining' ? Math.max(0, this.#drainDeadline - performance.now()) : 0;
+  }
+
+  /** False while the socket path does not hold this server's listening socket. */
   get socketHealthy(): boolean {
     return !this.#socketLost;
   }
@@ -155,20 +184,52 @@ export class FugueServer implements ServerView {
       this.#state = 'closed';
       throw err;
     }
-    this.#budget = computeFdBudget(this.maxClients);
-    this.#listener.maxConnections = this.#budget.maxConnections;
-    if (this.#budget.maxClients < this.maxClients) {
-      this.#busyFrame = this.#busyReply(this.#budget.maxClients);
-      this.#instr.log.warn(
-        { maxClients: this.maxClients, effectiveMaxClients: this.#budget.maxClients, openFilesLimit: this.#budget.openFilesLimit },
-        'the open-files limit leaves room for fewer clients than limits.maxClients; raise it (ulimit -n, LimitNOFILE=)',
-      );
-    }
+    this.#applyBudget(computeFdBudget(this.#maxClients, this.#fdReserve));
     this.#startTimers();
     this.#startedAt = performance.now();
     this.#state = 'listening';
-    this.#instr.listening({ socketPath: this.socketPath, pid: process.pid, maxClients: this.#budget.maxClients, openFilesLimit: this.#budget.openFilesLimit });
+    this.#instr.listening({ socketPath: this.socketPath, pid: process.pid, maxClients: this.effectiveMaxClients, openFilesLimit: this.#budget?.openFilesLimit });
     if (this.#closing !== undefined) await this.#closing; // close() called during start
+  }
+
+  #applyBudget(budget: FdBudget): void {
+    this.#budget = budget;
+    if (this.#listener !== undefined) this.#listener.maxConnections = budget.maxConnections;
+    this.#busyFrame = this.#busyReply(budget.maxClients);
+    if (budget.maxClients < this.#maxClients) {
+      this.#instr.log.warn(
+        { maxClients: this.#maxClients, effectiveMaxClients: budget.maxClients, openFilesLimit: budget.openFilesLimit, openNow: budget.openNow, reserved: budget.reserved },
+        'the open-files limit leaves room for fewer clients than limits.maxClients; raise it (ulimit -n, LimitNOFILE=)',
+      );
+    }
+  }
+
+  /**
+   * Apply settings a configuration reload changed, without dropping a client:
+   * limits hold for every connection from its next message or check on (a
+   * lower client limit turns away new clients only), timers restart.
+   */
+  reconfigure(settings: LiveSettings): void {
+    const limits = this.#limits;
+    if (settings.shutdownTimeoutMs !== undefined) this.shutdownTimeoutMs = settings.shutdownTimeoutMs;
+    if (settings.maxFrameBytes !== undefined) limits.maxFrameBytes = settings.maxFrameBytes;
+    if (settings.maxBufferedBytes !== undefined) limits.maxBufferedBytes = settings.maxBufferedBytes;
+    if (settings.handshakeTimeoutMs !== undefined) limits.handshakeTimeoutMs = settings.handshakeTimeoutMs;
+    if (settings.frameTimeoutMs !== undefined) limits.frameTimeoutMs = settings.frameTimeoutMs;
+    if (settings.idleTimeoutMs !== undefined) limits.idleTimeoutMs = settings.idleTimeoutMs;
+    if (settings.socketCheckIntervalMs !== undefined) this.#socketCheckIntervalMs = settings.socketCheckIntervalMs;
+    for (const conn of this.#registry.values()) conn.limitsChanged();
+    if (settings.maxClients !== undefined && settings.maxClients !== this.#maxClients) {
+      this.#maxClients = settings.maxClients;
+      if (this.#budget !== undefined) {
+        this.#applyBudget(computeFdBudget(this.#maxClients, this.#fdReserve, this.#budget.openFilesLimit, this.#budget.openNow));
+        this.#instr.clientLimit({ maxClients: this.effectiveMaxClients });
+      }
+    }
+    if (this.#state === 'listening') {
+      this.#stopTimers();
+      this.#startTimers();
+    }
   }
 
   #createListener(): Server {
@@ -205,18 +266,18 @@ export class FugueServer implements ServerView {
     for (const conn of this.#registry.values()) conn.checkTimeouts(now);
   }
 
-  // Tmp cleaners delete sockets (tmux users know: tmux#1036). Notice it and
-  // put the socket back; the lock guarantees no other fugue-server took the path.
+  // Readiness follows the socket path: it is healthy while the path holds the
+  // socket this server listens on, whatever happened in between (removed,
+  // replaced, moved back, directory swapped). Tmp cleaners delete sockets
+  // (tmux#1036): when the path is free or holds a dead socket, the server puts
+  // its socket back; the instance lock guarantees no other fugue-server is
+  // meant to be there. Anything else at the path is never touched.
   async #checkSocket(): Promise<void> {
     if (this.#state !== 'listening' || this.#rebinding || this.#identity === undefined) return;
-    let ours = false;
-    try {
-      const st = lstatSync(this.socketPath);
-      ours = st.ino === this.#identity.ino && st.dev === this.#identity.dev;
-    } catch {
-      ours = false;
+    if (this.#holdsOurSocket()) {
+      if (this.#socketLost) this.#markRestored(false); // e.g. moved away and back
+      return;
     }
-    if (ours) return;
     this.#rebinding = true;
     if (!this.#socketLost) {
       this.#socketLost = true;
@@ -238,13 +299,33 @@ export class FugueServer implements ServerView {
       this.#listener = listener;
       this.#identity = identity;
       old?.close(); // accepted connections stay; only the unreachable listener goes
-      this.#socketLost = false;
-      this.#instr.socketRestored({ socketPath: this.socketPath, downMs: performance.now() - this.#lostAt });
+      this.#markRestored(true);
     } catch (err) {
-      this.#instr.log.error({ err, socketPath: this.socketPath }, 'cannot re-create the socket; will retry');
+      // Retried every interval; logged when the reason changes, not every second.
+      const why = (err as Error).message;
+      if (why !== this.#rebindError) {
+        this.#rebindError = why;
+        this.#instr.log.error({ err, socketPath: this.socketPath }, 'cannot re-create the socket; will retry');
+      }
     } finally {
       this.#rebinding = false;
     }
+  }
+
+  #holdsOurSocket(): boolean {
+    const id = this.#identity as SocketIdentity;
+    try {
+      const st = lstatSync(this.socketPath);
+      return st.isSocket() && st.ino === id.ino && st.dev === id.dev && this.#listener?.listening === true;
+    } catch {
+      return false;
+    }
+  }
+
+  #markRestored(recreated: boolean): void {
+    this.#socketLost = false;
+    this.#rebindError = '';
+    this.#instr.socketRestored({ socketPath: this.socketPath, downMs: performance.now() - this.#lostAt, recreated });
   }
 
   #accept(socket: Socket): void {
@@ -309,6 +390,7 @@ export class FugueServer implements ServerView {
       return { durationMs: 0, left: 0, forced: 0 };
     }
     this.#state = 'draining';
+    this.#drainDeadline = t0 + this.shutdownTimeoutMs;
     this.#stopTimers();
     const initial = this.#registry.size;
     this.#instr.draining({ clients: initial, timeoutMs: this.shutdownTimeoutMs });

@@ -12,7 +12,7 @@ test('/healthz is 200, /readyz is 200 with state listening', async (t) => {
   t.deepEqual(await h.json(), { status: 'ok' });
   const r = await fetch(`${baseUrl}/readyz`);
   t.is(r.status, 200);
-  t.deepEqual(await r.json(), { ready: true, state: 'listening' });
+  t.deepEqual(await r.json(), { ready: true, state: 'listening', service: 'fugue-server', pid: process.pid });
 });
 
 test('/metrics serves Prometheus text by default and OpenMetrics when asked', async (t) => {

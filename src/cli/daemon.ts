@@ -1,0 +1,143 @@
+// The daemon: argv -> config -> App.start(); signals; exit codes
+// (docs/operations.md). Signal handling lives here and only here.
+
+import { constants } from 'node:os';
+import { App } from '../app.js';
+import { helpText, loadConfig } from '../config/load.js';
+import { EXIT, isFugueError } from '../errors.js';
+import { VERSION } from '../version.js';
+import { MANAGED_SIGNALS, SIGNAL_ACTIONS } from './signals.js';
+
+export interface DaemonIo {
+  argv: readonly string[];
+  env: NodeJS.ProcessEnv;
+  exit(code: number): never;
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
+/** Signals that arrived before the daemon ran, and how to stop holding them. */
+export interface HeldSignals {
+  held: readonly NodeJS.Signals[];
+  release(): void;
+}
+
+/**
+ * How long an exit waits for buffered log lines to reach a reader that is
+ * reading, in ms. A stalled reader loses what is still buffered (at most
+ * log.maxBufferedBytes): exiting is never held up longer than this.
+ */
+export const EXIT_LOG_FLUSH_MS = 2000;
+
+export async function runDaemon(io: DaemonIo, early: HeldSignals = { held: [], release() {} }): Promise<void> {
+  const load = () => loadConfig({ argv: io.argv, env: io.env });
+  let request;
+  try {
+    request = load();
+  } catch (err) {
+    if (isFugueError(err)) {
+      io.stderr(`fugue-server: ${err.message}\n`);
+      io.exit(err.exitCode);
+    }
+    throw err;
+  }
+  if (request.help) {
+    io.stdout(`${helpText(io.env)}\n`);
+    io.exit(EXIT.OK);
+  }
+  if (request.version) {
+    io.stdout(`${VERSION}\n`);
+    io.exit(EXIT.OK);
+  }
+  if (request.printConfig) {
+    io.stdout(`${JSON.stringify(request.config, null, 2)}\n`);
+    io.exit(EXIT.OK);
+  }
+  if (request.checkConfig) {
+    io.stdout(`configuration is valid (files: ${request.files.join(', ') || 'none'}; socket.path ${request.config.socket.path})\n`);
+    io.exit(EXIT.OK);
+  }
+
+  const app = new App({ config: request.config, version: VERSION, env: io.env });
+  const log = app.log;
+  // Every exit goes through here: what was logged reaches a reading consumer first.
+  let exiting = false;
+  const exit = async (code: number): Promise<never> => {
+    exiting = true;
+    await app.observability.logSink?.flush(EXIT_LOG_FLUSH_MS);
+    return io.exit(code);
+  };
+
+  // Node's own warnings would go to stderr, unbounded; they go to the log instead.
+  process.removeAllListeners('warning');
+  process.on('warning', (w) => log.warn({ warning: { name: w.name, message: w.message, code: (w as NodeJS.ErrnoException).code } }, 'node.js warning'));
+
+  let draining = false;
+  const drain = (signal: NodeJS.Signals) => {
+    if (draining) {
+      log.warn({ signal }, 'second signal during drain: exiting now');
+      app.destroy();
+      void exit(128 + (constants.signals[signal] ?? 15));
+      return;
+    }
+    draining = true;
+    log.info({ signal }, 'received shutdown signal, draining');
+    app.close(`received ${signal}`).then(
+      () => {
+        log.info({}, 'fugue-server stopped');
+        void exit(EXIT.OK);
+      },
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed');
+        app.destroy();
+        void exit(EXIT.SOFTWARE);
+      },
+    );
+  };
+  const reload = (signal: NodeJS.Signals) => {
+    if (draining) {
+      log.warn({ signal }, 'reload ignored: the server is shutting down');
+      return;
+    }
+    log.info({ signal }, 'received reload signal, re-reading the configuration');
+    app.reload(load);
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (exiting) return;
+    const action = SIGNAL_ACTIONS[signal];
+    if (action === 'drain') drain(signal);
+    else if (action === 'reload') reload(signal);
+    else log.info({ signal, ...app.status() }, 'status');
+  };
+  for (const signal of MANAGED_SIGNALS) process.on(signal, onSignal);
+  early.release();
+
+  process.on('uncaughtException', (err) => {
+    log.error({ err }, 'uncaught exception: exiting');
+    app.destroy();
+    void exit(EXIT.SOFTWARE);
+  });
+  // Last resort on any exit path the process controls: remove our socket (by inode).
+  process.on('exit', () => app.server.removeSocket());
+
+  log.info({ version: VERSION, node: process.version, socketPath: request.config.socket.path, configFiles: request.files }, 'starting fugue-server');
+  try {
+    await app.start();
+  } catch (err) {
+    if (isFugueError(err)) {
+      log.error({ code: err.code, ...err.details }, err.message);
+      io.stderr(`fugue-server: ${err.message}\n`);
+      return exit(err.exitCode);
+    }
+    log.error({ err }, 'failed to start');
+    return exit(EXIT.SOFTWARE);
+  }
+  // A rolling restart whose predecessor never gave up the HTTP port: leave cleanly, exit 75.
+  app.sidecarHandover?.catch((err: unknown) => {
+    if (draining || exiting) return;
+    log.error({ code: (err as { code?: string }).code }, `${(err as Error).message}; the predecessor did not release it within its drain deadline`);
+    draining = true;
+    void app.close('http port unavailable').finally(() => exit(isFugueError(err) ? err.exitCode : EXIT.TEMPFAIL));
+  });
+  for (const signal of early.held) onSignal(signal);
+}

@@ -1,0 +1,194 @@
+// Where log lines go: a file descriptor (stdout) written without ever blocking
+// the event loop, with a bounded backlog. A supervisor's log reader can stall
+// (a paused pager, a stuck shipper, a blocked journald); a daemon that writes
+// its logs synchronously then stops serving. OpenSSH and PostgreSQL drop log
+// output rather than service; so does this sink:
+//
+// - pipes, sockets and terminals are written through a non-blocking libuv
+//   stream (epoll, no thread), so a full pipe only grows the backlog;
+// - the backlog is bounded (log.maxBufferedBytes): a line that does not fit is
+//   dropped and counted, and once the reader catches up one line says how many
+//   were lost;
+// - regular files and devices such as /dev/null cannot stall: written synchronously;
+// - flush(timeoutMs) waits, bounded, for the backlog to reach the reader: every
+//   controlled exit calls it, so a reading consumer gets every line.
+//
+// Node restores the O_NONBLOCK flag of its stdio descriptors at exit, so the
+// terminal or pipe is left as it was found.
+
+import { fstatSync, writeSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { isatty, WriteStream } from 'node:tty';
+
+/** Counters of what the sink wrote and dropped (for metrics and the bench). */
+export interface LogSinkStats {
+  linesWritten: number;
+  bytesWritten: number;
+  linesDropped: number;
+  bytesDropped: number;
+  /** Bytes accepted but not yet taken by the reader. */
+  bufferedBytes: number;
+}
+
+/** What was lost during one stall, reported once the reader caught up. */
+export interface StallReport {
+  linesDropped: number;
+  bytesDropped: number;
+  /** From the first dropped line to the moment the backlog emptied, in ms. */
+  stalledMs: number;
+}
+
+export interface LogSinkOptions {
+  /** Descriptor to write to. Default: 1 (stdout). */
+  fd?: number;
+  /** Bytes of log lines held while the reader is not reading; beyond it lines are dropped. Default: 1048576. */
+  maxBufferedBytes?: number;
+}
+
+/** Default of log.maxBufferedBytes: 1 MiB, about 4,000 typical lines. */
+export const DEFAULT_LOG_BUFFER_BYTES = 1024 * 1024;
+
+type Kind = 'stream' | 'sync';
+
+export class LogSink {
+  readonly fd: number;
+  readonly maxBufferedBytes: number;
+  /** Called once per stall, when the backlog has drained after drops. */
+  onStallEnd: ((report: StallReport) => void) | undefined;
+  #kind: Kind;
+  #stream: Socket | WriteStream | undefined;
+  #broken = false;
+  #stats: LogSinkStats = { linesWritten: 0, bytesWritten: 0, linesDropped: 0, bytesDropped: 0, bufferedBytes: 0 };
+  // Drops since the last report, and when the first of them happened.
+  #stallLines = 0;
+  #stallBytes = 0;
+  #stallSince = 0;
+  #drainWaiters: Array<() => void> = [];
+
+  constructor(options: LogSinkOptions = {}) {
+    this.fd = options.fd ?? 1;
+    this.maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_LOG_BUFFER_BYTES;
+    this.#kind = streamKind(this.fd);
+    if (this.#kind === 'stream') {
+      const stream = isatty(this.fd) ? nonBlockingTty(this.fd) : new Socket({ fd: this.fd, readable: false, writable: true });
+      // The reader went away (EPIPE): nothing more can be delivered; later lines count as dropped.
+      stream.on('error', () => {
+        this.#broken = true;
+        this.#wakeDrainWaiters();
+      });
+      stream.on('drain', () => this.#onDrain());
+      // Never keeps the process alive by itself.
+      (stream as Socket).unref?.();
+      this.#stream = stream;
+    }
+  }
+
+  /** A copy of the counters. */
+  get stats(): LogSinkStats {
+    return { ...this.#stats, bufferedBytes: this.#buffered() };
+  }
+
+  #buffered(): number {
+    return this.#stream === undefined ? 0 : this.#stream.writableLength;
+  }
+
+  /** pino's destination interface: one serialised line, newline included. */
+  write(line: string): boolean {
+    const bytes = line.length; // close enough for the bound: log lines are mostly ASCII
+    if (this.#broken) {
+      this.#drop(bytes);
+      return false;
+    }
+    if (this.#kind === 'sync') {
+      try {
+        writeSync(this.fd, line);
+      } catch {
+        this.#drop(bytes); // ENOSPC, EBADF...: lose the line, never the server
+        return false;
+      }
+      this.#wrote(bytes);
+      return true;
+    }
+    const stream = this.#stream as Socket;
+    if (stream.writableLength + bytes > this.maxBufferedBytes) {
+      this.#drop(bytes);
+      return false;
+    }
+    stream.write(line);
+    this.#wrote(bytes);
+    return true;
+  }
+
+  #wrote(bytes: number): void {
+    this.#stats.linesWritten++;
+    this.#stats.bytesWritten += bytes;
+  }
+
+  #drop(bytes: number): void {
+    this.#stats.linesDropped++;
+    this.#stats.bytesDropped += bytes;
+    if (this.#stallLines === 0) this.#stallSince = performance.now();
+    this.#stallLines++;
+    this.#stallBytes += bytes;
+  }
+
+  #onDrain(): void {
+    if (this.#stallLines > 0 && !this.#broken) {
+      const report: StallReport = { linesDropped: this.#stallLines, bytesDropped: this.#stallBytes, stalledMs: Math.round(performance.now() - this.#stallSince) };
+      this.#stallLines = 0;
+      this.#stallBytes = 0;
+      this.onStallEnd?.(report);
+    }
+    if (this.#buffered() === 0) this.#wakeDrainWaiters();
+  }
+
+  #wakeDrainWaiters(): void {
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /**
+   * Wait until every accepted line has been handed to the reader, or
+   * `timeoutMs` has passed. Resolves true when nothing is left. Never rejects.
+   */
+  flush(timeoutMs: number): Promise<boolean> {
+    if (this.#broken || this.#buffered() === 0) return Promise.resolve(this.#buffered() === 0);
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, Math.max(0, timeoutMs));
+      const self = this;
+      function done(): void {
+        clearTimeout(timer);
+        resolve(self.#buffered() === 0);
+      }
+      this.#drainWaiters.push(done);
+      // 'drain' fires only after a write that filled the stream's buffer; poll the rest.
+      const poll = (): void => {
+        if (this.#buffered() === 0) this.#wakeDrainWaiters();
+        else if (this.#drainWaiters.includes(done)) setTimeout(poll, 5).unref();
+      };
+      setTimeout(poll, 5).unref();
+    });
+  }
+}
+
+// Pipes, sockets and terminals can stall; files and devices such as /dev/null cannot.
+function streamKind(fd: number): Kind {
+  try {
+    const st = fstatSync(fd);
+    if (st.isFIFO() || st.isSocket()) return 'stream';
+    if (st.isCharacterDevice() && isatty(fd)) return 'stream';
+  } catch {
+    // a closed descriptor: writes fail and are counted as drops
+  }
+  return 'sync';
+}
+
+// Node makes a terminal's writes blocking (so Ctrl-S would freeze the
+// daemon); undo that for this stream only.
+function nonBlockingTty(fd: number): WriteStream {
+  const tty = new WriteStream(fd);
+  (tty as unknown as { _handle?: { setBlocking?(b: boolean): number } })._handle?.setBlocking?.(false);
+  return tty;
+}
