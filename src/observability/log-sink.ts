@@ -17,6 +17,7 @@
 // terminal or pipe is left as it was found.
 
 import { fstatSync, writeSync } from 'node:fs';
+import { setTimeout as delay } from 'node:timers/promises';
 import { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { isatty, WriteStream } from 'node:tty';
@@ -46,6 +47,9 @@ export interface LogSinkOptions {
   maxBufferedBytes?: number;
 }
 
+/** How often a stalled sink checks whether its reader caught up, in ms. */
+const STALL_CHECK_MS = 50;
+
 /** Default of log.maxBufferedBytes: 1 MiB, about 4,000 typical lines. */
 export const DEFAULT_LOG_BUFFER_BYTES = 1024 * 1024;
 
@@ -64,7 +68,8 @@ export class LogSink {
   #stallLines = 0;
   #stallBytes = 0;
   #stallSince = 0;
-  #drainWaiters: Array<() => void> = [];
+  // While lines are being dropped: watches for the backlog to empty.
+  #stallTimer: NodeJS.Timeout | undefined;
 
   constructor(options: LogSinkOptions = {}) {
     this.fd = options.fd ?? 1;
@@ -75,9 +80,7 @@ export class LogSink {
       // The reader went away (EPIPE): nothing more can be delivered; later lines count as dropped.
       stream.on('error', () => {
         this.#broken = true;
-        this.#wakeDrainWaiters();
       });
-      stream.on('drain', () => this.#onDrain());
       // Never keeps the process alive by itself.
       (stream as Socket).unref?.();
       this.#stream = stream;
@@ -131,45 +134,36 @@ export class LogSink {
     if (this.#stallLines === 0) this.#stallSince = performance.now();
     this.#stallLines++;
     this.#stallBytes += bytes;
-  }
-
-  #onDrain(): void {
-    if (this.#stallLines > 0 && !this.#broken) {
-      const report: StallReport = { linesDropped: this.#stallLines, bytesDropped: this.#stallBytes, stalledMs: Math.round(performance.now() - this.#stallSince) };
-      this.#stallLines = 0;
-      this.#stallBytes = 0;
-      this.onStallEnd?.(report);
+    // The stream's 'drain' is not emitted for a backlog kept below its high-water
+    // mark: watch the backlog instead, only while a stall lasts.
+    if (this.#stallTimer === undefined && this.#stream !== undefined && !this.#broken) {
+      this.#stallTimer = setInterval(() => this.#checkStallEnd(), STALL_CHECK_MS).unref();
     }
-    if (this.#buffered() === 0) this.#wakeDrainWaiters();
   }
 
-  #wakeDrainWaiters(): void {
-    const waiters = this.#drainWaiters;
-    this.#drainWaiters = [];
-    for (const w of waiters) w();
+  #checkStallEnd(): void {
+    if (this.#broken) {
+      clearInterval(this.#stallTimer);
+      this.#stallTimer = undefined;
+      return;
+    }
+    if (this.#buffered() > 0) return;
+    clearInterval(this.#stallTimer);
+    this.#stallTimer = undefined;
+    const report: StallReport = { linesDropped: this.#stallLines, bytesDropped: this.#stallBytes, stalledMs: Math.round(performance.now() - this.#stallSince) };
+    this.#stallLines = 0;
+    this.#stallBytes = 0;
+    this.onStallEnd?.(report);
   }
 
   /**
    * Wait until every accepted line has been handed to the reader, or
    * `timeoutMs` has passed. Resolves true when nothing is left. Never rejects.
    */
-  flush(timeoutMs: number): Promise<boolean> {
-    if (this.#broken || this.#buffered() === 0) return Promise.resolve(this.#buffered() === 0);
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, Math.max(0, timeoutMs));
-      const self = this;
-      function done(): void {
-        clearTimeout(timer);
-        resolve(self.#buffered() === 0);
-      }
-      this.#drainWaiters.push(done);
-      // 'drain' fires only after a write that filled the stream's buffer; poll the rest.
-      const poll = (): void => {
-        if (this.#buffered() === 0) this.#wakeDrainWaiters();
-        else if (this.#drainWaiters.includes(done)) setTimeout(poll, 5).unref();
-      };
-      setTimeout(poll, 5).unref();
-    });
+  async flush(timeoutMs: number): Promise<boolean> {
+    const deadline = performance.now() + timeoutMs;
+    while (!this.#broken && this.#buffered() > 0 && performance.now() < deadline) await delay(5);
+    return this.#buffered() === 0;
   }
 }
 

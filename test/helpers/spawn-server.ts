@@ -29,13 +29,15 @@ export interface SpawnServerOptions {
   cwd?: string;
   /** Run through this command first, e.g. ['prlimit', '--nofile=64:64', '--']. */
   wrapper?: string[];
+  /** A descriptor to use as the server's stdout instead of a pipe read here (then `logs` stays empty). */
+  stdoutFd?: number;
 }
 
 /** Spawn fugue-server; killed (SIGKILL) at teardown if still running. */
 export function spawnServer(t: ExecutionContext, options: SpawnServerOptions = {}): Spawned {
   const spawnOpts: SpawnOptions = {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, FUGUE_HTTP_PORT: '0', ...options.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', options.stdoutFd ?? 'pipe', 'pipe'],
     ...(options.cwd ? { cwd: options.cwd } : {}),
     ...(options.uid !== undefined ? { uid: options.uid } : {}),
     ...(options.gid !== undefined ? { gid: options.gid } : {}),
