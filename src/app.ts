@@ -76,8 +76,9 @@ export class App {
       socketCheckIntervalMs: config.socket.checkIntervalMs,
       instrumentation: instr,
       fdReserve: {
-        // + 1: the sidecar's listening socket, opened after the budget is read when a handover waits for the port
-        http: config.http.enabled ? config.http.maxConnections + 1 : 0,
+        // + 2: the sidecar's spare place (see http/sidecar.ts) and its listening
+        // socket, opened after the budget is read when a handover waits for the port
+        http: config.http.enabled ? config.http.maxConnections + 2 : 0,
         exporter: this.observability.tracing.settings.exporter === 'otlp' ? EXPORTER_MAX_SOCKETS : 0,
       },
     });

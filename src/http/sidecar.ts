@@ -2,7 +2,8 @@
 // Unix-socket server; it knows only the two functions it is given.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { httpListen } from '../errors.js';
 
 export interface Readiness {
@@ -15,6 +16,12 @@ export interface Readiness {
   drainRemainingMs?: number;
 }
 
+/** Why the sidecar closed a connection it did not serve: `limit` (no room), `idle` (idle longest when the cap was reached). */
+export type SidecarRejectReason = 'limit' | 'idle';
+
+/** How long a new connection may stay silent before it counts as idle, in ms. */
+const FRESH_GRACE_MS = 1000;
+
 export interface SidecarOptions {
   host: string;
   port: number;
@@ -24,8 +31,8 @@ export interface SidecarOptions {
   keepAliveTimeoutMs?: number;
   /** Time a client has to send its request headers, in ms (checked every second). Default: 5000. */
   headersTimeoutMs?: number;
-  /** A connection was refused (over `maxConnections`). */
-  onReject?(reason: 'limit'): void;
+  /** A connection was refused at the cap (`limit`), or closed while idle to make room (`idle`). */
+  onReject?(reason: SidecarRejectReason): void;
   /** Connections open now changed by `delta` (+1 accepted, -1 closed). */
   onConnections?(delta: number): void;
   /** Render metrics; `openMetrics` when the scraper asked for OpenMetrics. */
@@ -57,22 +64,61 @@ export class HttpSidecar {
         else res.destroy();
       });
     });
-    // Any local user can reach this port: cap what it may hold open (its share of
-    // the process's descriptors is reserved; see server/fd-budget.ts). Over the
-    // cap Node closes the connection at accept and emits 'drop'.
-    this.#server.maxConnections = options.maxConnections ?? 16;
-    this.#server.on('drop', () => options.onReject?.('limit'));
-    if (options.onConnections !== undefined) {
-      const count = options.onConnections;
-      this.#server.on('connection', (socket) => {
-        count(1);
-        socket.once('close', () => count(-1));
-      });
-    }
+    this.#limitConnections(options.maxConnections ?? 16);
     this.#server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
       const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
       if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
       else socket.destroy();
+    });
+  }
+
+  // Any local user can reach this port: cap what it may hold open (its share of
+  // the process's descriptors is reserved; see server/fd-budget.ts). A
+  // connection that finds the cap reached makes room by closing the
+  // connection idle longest, if one is idle (between keep-alive requests, or
+  // silent for FRESH_GRACE_MS since accept); else it is closed itself. So idle
+  // connections never keep a probe or a scrape out: only connections in the
+  // middle of a request hold a place, and headersTimeoutMs bounds those. Node
+  // closes anything beyond cap + 1 at accept ('drop'). Both are counted.
+  #limitConnections(cap: number): void {
+    const { onReject, onConnections } = this.#options;
+    const server = this.#server;
+    server.maxConnections = cap + 1;
+    server.on('drop', () => onReject?.('limit'));
+    const idle = new Map<Socket, { since: number; fresh: boolean }>(); // in accept or keep-alive order
+    let open = 0;
+    const shedOne = (now: number, except: Socket): boolean => {
+      for (const [socket, e] of idle) {
+        if (socket === except || (e.fresh && now - e.since < FRESH_GRACE_MS)) continue;
+        idle.delete(socket);
+        socket.destroy();
+        onReject?.('idle');
+        return true;
+      }
+      return false;
+    };
+    server.on('connection', (socket: Socket) => {
+      open++;
+      onConnections?.(1);
+      socket.once('close', () => {
+        open--;
+        idle.delete(socket);
+        onConnections?.(-1);
+      });
+      const now = performance.now();
+      if (open > cap && !shedOne(now, socket)) {
+        socket.destroy();
+        onReject?.('limit');
+        return;
+      }
+      idle.set(socket, { since: now, fresh: true });
+    });
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      const socket = req.socket;
+      idle.delete(socket);
+      res.once('finish', () => {
+        if (!socket.destroyed) idle.set(socket, { since: performance.now(), fresh: false });
+      });
     });
   }
 

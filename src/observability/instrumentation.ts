@@ -100,7 +100,7 @@ export class ObservabilityInstrumentation implements Instrumentation {
   }
 
   /** The HTTP sidecar refused a connection (not part of the server seam). */
-  httpRejected(reason: 'limit'): void {
+  httpRejected(reason: 'limit' | 'idle'): void {
     this.#metrics.httpRejected.inc({ reason });
     this.#throttle.warn(`http:${reason}`, { listener: 'http', reason }, 'connection rejected');
   }

@@ -115,8 +115,8 @@ export class ServerMetrics {
     this.configLastSuccess.set(Math.round(Date.now() / 1000));
     const http = this.httpConnections;
     new Gauge({ name: 'fugue_http_connections', help: 'Connections open to the HTTP sidecar right now.', registers, collect() { this.set(http.n); } });
-    this.httpRejected = new Counter({ name: 'fugue_http_connections_rejected_total', help: 'HTTP sidecar connections closed at accept, by reason (limit: over http.maxConnections).', labelNames: ['reason'], registers });
-    this.httpRejected.inc({ reason: 'limit' }, 0);
+    this.httpRejected = new Counter({ name: 'fugue_http_connections_rejected_total', help: 'HTTP sidecar connections closed without being served, by reason: limit (http.maxConnections reached, none idle), idle (idle longest when the cap was reached: closed to make room).', labelNames: ['reason'], registers });
+    for (const reason of ['limit', 'idle']) this.httpRejected.inc({ reason }, 0);
     if (options.logStats !== undefined) this.#logMetrics(options.logStats, registers);
     const startTime = new Gauge({ name: 'fugue_start_time_seconds', help: 'Unix time the server process started.', registers });
     startTime.set(Math.round(Date.now() / 1000 - process.uptime()));

@@ -83,8 +83,8 @@ const HTTP_MAX = 4;
   const budget = await s.waitLog((l) => typeof l.msg === 'string' && l.msg.startsWith('the open-files limit leaves room'), 'the open-files warning');
   const effective = listening.maxClients as number;
   t.is(listening.openFilesLimit, 64);
-  // The share docs/operations.md describes: limit - open at start - reserved (HTTP + 1, misc 8) - busy slack 8.
-  t.is(budget.reserved, HTTP_MAX + 1 + 8);
+  // The share docs/operations.md describes: limit - open at start - reserved (HTTP + 2, misc 8) - busy slack 8.
+  t.is(budget.reserved, HTTP_MAX + 2 + 8);
   t.is(effective, 64 - (budget.openNow as number) - (budget.reserved as number) - 8);
   t.true(effective > 5, `effective client limit ${effective}`);
   const port = await waitFor(() => httpPortOf(s), { what: 'sidecar port' });
