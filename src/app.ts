@@ -12,6 +12,8 @@ import { probeDrainingPeer } from './http/probe.js';
 import { HttpSidecar, type Readiness } from './http/sidecar.js';
 import { createObservability, type Observability, type ObservabilityOptions } from './observability/index.js';
 import { EXPORTER_MAX_SOCKETS, resolveTracingSettings } from './observability/tracing.js';
+import { clientsFeature } from './features/clients.js';
+import { coreHandlers, type Feature } from './server/handlers.js';
 import { FugueServer, type DrainResult, type LiveSettings } from './server/server.js';
 
 /** Longest span flush at shutdown, in ms (part of a supervisor's stop timeout: docs/deployment.md). */
@@ -38,8 +40,12 @@ export const RELOADABLE_KEYS: ReadonlySet<string> = new Set([
 ]);
 
 export interface AppOptions extends Omit<ObservabilityOptions, 'config' | 'version'> {
+  /** The validated configuration (loadConfig). */
   config: Config;
+  /** Reported as `server_version`. */
   version: string;
+  /** Features registered on top of the protocol's core types. Default: `[clientsFeature]` (`list_clients`). */
+  features?: readonly Feature[];
 }
 
 /** What a reload did. */
@@ -75,6 +81,7 @@ export class App {
       frameTimeoutMs: config.limits.frameTimeoutMs,
       socketCheckIntervalMs: config.socket.checkIntervalMs,
       instrumentation: instr,
+      handlers: (options.features ?? [clientsFeature]).reduce((table, f) => table.use(f), coreHandlers()),
       fdReserve: {
         // + 2: the sidecar's spare place (see http/sidecar.ts) and its listening
         // socket, opened after the budget is read when a handover waits for the port

@@ -7,8 +7,8 @@
 // read-only views over the same metrics: prom-client renames counters in place
 // (drops `_total`) while rendering OpenMetrics, and the views restore the name.
 
-import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric, type OpenMetricsContentType } from 'prom-client';
-import { BatchedCounter, BatchedHistogram, type CounterSlot } from './batched.js';
+import { Counter, Gauge, Registry, collectDefaultMetrics, type OpenMetricsContentType } from 'prom-client';
+import { BatchedCounter, BatchedHistogram, openMetricsRegistry, registerCustom, registersOf, textRegistryOf, type CounterSlot, type GaugeSlot } from './prom-adapter.js';
 import type { LogSinkStats } from './log-sink.js';
 
 /** Label value for a client-chosen type the server does not know (bounded cardinality). */
@@ -47,10 +47,10 @@ const MESSAGE_BUCKETS = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.
 const CONNECTION_BUCKETS = [0.01, 0.1, 1, 10, 60, 300, 1800, 3600, 14400, 86400];
 
 export class ServerMetrics {
-  readonly registry: Registry<OpenMetricsContentType> = new (Registry as unknown as new (t: string) => Registry<OpenMetricsContentType>)(Registry.OPENMETRICS_CONTENT_TYPE);
-  readonly #text = new Registry();
+  readonly registry: Registry<OpenMetricsContentType> = openMetricsRegistry();
+  readonly #text: Registry;
   /** Client connections open now: a plain number, read by the gauge at scrape time. */
-  readonly activeClients: CounterSlot;
+  readonly activeClients: GaugeSlot = { value: 0 };
   readonly acceptErrors: Counter<'code'>;
   readonly rejected: Counter<'reason'>;
   // Per-connection and per-message families: plain additions into slots,
@@ -73,13 +73,12 @@ export class ServerMetrics {
   readonly configReloads: Counter<'result'>;
   readonly configLastSuccess: Gauge;
   readonly httpRejected: Counter<'reason'>;
-  readonly httpConnections: CounterSlot = { n: 0 };
+  readonly httpConnections: GaugeSlot = { value: 0 };
 
   constructor(options: MetricsOptions) {
-    const registers = [this.registry] as unknown as Registry[];
-    const active: CounterSlot = { n: 0 };
-    this.activeClients = active;
-    new Gauge({ name: 'fugue_active_clients', help: 'Client connections open right now (handshaken or not).', registers, collect() { this.set(active.n); } });
+    const registers = registersOf(this.registry);
+    const active = this.activeClients;
+    new Gauge({ name: 'fugue_active_clients', help: 'Client connections open right now (handshaken or not).', registers, collect() { this.set(active.value); } });
     this.acceptErrors = new Counter({ name: 'fugue_accept_errors_total', help: 'Failed accepts reported by the listener, by errno code (EMFILE, ENFILE, ...).', labelNames: ['code'], registers });
     this.rejected = new Counter({ name: 'fugue_connections_rejected_total', help: 'Connections turned away right after accept, by reason.', labelNames: ['reason'], registers });
     const batched = (name: string, help: string, label?: string): BatchedCounter => {
@@ -93,12 +92,12 @@ export class ServerMetrics {
     this.bytesSent = batched('fugue_sent_bytes_total', 'Bytes written to client sockets.').slot('');
     this.closed = batched('fugue_connections_closed_total', 'Client connections ended, by reason.', 'reason');
     this.connectionDuration = new BatchedHistogram({ name: 'fugue_connection_duration_seconds', help: 'How long client connections lasted.', buckets: CONNECTION_BUCKETS });
-    this.registry.registerMetric(this.connectionDuration as unknown as Metric);
+    registerCustom(this.registry, this.connectionDuration);
     this.messagesReceived = batched('fugue_messages_received_total', 'Frames received, by message type ("unknown" for unregistered types, "invalid" for unparseable frames).', 'type');
     this.messagesSent = batched('fugue_messages_sent_total', 'Messages sent to clients, by type.', 'type');
     this.protocolErrors = batched('fugue_protocol_errors_total', 'Protocol error replies sent, by error code.', 'code');
     this.messageDuration = new BatchedHistogram({ name: 'fugue_message_duration_seconds', help: 'Time from the read that delivered a message to the write of its reply, by type.', label: 'type', buckets: MESSAGE_BUCKETS });
-    this.registry.registerMetric(this.messageDuration as unknown as Metric);
+    registerCustom(this.registry, this.messageDuration);
     this.draining = new Gauge({ name: 'fugue_draining', help: '1 while a graceful shutdown is draining clients, else 0.', registers });
     this.listening = new Gauge({ name: 'fugue_socket_listening', help: '1 while the Unix socket accepts connections, else 0.', registers });
     this.spansDropped = new Counter({ name: 'fugue_spans_dropped_total', help: 'Spans dropped because the export queue was full or the exporter failed.', registers });
@@ -114,7 +113,7 @@ export class ServerMetrics {
     this.configLastSuccess = new Gauge({ name: 'fugue_config_last_reload_success_timestamp_seconds', help: 'Unix time of the last successful configuration load (start or reload).', registers });
     this.configLastSuccess.set(Math.round(Date.now() / 1000));
     const http = this.httpConnections;
-    new Gauge({ name: 'fugue_http_connections', help: 'Connections open to the HTTP sidecar right now.', registers, collect() { this.set(http.n); } });
+    new Gauge({ name: 'fugue_http_connections', help: 'Connections open to the HTTP sidecar right now.', registers, collect() { this.set(http.value); } });
     this.httpRejected = new Counter({ name: 'fugue_http_connections_rejected_total', help: 'HTTP sidecar connections closed without being served, by reason: limit (http.maxConnections reached, none idle), idle (idle longest when the cap was reached: closed to make room).', labelNames: ['reason'], registers });
     for (const reason of ['limit', 'idle']) this.httpRejected.inc({ reason }, 0);
     if (options.logStats !== undefined) this.#logMetrics(options.logStats, registers);
@@ -123,11 +122,11 @@ export class ServerMetrics {
     // Pre-create the label values dashboards and alerts expect, so series exist at 0.
     for (const reason of ['server_busy', 'draining', 'fd_limit']) this.rejected.inc({ reason }, 0);
     if (options.defaultMetrics !== false) {
-      collectDefaultMetrics({ register: this.registry as unknown as Registry });
+      collectDefaultMetrics({ register: registersOf(this.registry)[0] as Registry });
       for (const name of LEFT_OUT_DEFAULT_METRICS) this.registry.removeSingleMetric(name);
     }
 
-    for (const metric of this.registry.getMetricsAsArray() as unknown as Metric[]) this.#text.registerMetric(textView(metric));
+    this.#text = textRegistryOf(this.registry);
   }
 
   // The log sink keeps plain counters; each scrape adds what changed since the last one.
@@ -153,23 +152,4 @@ export class ServerMetrics {
       ? { contentType: CONTENT_TYPE_OPENMETRICS, body: await this.registry.metrics() }
       : { contentType: CONTENT_TYPE_TEXT, body: await this.#text.metrics() };
   }
-}
-
-// A read-only view of `metric` under its original name, for the text registry.
-function textView(metric: Metric): Metric {
-  const m = metric as unknown as { name: string; help: string; type: string; aggregator: string; get(): Promise<object>; getForPromString?(): Promise<object> };
-  const name = m.name;
-  const view = {
-    name,
-    help: m.help,
-    type: m.type,
-    aggregator: m.aggregator,
-    async get() {
-      return { ...(await m.get()), name };
-    },
-    async getForPromString() {
-      return { ...(await (m.getForPromString ? m.getForPromString() : m.get())), name };
-    },
-  };
-  return view as unknown as Metric;
 }

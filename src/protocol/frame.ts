@@ -7,8 +7,7 @@
 // bytes received whatever the read sizes are.
 
 import { frameTooLarge, type FugueError } from '../errors.js';
-import { SHAPED_ID_TEXT, type ShapedReply } from './messages.js';
-import { utf8Write } from './utf8.js';
+import { utf8Bound, utf8Write } from './utf8.js';
 
 export const HEADER_BYTES = 4;
 /** Default and contract value of limits.maxFrameBytes (16 MiB). */
@@ -136,113 +135,77 @@ export function encodeJsonFrame(json: string): Buffer {
 }
 
 /**
- * Frame many serialised messages into one buffer of exact size: one allocation
- * and one `write()` for a whole batch of replies (write coalescing).
+ * Anything that can be framed: a payload that knows an upper bound of its
+ * size and can write itself. The framer knows bytes, not messages (as
+ * undici's websocket frame.js does): a serialised JSON text (JsonPayload) and
+ * a precomputed reply (reply-shape.ts) are two implementations, and a feature
+ * may add its own.
  */
-export function encodeJsonFrames(jsons: readonly string[]): Buffer {
-  if (jsons.length === 1) return encodeJsonFrame(jsons[0] as string);
-  const sizes = new Array<number>(jsons.length);
-  let total = 0;
-  for (let i = 0; i < jsons.length; i++) {
-    const n = Buffer.byteLength(jsons[i] as string);
-    sizes[i] = n;
-    total += HEADER_BYTES + n;
+export interface Frameable {
+  /**
+   * An upper bound of the bytes `writeTo` writes. Keep it tight for large
+   * payloads (exact above a few KiB, as `utf8Bound` is): a large batch gets a
+   * buffer of the summed bounds.
+   */
+  maxBytes(): number;
+  /** Write the payload into `buf` at `at`, where maxBytes() bytes are free; return the offset after the last byte written. */
+  writeTo(buf: Buffer, at: number): number;
+}
+
+/** A serialised JSON text, ready to frame. */
+export class JsonPayload implements Frameable {
+  readonly json: string;
+  constructor(json: string) {
+    this.json = json;
   }
-  const buf = Buffer.allocUnsafe(total);
-  let off = 0;
-  for (let i = 0; i < jsons.length; i++) {
-    buf.writeUInt32BE(sizes[i] as number, off);
-    off += HEADER_BYTES;
-    off += buf.write(jsons[i] as string, off, 'utf8');
+  maxBytes(): number {
+    return utf8Bound(this.json);
   }
-  return buf;
+  writeTo(buf: Buffer, at: number): number {
+    return at + utf8Write(buf, this.json, at);
+  }
 }
 
 const SLAB_BYTES = 64 * 1024;
-// Batches that may need more than this get a buffer of their own, of exact size.
+// Batches that may need more than this get a buffer of their own.
 const SLAB_BATCH_MAX = SLAB_BYTES / 4;
-const ID_KEY = Buffer.from(SHAPED_ID_TEXT);
-const CLOSE_BRACE = 0x7d;
-
-/** A reply ready to frame: JSON text, or a shaped reply whose value is already serialised. */
-export type EncodedReply = string | ShapedReply;
 
 /**
- * Frames batches of replies straight into a shared slab: no
- * `Buffer.byteLength` pass over every text and no allocation per batch (a new
- * slab every 64 KiB). A ShapedReply is written as its precomputed bytes, its
- * id's digits and its value's JSON, without ever becoming one string. Each
- * batch is a view of a region that is never written again, so it stays valid
- * for as long as a socket holds it (which keeps its slab alive: at most 64 KiB
- * per client whose replies are still queued).
+ * Frames batches of payloads into one buffer each: a shared 64 KiB slab for
+ * small batches (no allocation per batch, a new slab every 64 KiB), a buffer
+ * of the summed bounds for large ones. Each batch is a view of a region that
+ * is never written again, so it stays valid for as long as a socket holds it
+ * (which keeps its slab alive: at most 64 KiB per client whose writes are
+ * still queued).
  */
 export class FrameEncoder {
   #slab = Buffer.allocUnsafe(SLAB_BYTES);
   #off = 0;
 
-  encode(replies: readonly EncodedReply[]): Buffer {
-    // Upper bound of the encoded size: UTF-8 takes at most 3 bytes per UTF-16 unit.
+  encode(items: readonly Frameable[]): Buffer {
     let bound = 0;
-    for (let i = 0; i < replies.length; i++) bound += HEADER_BYTES + maxBytes(replies[i] as EncodedReply);
-    if (bound > SLAB_BATCH_MAX) return encodeJsonFrames(replies.map((r) => (typeof r === 'string' ? r : r.text())));
-    if (SLAB_BYTES - this.#off < bound) {
-      this.#slab = Buffer.allocUnsafe(SLAB_BYTES);
-      this.#off = 0;
+    for (let i = 0; i < items.length; i++) bound += HEADER_BYTES + (items[i] as Frameable).maxBytes();
+    let buf: Buffer;
+    let start: number;
+    if (bound > SLAB_BATCH_MAX) {
+      buf = Buffer.allocUnsafe(bound);
+      start = 0;
+    } else {
+      if (SLAB_BYTES - this.#off < bound) {
+        this.#slab = Buffer.allocUnsafe(SLAB_BYTES);
+        this.#off = 0;
+      }
+      buf = this.#slab;
+      start = this.#off;
     }
-    const slab = this.#slab;
-    const start = this.#off;
     let off = start;
-    for (let i = 0; i < replies.length; i++) {
-      const r = replies[i] as EncodedReply;
+    for (let i = 0; i < items.length; i++) {
       const body = off + HEADER_BYTES;
-      const end = typeof r === 'string' ? body + utf8Write(slab, r, body) : writeShaped(slab, r, body);
-      slab.writeUInt32BE(end - body, off);
+      const end = (items[i] as Frameable).writeTo(buf, body);
+      buf.writeUInt32BE(end - body, off);
       off = end;
     }
-    this.#off = off;
-    return slab.subarray(start, off);
+    if (buf === this.#slab) this.#off = off;
+    return buf.subarray(start, off);
   }
-}
-
-function maxBytes(r: EncodedReply): number {
-  if (typeof r === 'string') return 3 * r.length;
-  // head + `,"id":` + a safe integer's 16 characters or a string id's JSON + field + value + `}`
-  const id = r.id === undefined ? 0 : ID_KEY.length + (typeof r.id === 'number' ? 16 : 6 * r.id.length + 2);
-  return r.shape.head.length + id + r.shape.field.length + (r.json === undefined ? 0 : 3 * r.json.length) + 1;
-}
-
-// Short byte runs are copied in JS: cheaper than a native call for ~10 bytes.
-function putBytes(slab: Buffer, at: number, bytes: Buffer): number {
-  for (let i = 0; i < bytes.length; i++) slab[at + i] = bytes[i] as number;
-  return at + bytes.length;
-}
-
-// The decimal digits of a safe integer (what JSON.stringify gives; -0 is "0").
-function putInteger(slab: Buffer, at: number, n: number): number {
-  if (n < 0) {
-    slab[at++] = 0x2d;
-    n = -n;
-  }
-  let digits = 1;
-  for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
-  for (let i = at + digits - 1; i >= at; i--) {
-    slab[i] = 0x30 + (n % 10);
-    n = Math.floor(n / 10);
-  }
-  return at + digits;
-}
-
-function writeShaped(slab: Buffer, r: ShapedReply, at: number): number {
-  at = putBytes(slab, at, r.shape.head);
-  const id = r.id;
-  if (id !== undefined) {
-    at = putBytes(slab, at, ID_KEY);
-    at = typeof id === 'number' ? putInteger(slab, at, id) : at + utf8Write(slab, JSON.stringify(id), at);
-  }
-  if (r.json !== undefined) {
-    at = putBytes(slab, at, r.shape.field);
-    at += utf8Write(slab, r.json, at);
-  }
-  slab[at] = CLOSE_BRACE;
-  return at + 1;
 }

@@ -2,6 +2,7 @@
 // replies. Pure: no I/O. docs/protocol.md is the user-facing contract.
 
 import { isUtf8 } from 'node:buffer';
+import { JsonPayload, type Frameable } from './frame.js';
 import { utf8Slice } from './utf8.js';
 
 export const PROTOCOL_VERSION = 1;
@@ -95,67 +96,24 @@ export interface ServerMessage {
   [field: string]: unknown;
 }
 
-/** What goes between a shaped reply's head and its id's JSON. */
-export const SHAPED_ID_TEXT = ',"id":';
-
 /**
- * A reply of one fixed shape, `{"type": T, "id": <request id>, ...fixed, "<field>": value}`:
- * fields with values known in advance (`fixed`), then one variable field. Its
- * fixed parts are made once, as text and as UTF-8 bytes, so a reply costs
- * JSON.stringify of its one value and not a walk over a reply object (about a
- * tenth of the echo path). Make one per shape, once; `reply(value)` per
- * message. The pump sets the request's id, as for any reply.
+ * The framed form of `reply` answering request `id`: the reply's JSON with
+ * `id` right after `type` (docs/protocol.md, "Common fields"), or no `id` for
+ * an unsolicited message. The reply object is not changed, so a handler may
+ * return the same object every time. Throws what JSON.stringify throws (a
+ * RangeError for data nested too deeply).
  */
-export class ReplyShape {
-  readonly type: string;
-  /** `{"type":<type JSON>` */
-  readonly headText: string;
-  /** The fixed fields, then `,<field JSON>:` */
-  readonly fieldText: string;
-  readonly head: Buffer;
-  readonly field: Buffer;
-  readonly fixed: Readonly<Record<string, unknown>>;
-
-  constructor(type: string, field: string, fixed: Record<string, unknown> = {}) {
-    this.type = type;
-    this.fixed = { ...fixed };
-    this.headText = `{"type":${JSON.stringify(type)}`;
-    const fixedText = JSON.stringify(fixed).slice(1, -1);
-    this.fieldText = `${fixedText === '' ? '' : `,${fixedText}`},${JSON.stringify(field)}:`;
-    this.head = Buffer.from(this.headText);
-    this.field = Buffer.from(this.fieldText);
+export function replyPayload(reply: ServerMessage, id: MessageId | undefined): Frameable {
+  const json = JSON.stringify(reply);
+  if (id === undefined) return new JsonPayload(json);
+  // The usual reply literal starts with its type: put the id right after it,
+  // without copying the object.
+  const head = `{"type":${JSON.stringify(reply.type)}`;
+  const idJson = typeof id === 'number' ? String(id) : JSON.stringify(id);
+  if (reply.id === undefined && json.startsWith(head)) {
+    return new JsonPayload(`${head},"id":${idJson}${json.length === head.length + 1 ? '}' : json.slice(head.length)}`);
   }
-
-  reply(value: unknown): ShapedReply {
-    return new ShapedReply(this, value);
-  }
-}
-
-/** One reply of a ReplyShape. */
-export class ShapedReply {
-  readonly shape: ReplyShape;
-  readonly value: unknown;
-  /** Set by the pump: the request's id. */
-  id: MessageId | undefined = undefined;
-  /** Set by `encodeValue()`: the JSON of `value` (undefined: the field is left out, as JSON.stringify does). */
-  json: string | undefined = undefined;
-
-  constructor(shape: ReplyShape, value: unknown) {
-    this.shape = shape;
-    this.value = value;
-  }
-
-  /** Serialise the value. Throws what JSON.stringify throws (a RangeError for data nested too deeply). */
-  encodeValue(): void {
-    this.json = JSON.stringify(this.value);
-  }
-
-  /** The whole JSON text (after `encodeValue()`), equal to JSON.stringify of `{ type, id, [field]: value }`. */
-  text(): string {
-    const s = this.shape;
-    const head = this.id === undefined ? s.headText : `${s.headText}${SHAPED_ID_TEXT}${JSON.stringify(this.id)}`;
-    return this.json === undefined ? `${head}}` : `${head}${s.fieldText}${this.json}}`;
-  }
+  return new JsonPayload(JSON.stringify(Object.assign({ type: reply.type, id }, reply, { id })));
 }
 
 export function errorMessage(code: ProtocolErrorCode, message: string, id?: MessageId, extra?: Record<string, unknown>): ServerMessage {

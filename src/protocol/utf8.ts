@@ -23,3 +23,15 @@ export function utf8Slice(buf: Buffer, start: number, end: number): string {
 export function utf8Write(buf: Buffer, text: string, offset: number): number {
   return hasWrite ? (buf as Utf8Methods).utf8Write!(text, offset) : buf.write(text, offset, 'utf8');
 }
+
+/** Above this many UTF-16 units, `utf8Bound` measures instead of estimating. */
+const EXACT_ABOVE = 4096;
+
+/**
+ * An upper bound of the UTF-8 bytes of `text`: 3 per UTF-16 unit for short
+ * texts (no pass over them), the exact count for long ones (so a large
+ * payload's buffer is not three times its size).
+ */
+export function utf8Bound(text: string): number {
+  return text.length > EXACT_ABOVE ? Buffer.byteLength(text, 'utf8') : 3 * text.length;
+}

@@ -1,28 +1,21 @@
-// One client connection: the pump. Bytes in -> FrameDecoder -> parseMessage ->
-// handler table -> replies, queued in request order and written once per read
-// (write coalescing). Cleanup runs exactly once, on the socket's 'close'.
+// One client connection: the socket pump. Bytes in -> FrameDecoder -> the
+// dispatch step (dispatch.ts: parse, route, handle, serialise) -> replies,
+// queued in request order and written once per read (write coalescing), with
+// backpressure (a client that stops reading is cut off), timeouts, and
+// unsolicited messages from features queued with the replies. Cleanup runs
+// exactly once, on the socket's 'close'.
 
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import {
-  FrameEncoder,
-  errorMessage,
-  ERROR_TEXT,
-  FrameDecoder,
-  parseMessage,
-  shutdownMessage,
-  ShapedReply,
-  type ClientMessage,
-  type EncodedReply,
-  type MessageId,
-  type ServerMessage,
-} from '../protocol/index.js';
-import type { HandlerContext, HandlerResult, HandlerTable, ServerView } from './handlers.js';
-import type { CloseInfo, CloseReason, ConnectionObserver, Log, MessageRecord } from './instrumentation.js';
+import { errorMessage, ERROR_TEXT, FrameDecoder, FrameEncoder, replyPayload, shutdownMessage, type Frameable, type ServerMessage } from '../protocol/index.js';
+import type { DispatchContext, Dispatcher } from './dispatch.js';
+import type { ClientHandle, ClientInfo, ConnectionState as StateKey, ServerView } from './handlers.js';
+import type { CloseEvent, CloseReason, ConnectionObserver, Log, MessageEvent, PushEvent } from './instrumentation.js';
 
 // One encoder for every connection: replies are framed into its shared slab.
 const encoder = new FrameEncoder();
 
+/** The per-connection limits; one object shared by every connection, so a reload changes them all. */
 export interface ConnectionLimits {
   maxFrameBytes: number;
   maxBufferedBytes: number;
@@ -34,23 +27,25 @@ export interface ConnectionLimits {
 export interface ConnectionOptions {
   clientId: number;
   socket: Socket;
-  handlers: HandlerTable;
+  dispatcher: Dispatcher;
   limits: ConnectionLimits;
   server: ServerView;
   observer: ConnectionObserver;
   log: Log;
   /** Called once, after the socket closed. */
-  onClose(conn: Connection, info: CloseInfo): void;
+  onClose(conn: Connection, event: CloseEvent): void;
 }
 
 export type ConnectionState = 'handshaking' | 'ready' | 'closing' | 'closed';
 
-export class Connection implements HandlerContext {
+export class Connection implements DispatchContext, ClientHandle {
   readonly clientId: number;
   readonly server: ServerView;
   readonly openedAt = performance.now();
+  /** When it connected, in Unix ms. */
+  readonly connectedAt = Date.now();
   #socket: Socket;
-  #handlers: HandlerTable;
+  #dispatcher: Dispatcher;
   #limits: ConnectionLimits;
   #observer: ConnectionObserver;
   #log: Log;
@@ -62,8 +57,16 @@ export class Connection implements HandlerContext {
   #closeReason: CloseReason | undefined;
   #closeError: Error | undefined;
   #closeAfterReply: CloseReason | undefined;
-  // Replies of the current batch, serialised, waiting for one coalesced write.
-  #out: EncodedReply[] = [];
+  // Framed messages waiting for one coalesced write, in the order they are owed.
+  #out: Frameable[] = [];
+  // Messages handled since the last write: their events go out once it is done.
+  #handled: MessageEvent[] = [];
+  // Unsolicited messages queued since the last write.
+  #pushes: PushEvent[] | undefined;
+  // True while a read (or a settled async handler) is being worked through:
+  // whatever is queued meanwhile goes out in the write that ends it.
+  #inBatch = false;
+  #flushScheduled = false;
   // An async handler in progress, and the frames that arrived behind it.
   #blocked = false;
   #backlog: Buffer[] | undefined;
@@ -72,24 +75,20 @@ export class Connection implements HandlerContext {
   // When the unfinished frame now buffered began (performance.now()), or 0.
   #partialSince = 0;
   // When the current read (or the settling of an async handler) began: the
-  // start of every message it carries. Messages end when their replies are
-  // written: two clock reads per batch, none per message.
+  // start of every message it carries. Two clock reads per batch, none per message.
   #clock = 0;
-  // Messages reported to the observer since the last write.
-  #unwritten = 0;
   #framesIn = 0;
   #messagesIn = 0;
   #messagesOut = 0;
   #bytesIn = 0;
   #bytesOut = 0;
-  // Reused for every message: the observer copies what it keeps.
-  #record: MessageRecord = { type: '', known: false, id: undefined, bytes: 0, startMs: 0, errorCode: undefined, traceparent: undefined, tracestate: undefined };
+  #states: Map<StateKey<unknown>, unknown> | undefined;
 
   constructor(options: ConnectionOptions) {
     this.clientId = options.clientId;
     this.server = options.server;
     this.#socket = options.socket;
-    this.#handlers = options.handlers;
+    this.#dispatcher = options.dispatcher;
     this.#limits = options.limits;
     this.#observer = options.observer;
     this.#log = options.log;
@@ -103,6 +102,7 @@ export class Connection implements HandlerContext {
       try {
         this.#onData(chunk);
       } catch (err) {
+        this.#inBatch = false;
         this.#log.error({ clientId: this.clientId, err }, 'unexpected error handling client input; closing this connection');
         this.destroy('error', err as Error);
       }
@@ -113,22 +113,19 @@ export class Connection implements HandlerContext {
     if (this.#limits.idleTimeoutMs > 0) this.#armIdleTimeout();
   }
 
-  #armIdleTimeout(): void {
-    const ms = this.#limits.idleTimeoutMs;
-    this.#socket.setTimeout(ms, ms > 0 ? () => this.#timeout(ERROR_TEXT.idle_timeout(ms)) : undefined);
-  }
-
-  /** The shared limits object changed (a configuration reload): apply what is per connection. */
-  limitsChanged(): void {
-    this.#decoder.maxFrameBytes = this.#limits.maxFrameBytes;
-    if ((this.#socket.timeout ?? 0) !== this.#limits.idleTimeoutMs) {
-      this.#socket.removeAllListeners('timeout');
-      this.#armIdleTimeout();
-    }
-  }
-
-  get state(): ConnectionState {
+  /** Where the connection is in its life. */
+  get lifecycle(): ConnectionState {
     return this.#state;
+  }
+
+  // --- HandlerContext and ClientHandle ---
+
+  get id(): number {
+    return this.clientId;
+  }
+
+  get name(): string | undefined {
+    return this.#clientName;
   }
 
   get clientName(): string | undefined {
@@ -139,7 +136,26 @@ export class Connection implements HandlerContext {
     return this.#handshaken;
   }
 
-  // --- HandlerContext ---
+  get open(): boolean {
+    return this.#state !== 'closing' && this.#state !== 'closed' && !this.#socket.destroyed;
+  }
+
+  get client(): ClientHandle {
+    return this;
+  }
+
+  info(): ClientInfo {
+    return {
+      id: this.clientId,
+      name: this.#clientName,
+      connectedAt: this.connectedAt,
+      handshaken: this.#handshaken,
+      messagesIn: this.#messagesIn,
+      messagesOut: this.#messagesOut,
+      bytesIn: this.#bytesIn,
+      bytesOut: this.#bytesOut,
+    };
+  }
 
   completeHandshake(clientName: string | undefined): void {
     this.#clientName = clientName;
@@ -152,9 +168,41 @@ export class Connection implements HandlerContext {
     this.#closeAfterReply ??= reason;
   }
 
+  state<T>(key: StateKey<T>): T {
+    const states = (this.#states ??= new Map());
+    if (states.has(key)) return states.get(key) as T;
+    const value = key.init(this);
+    states.set(key, value);
+    return value;
+  }
+
+  send(message: ServerMessage): boolean {
+    if (!this.#handshaken || !this.open) return false;
+    const payload = replyPayload(message, undefined);
+    this.#enqueue(payload, message.type);
+    (this.#pushes ??= []).push({ clientId: this.clientId, type: message.type, fromClientId: this.#dispatcher.activeClientId, startMs: performance.now(), endMs: 0 });
+    this.#scheduleFlush();
+    return true;
+  }
+
+  // --- DispatchContext ---
+
+  enqueue(payload: Frameable, type: string): void {
+    this.#enqueue(payload, type);
+  }
+
   // --- server-side actions ---
 
-  /** Send an unsolicited message (e.g. `shutdown`) right away. */
+  /** The shared limits object changed (a configuration reload): apply what is per connection. */
+  limitsChanged(): void {
+    this.#decoder.maxFrameBytes = this.#limits.maxFrameBytes;
+    if ((this.#socket.timeout ?? 0) !== this.#limits.idleTimeoutMs) {
+      this.#socket.removeAllListeners('timeout');
+      this.#armIdleTimeout();
+    }
+  }
+
+  /** Send the `shutdown` notice (a drain started). */
   notifyShutdown(reason: string, timeoutMs: number): void {
     if (this.#state === 'closed' || this.#socket.destroyed) return;
     if (!this.#handshaken) {
@@ -163,7 +211,7 @@ export class Connection implements HandlerContext {
       this.#pendingShutdown = { reason, deadline: performance.now() + timeoutMs };
       return;
     }
-    this.#enqueue(shutdownMessage(reason, timeoutMs));
+    this.#enqueue(replyPayload(shutdownMessage(reason, timeoutMs), undefined), 'shutdown');
     if (!this.#blocked) this.#flush();
   }
 
@@ -171,7 +219,7 @@ export class Connection implements HandlerContext {
     const p = this.#pendingShutdown;
     if (p === undefined || !this.#handshaken) return;
     this.#pendingShutdown = undefined;
-    this.#enqueue(shutdownMessage(p.reason, Math.max(0, Math.round(p.deadline - performance.now()))));
+    this.#enqueue(replyPayload(shutdownMessage(p.reason, Math.max(0, Math.round(p.deadline - performance.now()))), undefined), 'shutdown');
   }
 
   /**
@@ -202,6 +250,7 @@ export class Connection implements HandlerContext {
     this.#observer.read(chunk.length);
     if (this.#state === 'closing' || this.#state === 'closed') return;
     this.#clock = performance.now();
+    this.#inBatch = true;
     const framesBefore = this.#framesIn;
     this.#decoder.feed(chunk, this.#onFrame);
     if (this.#decoder.pendingBytes === 0) this.#partialSince = 0;
@@ -209,6 +258,7 @@ export class Connection implements HandlerContext {
     if (this.#blocked) {
       // Bound what queues behind a slow handler: stop reading until it settles.
       this.#socket.pause();
+      this.#inBatch = false;
       return;
     }
     this.#afterBatch();
@@ -223,18 +273,77 @@ export class Connection implements HandlerContext {
     else this.#handleFrame(buf, start, end);
   };
 
+  #handleFrame(buf: Buffer, start: number, end: number): void {
+    this.#messagesIn++;
+    const result = this.#dispatcher.dispatch(this, buf, start, end);
+    if ('then' in result) {
+      this.#blocked = true;
+      const startMs = this.#clock;
+      void result.then((ev) => this.#settle(ev, startMs));
+      return;
+    }
+    result.startMs = this.#clock;
+    this.#handled.push(result);
+    if (this.#pendingShutdown !== undefined) this.#sendPendingShutdown();
+  }
+
+  // An async handler finished (its reply is queued): work through what queued behind it.
+  #settle(ev: MessageEvent, startMs: number): void {
+    this.#blocked = false;
+    ev.startMs = startMs;
+    this.#handled.push(ev);
+    if (this.#state === 'closed') {
+      this.#complete(performance.now());
+      return;
+    }
+    this.#clock = performance.now();
+    this.#inBatch = true;
+    try {
+      const backlog = this.#backlog;
+      while (backlog !== undefined && backlog.length > 0 && !this.#blocked && this.#closeAfterReply === undefined) {
+        const frame = backlog.shift() as Buffer;
+        this.#handleFrame(frame, 0, frame.length);
+      }
+      if (!this.#blocked) {
+        this.#backlog = undefined;
+        this.#socket.resume();
+        this.#afterBatch();
+      } else {
+        this.#inBatch = false;
+        this.#flush();
+      }
+    } catch (err) {
+      this.#inBatch = false;
+      this.#log.error({ clientId: this.clientId, err }, 'unexpected error handling client input; closing this connection');
+      this.destroy('error', err as Error);
+    }
+  }
+
   // An over-limit frame ends the stream: reply after everything before it.
   #checkDecoderError(): void {
     const err = this.#decoder.error;
     if (err === undefined || this.#closeAfterReply !== undefined) return;
     const { length, max } = err.details as { length: number; max: number };
-    this.#log.warn({ clientId: this.clientId, frameLength: length, maxFrameBytes: max }, 'frame too large, closing connection');
-    this.#recordProtocolError('frame_too_large', length);
-    this.#enqueue(errorMessage('frame_too_large', ERROR_TEXT.frame_too_large(length, max)));
+    this.#observer.limit({ clientId: this.clientId, limit: 'limits.maxFrameBytes', value: length, max });
+    this.#enqueue(replyPayload(errorMessage('frame_too_large', ERROR_TEXT.frame_too_large(length, max)), undefined), 'error');
+    this.#handled.push({
+      clientId: this.clientId,
+      type: '',
+      known: false,
+      id: undefined,
+      bytes: length,
+      errorCode: 'frame_too_large',
+      error: undefined,
+      traceparent: undefined,
+      tracestate: undefined,
+      startMs: this.#clock,
+      endMs: 0,
+    });
     this.#closeAfterReply = 'protocol_error';
   }
 
   #afterBatch(): void {
+    this.#inBatch = false;
     this.#checkDecoderError();
     if (this.#closeAfterReply !== undefined) {
       this.#end(this.#closeAfterReply);
@@ -244,151 +353,25 @@ export class Connection implements HandlerContext {
     }
   }
 
-  #handleFrame(buf: Buffer, start: number, end: number): void {
-    this.#messagesIn++;
-    const bytes = end - start;
-    const rec = this.#record;
-    rec.startMs = this.#clock;
-    rec.bytes = bytes;
-    rec.errorCode = undefined;
-    rec.traceparent = undefined;
-    rec.tracestate = undefined;
-    const parsed = parseMessage(buf, start, end);
-    if (!parsed.ok) {
-      rec.type = ''; // no type: the frame did not parse
-      rec.known = false;
-      rec.id = parsed.id;
-      this.#reply(errorMessage('bad_message', parsed.reason), parsed.id);
-      return;
-    }
-    const msg = parsed.message;
-    rec.type = msg.type;
-    rec.id = msg.id;
-    rec.traceparent = msg.traceparent;
-    rec.tracestate = msg.tracestate;
-    const handler = this.#handlers.get(msg.type);
-    rec.known = handler !== undefined;
-    if (handler === undefined || (!handler.beforeHandshake && !this.handshaken)) {
-      const reply = this.handshaken
-        ? errorMessage('unknown_type', ERROR_TEXT.unknown_type(msg.type) + this.#handlers.types().join(', '))
-        : errorMessage('handshake_required', ERROR_TEXT.handshake_required);
-      this.#reply(reply, msg.id);
-      return;
-    }
-    const invalid = handler.validate?.(msg);
-    if (invalid !== undefined) {
-      this.#reply(errorMessage('bad_message', `${msg.type}: ${invalid}`), msg.id);
-      return;
-    }
-    let result: HandlerResult | Promise<HandlerResult>;
-    try {
-      result = handler.handle(msg, this);
-    } catch (err) {
-      this.#internalError(msg, err);
-      return;
-    }
-    if (result instanceof Promise) {
-      this.#blocked = true;
-      const startMs = rec.startMs;
-      result.then(
-        (reply) => this.#settle(msg, startMs, bytes, reply),
-        (err: unknown) => {
-          this.#internalError(msg, err);
-          this.#settle(msg, startMs, bytes, undefined, true);
-        },
-      );
-      return;
-    }
-    this.#reply(result, msg.id);
-    if (this.#pendingShutdown !== undefined) this.#sendPendingShutdown();
-  }
-
-  #internalError(msg: ClientMessage, err: unknown): void {
-    this.#log.error({ clientId: this.clientId, type: msg.type, err }, 'message handler failed');
-    this.#reply(errorMessage('internal', ERROR_TEXT.internal), msg.id);
-  }
-
-  // An async handler finished: reply, then work through what queued behind it.
-  #settle(msg: ClientMessage, startMs: number, bytes: number, reply: HandlerResult, replied = false): void {
-    this.#blocked = false;
-    if (this.#state === 'closed') return;
-    this.#clock = performance.now();
-    const rec = this.#record;
-    rec.type = msg.type;
-    rec.known = true;
-    rec.id = msg.id;
-    rec.bytes = bytes;
-    rec.startMs = startMs;
-    rec.traceparent = msg.traceparent;
-    rec.tracestate = msg.tracestate;
-    if (!replied) {
-      rec.errorCode = undefined;
-      this.#reply(reply, msg.id);
-    }
-    const backlog = this.#backlog;
-    while (backlog !== undefined && backlog.length > 0 && !this.#blocked && this.#closeAfterReply === undefined) {
-      const frame = backlog.shift() as Buffer;
-      this.#handleFrame(frame, 0, frame.length);
-    }
-    if (!this.#blocked) {
-      this.#backlog = undefined;
-      this.#socket.resume();
-      this.#afterBatch();
-    } else {
-      this.#flush();
-    }
-  }
-
-  #reply(reply: HandlerResult, id: MessageId | undefined): void {
-    const rec = this.#record;
-    if (reply instanceof ShapedReply) {
-      reply.id = id;
-      this.#enqueue(reply, id);
-    } else if (reply !== undefined) {
-      if (id !== undefined) reply.id = id;
-      if (reply.type === 'error') rec.errorCode = reply.code as MessageRecord['errorCode'];
-      this.#enqueue(reply, id);
-    }
-    this.#unwritten++;
-    this.#observer.message(rec);
-  }
-
-  #recordProtocolError(code: 'frame_too_large', bytes: number): void {
-    const rec = this.#record;
-    rec.type = '';
-    rec.known = false;
-    rec.id = undefined;
-    rec.bytes = bytes;
-    rec.startMs = this.#clock;
-    rec.errorCode = code;
-    rec.traceparent = rec.tracestate = undefined;
-    this.#unwritten++;
-    this.#observer.message(rec);
-  }
-
-  #enqueue(message: ServerMessage | ShapedReply, id?: MessageId): void {
-    let json: EncodedReply;
-    let type: string;
-    try {
-      if (message instanceof ShapedReply) {
-        type = message.shape.type;
-        message.encodeValue();
-        json = message; // framed straight from its parts
-      } else {
-        type = message.type;
-        json = JSON.stringify(message);
-      }
-    } catch (err) {
-      // JSON.stringify recurses: data nested thousands of levels deep (which
-      // JSON.parse accepts) overflows the stack. Answer instead of crashing.
-      const reply = errorMessage('internal', `the reply could not be encoded (${(err as Error).message}); nest data less deeply`, id);
-      json = JSON.stringify(reply);
-      type = reply.type;
-    }
-    this.#out.push(json);
+  #enqueue(payload: Frameable, type: string): void {
+    if (this.#state === 'closed') return; // an async handler that settled after the close
+    this.#out.push(payload);
     this.#messagesOut++;
     this.#observer.sent(type);
   }
+
+  // Unsolicited messages sent from outside this connection's own batch go out
+  // together, once the code that sent them is done (one write for many).
+  #scheduleFlush(): void {
+    if (this.#inBatch || this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    queueMicrotask(this.#scheduledFlush);
+  }
+
+  #scheduledFlush = (): void => {
+    this.#flushScheduled = false;
+    if (!this.#inBatch && this.#state !== 'closed') this.#flush();
+  };
 
   #flush(): void {
     const out = this.#out;
@@ -399,15 +382,37 @@ export class Connection implements HandlerContext {
       this.#socket.write(buf);
     }
     out.length = 0;
-    if (bytes === 0 && this.#unwritten === 0) return;
-    this.#bytesOut += bytes;
-    this.#unwritten = 0;
-    this.#observer.written(bytes, performance.now());
+    if (bytes > 0) {
+      this.#bytesOut += bytes;
+      this.#observer.written(bytes);
+    }
+    if (this.#handled.length > 0 || this.#pushes !== undefined) this.#complete(performance.now());
     // The client is not reading fast enough: cut it off rather than buffer without bound.
     const buffered = this.#socket.writableLength;
     if (buffered > this.#limits.maxBufferedBytes) {
-      this.#log.warn({ clientId: this.clientId, bufferedBytes: buffered, maxBufferedBytes: this.#limits.maxBufferedBytes }, 'client is not reading its replies, disconnecting it');
+      this.#observer.limit({ clientId: this.clientId, limit: 'limits.maxBufferedBytes', value: buffered, max: this.#limits.maxBufferedBytes });
       this.destroy('slow_consumer');
+    }
+  }
+
+  // Everything handled or pushed since the last write is complete at `endMs`.
+  #complete(endMs: number): void {
+    const handled = this.#handled;
+    if (handled.length > 0) {
+      this.#handled = [];
+      for (let i = 0; i < handled.length; i++) {
+        const ev = handled[i] as MessageEvent;
+        ev.endMs = endMs;
+        this.#observer.message(ev);
+      }
+    }
+    const pushes = this.#pushes;
+    if (pushes !== undefined) {
+      this.#pushes = undefined;
+      for (const p of pushes) {
+        p.endMs = endMs;
+        this.#observer.pushed(p);
+      }
     }
   }
 
@@ -422,16 +427,17 @@ export class Connection implements HandlerContext {
 
   #timeout(text: string): void {
     if (this.#state === 'closing' || this.#state === 'closed') return;
-    this.#enqueue(errorMessage('timeout', text));
+    this.#enqueue(replyPayload(errorMessage('timeout', text), undefined), 'error');
     this.#end('timeout');
+  }
+
+  #armIdleTimeout(): void {
+    const ms = this.#limits.idleTimeoutMs;
+    this.#socket.setTimeout(ms, ms > 0 ? () => this.#timeout(ERROR_TEXT.idle_timeout(ms)) : undefined);
   }
 
   #onEnd(): void {
     this.#peerEnded = true;
-    const pending = this.#decoder.pendingBytes;
-    if (pending > 0) {
-      this.#log.info({ clientId: this.clientId, partialFrameBytes: pending }, 'client closed in the middle of a frame');
-    }
     // Answer everything already received, then close our side (allowHalfOpen).
     if (!this.#blocked) this.#end('client_eof');
   }
@@ -453,7 +459,13 @@ export class Connection implements HandlerContext {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
     this.#backlog = undefined;
-    const info: CloseInfo = {
+    this.#out.length = 0;
+    // Messages whose replies were never written (the connection went first) end now.
+    if (!this.#blocked && (this.#handled.length > 0 || this.#pushes !== undefined)) this.#complete(performance.now());
+    this.#disposeStates();
+    const event: CloseEvent = {
+      clientId: this.clientId,
+      clientName: this.#clientName,
       reason: this.#closeReason ?? 'client_eof',
       durationMs: performance.now() - this.openedAt,
       messagesIn: this.#messagesIn,
@@ -463,7 +475,20 @@ export class Connection implements HandlerContext {
       partialFrameBytes: this.#decoder.pendingBytes,
       error: this.#closeError,
     };
-    this.#observer.closed(info);
-    this.#onClose(this, info);
+    this.#observer.closed(event);
+    this.#onClose(this, event);
+  }
+
+  #disposeStates(): void {
+    const states = this.#states;
+    if (states === undefined) return;
+    this.#states = undefined;
+    for (const [key, value] of states) {
+      try {
+        key.dispose?.(value, this);
+      } catch (err) {
+        this.#log.error({ clientId: this.clientId, err }, 'a feature failed to dispose its per-connection state');
+      }
+    }
   }
 }

@@ -1,6 +1,9 @@
-// Message routing: a table of handlers keyed by message type. Features register
-// their types here; the connection pump (connection.ts) only looks types up, so
-// adding a message type never changes the pump.
+// The extension API: message routing through a table of handlers keyed by
+// message type, and what a handler can see and do. fugue's features
+// (sessions, panes, agents) live outside src/server as `Feature`s that
+// register their types here; the connection pump only looks types up, so
+// adding a message type never changes the pump. docs/architecture.md walks
+// through adding a feature.
 
 import {
   describe,
@@ -9,21 +12,67 @@ import {
   PROTOCOL_VERSION,
   ReplyShape,
   type ClientMessage,
+  type Frameable,
+  type MessageId,
   type ServerMessage,
-  type ShapedReply,
 } from '../protocol/index.js';
 import type { CloseReason } from './instrumentation.js';
 
-/** What a handler can see of and do to its connection. */
-export interface HandlerContext {
-  readonly clientId: number;
-  readonly clientName: string | undefined;
+/** A snapshot of one connected client. */
+export interface ClientInfo {
+  /** Unique for the server's lifetime (the `client_id` of `connected`). */
+  id: number;
+  /** The `client_name` it sent with `connect`, if any. */
+  name: string | undefined;
+  /** When it connected, in Unix milliseconds. */
+  connectedAt: number;
+  /** Whether it completed `connect`. */
+  handshaken: boolean;
+  /** Messages received from it and sent to it (replies and unsolicited ones). */
+  messagesIn: number;
+  messagesOut: number;
+  /** Bytes read from it and written to it. */
+  bytesIn: number;
+  bytesOut: number;
+}
+
+/**
+ * Per-connection state a feature keeps: created by `init` on first use
+ * (`client.state(key)`), dropped when the connection closes, after `dispose`
+ * (if given) has run. Make one key per kind of state, once, with
+ * `connectionState()`.
+ */
+export interface ConnectionState<T> {
+  init(client: ClientHandle): T;
+  dispose?(value: T, client: ClientHandle): void;
+}
+
+/** A key for per-connection state (see ConnectionState). */
+export function connectionState<T>(init: (client: ClientHandle) => T, dispose?: (value: T, client: ClientHandle) => void): ConnectionState<T> {
+  return Object.freeze(dispose === undefined ? { init } : { init, dispose });
+}
+
+/** One connected client, as handlers see it: its own (`ctx.client`) or another (`ctx.server.client(id)`). */
+export interface ClientHandle {
+  readonly id: number;
+  readonly name: string | undefined;
   readonly handshaken: boolean;
-  /** Mark the handshake complete. */
-  completeHandshake(clientName: string | undefined): void;
-  /** Close the connection cleanly once the reply (if any) has been written. */
-  closeAfterReply(reason: CloseReason): void;
-  readonly server: ServerView;
+  /** False once the connection is closing or closed: `send` then returns false. */
+  readonly open: boolean;
+  /** A snapshot of its counters. */
+  info(): ClientInfo;
+  /**
+   * Send an unsolicited message (no `id`). It is queued behind everything
+   * already owed to the client (replies stay in request order), written with
+   * them, bounded by the same `limits.maxBufferedBytes` (a client that does not
+   * read is disconnected as a slow consumer), and instrumented like a reply
+   * (counted by type, spanned, logged at debug). Returns false, sending
+   * nothing, to a client that is not handshaken or no longer open. Throws
+   * what JSON.stringify throws.
+   */
+  send(message: ServerMessage): boolean;
+  /** This connection's value for `key`, created on first use. */
+  state<T>(key: ConnectionState<T>): T;
 }
 
 /** What handlers can see of the server. */
@@ -32,16 +81,31 @@ export interface ServerView {
   uptimeMs(): number;
   clientCount(): number;
   isDraining(): boolean;
+  /** A snapshot of every connected client, in connection order. */
+  clients(): ClientInfo[];
+  /** The connected client with this id, if any. */
+  client(id: number): ClientHandle | undefined;
+}
+
+/** What a handler can see of and do to its connection. */
+export interface HandlerContext {
+  readonly clientId: number;
+  readonly clientName: string | undefined;
+  readonly handshaken: boolean;
+  /** This connection, for unsolicited messages and per-connection state. */
+  readonly client: ClientHandle;
+  readonly server: ServerView;
+  /** Mark the handshake complete (the `connect` handler does). */
+  completeHandshake(clientName: string | undefined): void;
+  /** Close the connection cleanly once the reply (if any) has been written. */
+  closeAfterReply(reason: CloseReason): void;
 }
 
 /**
- * The reply, or `undefined` for none. The pump sets `id` to the request's. A
- * reply literal that already has an `id` field (`{ type, id: msg.id, ... }`,
- * as the core handlers do) keeps its shape when the pump sets it: a little
- * cheaper than adding the property, and `id` is then serialised right after
- * `type`. A hot reply of one fixed shape can be a ShapedReply (see `echo`).
+ * A handler's reply: a plain object with a string `type` (the pump adds the
+ * request's `id`; the object itself is never changed), or `undefined` for none.
  */
-export type HandlerResult = ServerMessage | ShapedReply | undefined;
+export type HandlerResult = ServerMessage | undefined;
 
 export interface MessageHandler {
   /** Allowed before the `connect` handshake. Default: false. */
@@ -50,18 +114,50 @@ export interface MessageHandler {
   validate?(message: ClientMessage): string | undefined;
   /**
    * Handle the message. May return a promise: replies still go out in request
-   * order, and later messages on the same connection wait for it.
+   * order, and later messages on the same connection wait for it. A throw or a
+   * rejection becomes an `internal` error reply, logged.
    */
   handle(message: ClientMessage, ctx: HandlerContext): HandlerResult | Promise<HandlerResult>;
+  /**
+   * Optional fast path: frame this handler's replies yourself (a ReplyShape,
+   * say). It must give exactly what `replyPayload(reply, id)` gives for the
+   * same reply; the default is `replyPayload`. Most handlers never need it.
+   */
+  serialize?(reply: ServerMessage, id: MessageId | undefined): Frameable;
 }
 
+/** A fugue feature: registers its message types and handlers. */
+export interface Feature {
+  /** Shown in errors (a type registered twice). */
+  readonly name: string;
+  register(table: HandlerTable): void;
+}
+
+/** Message type -> handler. */
 export class HandlerTable {
   #handlers = new Map<string, MessageHandler>();
+  #owners = new Map<string, string>();
+  #registering: string | undefined;
 
   /** Register the handler for `type`; registering a type twice is a programming error. */
   register(type: string, handler: MessageHandler): this {
-    if (this.#handlers.has(type)) throw new Error(`a handler for message type "${type}" is already registered`);
+    const owner = this.#owners.get(type);
+    if (owner !== undefined) {
+      throw new Error(`a handler for message type "${type}" is already registered${owner === '' ? '' : ` (by feature "${owner}")`}; choose another type name`);
+    }
     this.#handlers.set(type, handler);
+    this.#owners.set(type, this.#registering ?? '');
+    return this;
+  }
+
+  /** Let `feature` register its types. */
+  use(feature: Feature): this {
+    this.#registering = feature.name;
+    try {
+      feature.register(this);
+    } finally {
+      this.#registering = undefined;
+    }
     return this;
   }
 
@@ -105,38 +201,27 @@ const connect: MessageHandler = {
         server_version: ctx.server.version,
       });
     }
-    const name = msg.client_name as string | undefined;
-    ctx.completeHandshake(name);
-    return connectedShape(ctx.server.version).reply(ctx.clientId);
+    ctx.completeHandshake(msg.client_name as string | undefined);
+    return { type: 'connected', protocol_version: PROTOCOL_VERSION, server_version: ctx.server.version, client_id: ctx.clientId };
   },
 };
 
-// `connected` is sent once per connection: its fixed fields are serialised once
-// per server version (one per process, in practice).
-let connected: ReplyShape | undefined;
-function connectedShape(serverVersion: string): ReplyShape {
-  if (connected === undefined || connected.fixed.server_version !== serverVersion) {
-    connected = new ReplyShape('connected', 'client_id', { protocol_version: PROTOCOL_VERSION, server_version: serverVersion });
-  }
-  return connected;
-}
-
 const ping: MessageHandler = {
-  handle: (msg) => ({ type: 'pong', id: msg.id }),
+  handle: () => ({ type: 'pong' }),
 };
 
-// The hottest reply: serialised as precomputed text around the JSON of `data`.
+// The hottest reply: framed as precomputed bytes around the JSON of `data`.
 const ECHO = new ReplyShape('echo', 'data');
 
 const echo: MessageHandler = {
   validate: (msg) => (Object.hasOwn(msg, 'data') ? undefined : 'missing field "data"; echo sends back {"data": <any JSON value>}'),
-  handle: (msg) => ECHO.reply(msg.data),
+  handle: (msg) => ({ type: 'echo', data: msg.data }),
+  serialize: (reply, id) => ECHO.payload(id, reply.data),
 };
 
 const status: MessageHandler = {
-  handle: (msg, ctx) => ({
+  handle: (_msg, ctx) => ({
     type: 'status',
-    id: msg.id,
     server_version: ctx.server.version,
     uptime_ms: Math.floor(ctx.server.uptimeMs()),
     clients: ctx.server.clientCount(),
@@ -151,7 +236,15 @@ const detach: MessageHandler = {
   },
 };
 
-/** A table with the protocol v1 types: connect, ping, echo, status, detach. */
+/** Protocol v1's own types: connect, ping, echo, status, detach. */
+export const coreFeature: Feature = {
+  name: 'core',
+  register(table) {
+    table.register('connect', connect).register('ping', ping).register('echo', echo).register('status', status).register('detach', detach);
+  },
+};
+
+/** A table with the protocol v1 core types; add features with `.use(feature)`. */
 export function coreHandlers(): HandlerTable {
-  return new HandlerTable().register('connect', connect).register('ping', ping).register('echo', echo).register('status', status).register('detach', detach);
+  return new HandlerTable().use(coreFeature);
 }

@@ -1,7 +1,10 @@
-// The one seam between the server core and observability. The core calls these
-// hooks at each event; src/observability implements them with pino, prom-client
-// and OpenTelemetry. The core never imports an exporter, and the no-op default
-// keeps it usable (and testable) on its own.
+// The one seam between the server core and observability. The core reports
+// what happened, as plain self-contained events (undici's diagnostics_channel
+// messages are the model): a connection opened or closed, a message handled
+// with its timings and outcome, a limit enforced. How those become spans,
+// metrics and log lines, and how metric updates are batched, is
+// src/observability's business. The no-op default keeps the core usable (and
+// testable) on its own.
 
 import type { MessageId, ProtocolErrorCode } from '../protocol/index.js';
 
@@ -11,10 +14,13 @@ export type CloseReason =
   | 'client_reset' // ECONNRESET / EPIPE
   | 'detach' // the client sent `detach`
   | 'error' // another socket error
-  | 'timeout' // handshake or idle timeout
+  | 'timeout' // handshake, frame or idle timeout
   | 'slow_consumer' // the client stopped reading: over limits.maxBufferedBytes
   | 'protocol_error' // frame_too_large or unsupported_version: the server closed it
   | 'shutdown_forced'; // still open at the end of a graceful drain
+
+/** Every close reason, for metrics that start every series at 0. */
+export const CLOSE_REASONS: readonly CloseReason[] = ['client_eof', 'client_reset', 'detach', 'error', 'timeout', 'slow_consumer', 'protocol_error', 'shutdown_forced'];
 
 /** Why an accepted connection was turned away before it became a client. */
 export type RejectReason =
@@ -22,28 +28,57 @@ export type RejectReason =
   | 'draining' // arrived while the server drains: told so (server_busy), then closed
   | 'fd_limit'; // over net.Server.maxConnections: closed by Node at once (no fd to spare)
 
-/** Outcome of one message, as the observer sees it. */
-export interface MessageRecord {
-  /** The message type as sent (may be any client string: map it before using it as a label). */
+/** Every reject reason, for metrics that start every series at 0. */
+export const REJECT_REASONS: readonly RejectReason[] = ['server_busy', 'draining', 'fd_limit'];
+
+/** One client message, handled: what it was, what came of it, and when. */
+export interface MessageEvent {
+  clientId: number;
+  /** The message type as sent ('' when the frame did not parse). Any client string: map it before using it as a label. */
   type: string;
   /** True when a handler is registered for `type`. */
   known: boolean;
   id: MessageId | undefined;
-  /** Payload size in bytes. */
+  /** Payload size, in bytes. */
   bytes: number;
-  /**
-   * performance.now(), in ms, when the read that carried the message was
-   * handled (for a message that waited behind an async handler: when its own
-   * handling began). It ends when its reply is written: see `written()`.
-   */
-  startMs: number;
   /** The protocol error replied, if any. */
   errorCode: ProtocolErrorCode | undefined;
+  /** What a handler threw or rejected with (the reply was `internal`). */
+  error: unknown;
+  /** The client's W3C trace context, as sent (unvalidated). */
   traceparent: unknown;
   tracestate: unknown;
+  /** performance.now() when the read that delivered it was handled (for a message that waited behind an async handler: when its handling began), in ms. */
+  startMs: number;
+  /** performance.now() when its reply was written (or, without a reply, when the batch it came in was), in ms. */
+  endMs: number;
 }
 
-export interface CloseInfo {
+/** An unsolicited message a feature sent to a client (extension API: ClientHandle.send). */
+export interface PushEvent {
+  /** The receiving client. */
+  clientId: number;
+  type: string;
+  /** The client whose message's handler sent it, if one did. */
+  fromClientId: number | undefined;
+  /** performance.now() when it was queued and when it was written, in ms. */
+  startMs: number;
+  endMs: number;
+}
+
+/** A per-connection limit that was enforced. */
+export interface LimitEvent {
+  clientId: number;
+  /** The configuration key of the limit. */
+  limit: 'limits.maxFrameBytes' | 'limits.maxBufferedBytes';
+  /** What was seen (a frame length, the unsent bytes) and what is allowed, in bytes. */
+  value: number;
+  max: number;
+}
+
+export interface CloseEvent {
+  clientId: number;
+  clientName: string | undefined;
   reason: CloseReason;
   durationMs: number;
   messagesIn: number;
@@ -55,6 +90,9 @@ export interface CloseInfo {
   error: Error | undefined;
 }
 
+/** Kept for the 0.1 API: the close event. */
+export type CloseInfo = CloseEvent;
+
 export interface ConnectionInfo {
   clientId: number;
   socketPath: string;
@@ -63,19 +101,19 @@ export interface ConnectionInfo {
 /** Per-connection hooks: one object per accepted client. */
 export interface ConnectionObserver {
   handshake(clientName: string | undefined): void;
-  /** Called once per message, after its reply (if any) is queued. The record is reused: copy what you keep. */
-  message(record: MessageRecord): void;
-  /** A message the server sent, by type (replies and unsolicited ones). */
+  /** Once per client message, after its reply was written (or the connection closed first). The event is the observer's to keep. */
+  message(event: MessageEvent): void;
+  /** Once per message the server queued for this client, replies and unsolicited ones, by type. */
   sent(type: string): void;
+  /** Once per unsolicited message from a feature, after it was written. */
+  pushed(event: PushEvent): void;
+  /** Bytes read from the client (per read). */
   read(bytes: number): void;
-  /**
-   * Everything queued since the last call was written (`bytes` may be 0: the
-   * messages had no reply), at `nowMs` (performance.now()): the messages
-   * reported since then are complete. One clock read per write, not per message.
-   */
-  written(bytes: number, nowMs: number): void;
+  /** Bytes written to the client (per write). */
+  written(bytes: number): void;
+  limit(event: LimitEvent): void;
   /** Called exactly once. */
-  closed(info: CloseInfo): void;
+  closed(event: CloseEvent): void;
 }
 
 /** Minimal structured logger (pino-compatible). */
@@ -86,10 +124,11 @@ export interface Log {
   error(obj: object, msg: string): void;
 }
 
+/** What the server core reports. Implemented by src/observability; `noopInstrumentation` does nothing. */
 export interface Instrumentation {
   readonly log: Log;
   listening(info: { socketPath: string; pid: number; maxClients: number; openFilesLimit: number | undefined }): void;
-  /** The socket file vanished or was replaced; the server is re-creating it. */
+  /** The socket path no longer holds this server's socket; it is re-created when the path is free. */
   socketLost(info: { socketPath: string }): void;
   /** The path holds this server's socket again: re-created by it (`recreated`), or put back by someone. */
   socketRestored(info: { socketPath: string; downMs: number; recreated: boolean }): void;
@@ -108,8 +147,10 @@ const noopObserver: ConnectionObserver = {
   handshake() {},
   message() {},
   sent() {},
+  pushed() {},
   read() {},
   written() {},
+  limit() {},
   closed() {},
 };
 

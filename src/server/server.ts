@@ -8,8 +8,9 @@ import { performance } from 'node:perf_hooks';
 import { serverClosed } from '../errors.js';
 import { encodeFrame, errorMessage, ERROR_TEXT, DEFAULT_MAX_FRAME_BYTES } from '../protocol/index.js';
 import { Connection, type ConnectionLimits } from './connection.js';
-import { coreHandlers, type HandlerTable, type ServerView } from './handlers.js';
-import { noopInstrumentation, type CloseInfo, type Instrumentation } from './instrumentation.js';
+import { Dispatcher } from './dispatch.js';
+import { coreHandlers, type ClientHandle, type ClientInfo, type HandlerTable, type ServerView } from './handlers.js';
+import { noopInstrumentation, type CloseEvent, type Instrumentation } from './instrumentation.js';
 import { ClientRegistry } from './registry.js';
 import { computeFdBudget, type FdBudget, type FdReserve } from './fd-budget.js';
 import { InstanceLock } from './instance-lock.js';
@@ -75,6 +76,7 @@ export class FugueServer implements ServerView {
   readonly socketPath: string;
   readonly version: string;
   readonly handlers: HandlerTable;
+  #dispatcher: Dispatcher;
   /** How long a graceful drain waits, in ms (a reload may change it). */
   shutdownTimeoutMs: number;
   #maxClients: number;
@@ -106,6 +108,7 @@ export class FugueServer implements ServerView {
     this.socketPath = options.socketPath;
     this.version = options.version;
     this.handlers = options.handlers ?? coreHandlers();
+    this.#dispatcher = new Dispatcher(this.handlers);
     this.shutdownTimeoutMs = options.shutdownTimeoutMs ?? 10_000;
     this.#maxClients = options.maxClients ?? 1024;
     this.#fdReserve = options.fdReserve ?? { http: 0, exporter: 0 };
@@ -165,6 +168,14 @@ export class FugueServer implements ServerView {
   }
   isDraining(): boolean {
     return this.#state === 'draining';
+  }
+  clients(): ClientInfo[] {
+    const out: ClientInfo[] = [];
+    for (const conn of this.#registry.values()) out.push(conn.info());
+    return out;
+  }
+  client(id: number): ClientHandle | undefined {
+    return this.#registry.get(id);
   }
 
   /** Bind and start accepting. Rejects with a FugueError (see docs/errors.md). */
@@ -345,7 +356,7 @@ export class FugueServer implements ServerView {
     const conn = new Connection({
       clientId,
       socket,
-      handlers: this.handlers,
+      dispatcher: this.#dispatcher,
       limits: this.#limits,
       server: this,
       observer,
@@ -356,7 +367,7 @@ export class FugueServer implements ServerView {
   }
 
   // A field, not a method: one function for every connection's onClose.
-  #onConnectionClose = (conn: Connection, _info: CloseInfo): void => {
+  #onConnectionClose = (conn: Connection, _event: CloseEvent): void => {
     this.#registry.remove(conn.clientId);
     if (this.#registry.size === 0) this.#onEmpty?.();
   };

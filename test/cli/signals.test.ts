@@ -40,8 +40,9 @@ test('the table covers the catchable signals whose default action ends the proce
   t.deepEqual(Object.keys(SIGNAL_ACTIONS).sort(), terminating.sort());
 });
 
+// Serial: a dozen servers starting at once would only measure the machine's load.
 for (const signal of DRAIN_SIGNALS) {
-  test(`${signal} drains gracefully: the client is told, the socket and pid file are removed, exit 0`, async (t) => {
+  test.serial(`${signal} drains gracefully: the client is told, the socket and pid file are removed, exit 0`, async (t) => {
     const sock = join(tmpDir(t), 'f.sock');
     const s = spawnServer(t, { env: { FUGUE_SOCKET_PATH: sock, FUGUE_SHUTDOWN_TIMEOUT_MS: '5000' } });
     await s.ready();

@@ -116,7 +116,7 @@ test('a message lasts from the read that delivered it to the write of its reply,
 test('two metric instances in one process do not collide', (t) => {
   const a = new ServerMetrics({ version: '1', maxClients: 1, shutdownTimeoutMs: 1 });
   const b = new ServerMetrics({ version: '2', maxClients: 2, shutdownTimeoutMs: 1 });
-  a.activeClients.n++;
+  a.activeClients.value++;
   t.not(a.registry, b.registry);
   return b.render(false).then((r) => t.is(sample(r.body, 'fugue_active_clients'), 0));
 });

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { encodeFrame, encodeJsonFrames, FrameDecoder, FrameEncoder, ReplyShape } from '../../src/protocol/index.js';
+import { encodeFrame, FrameDecoder, FrameEncoder, JsonPayload, ReplyShape } from '../../src/protocol/index.js';
 
 const msgs = [{ type: 'ping', id: 1 }, { type: 'echo', id: 'x', data: { s: 'héllo ✓', n: [1, 2, 3] } }, { type: 'status' }];
 const stream = Buffer.concat(msgs.map((m) => encodeFrame(m)));
@@ -81,24 +81,26 @@ test('pendingBytes reports an unfinished frame', (t) => {
   t.is(d.pendingBytes, 9);
 });
 
-test('encodeJsonFrames frames a batch identically to one frame at a time', (t) => {
-  const jsons = msgs.map((m) => JSON.stringify(m));
-  t.deepEqual(encodeJsonFrames(jsons), stream);
-  t.deepEqual(encodeJsonFrames([jsons[0]!]), encodeFrame(msgs[0]!));
-});
+const framesOf = (jsons: string[]) => Buffer.concat(jsons.map((j) => encodeFrame(JSON.parse(j) as object)));
 
 test('FrameEncoder: batches frame exactly, across slab boundaries, and earlier batches stay intact', (t) => {
   const enc = new FrameEncoder();
   const texts = (i: number) => [JSON.stringify({ type: 'echo', id: i, data: 'x'.repeat(i % 97) }), JSON.stringify({ type: 'echo', id: i, data: `é✓\u{1F600}${i}` })];
   const kept: Array<[Buffer, Buffer]> = [];
   // ~300 KB in all: several 64 KiB slabs are filled and replaced.
-  for (let i = 0; i < 1500; i++) kept.push([enc.encode(texts(i)), encodeJsonFrames(texts(i))]);
+  for (let i = 0; i < 1500; i++) kept.push([enc.encode(texts(i).map((j) => new JsonPayload(j))), framesOf(texts(i))]);
   for (const [i, [got, exact]] of kept.entries()) t.true(got.equals(exact), `batch ${i}`);
   // A batch too large for the slab gets its own buffer, and decodes back (shaped replies too).
-  const shaped = new ReplyShape('echo', 'data').reply('z'.repeat(20_000));
-  shaped.id = 7;
-  shaped.encodeValue();
+  const shaped = new ReplyShape('echo', 'data').payload(7, 'z'.repeat(20_000));
   const big = ['"' + 'y'.repeat(40_000) + '"', JSON.stringify({ n: 1 })];
-  const out = new FrameDecoder().push(enc.encode([...big, shaped]));
+  const out = new FrameDecoder().push(enc.encode([...big.map((j) => new JsonPayload(j)), shaped]));
   t.deepEqual(out.map((b) => b.toString('utf8')), [...big, JSON.stringify({ type: 'echo', id: 7, data: 'z'.repeat(20_000) })]);
+});
+
+test('a large payload gets a buffer of about its own size, not three times it', (t) => {
+  const enc = new FrameEncoder();
+  const json = JSON.stringify({ type: 'echo', data: 'é'.repeat(1_000_000) });
+  const frame = enc.encode([new JsonPayload(json)]);
+  t.is(frame.length, 4 + Buffer.byteLength(json));
+  t.true(frame.buffer.byteLength < 1.1 * frame.length, `backing buffer ${frame.buffer.byteLength} bytes for a ${frame.length}-byte frame`);
 });

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { FrameDecoder, FrameEncoder, parseMessage, parseTraceparent, ReplyShape } from '../../src/protocol/index.js';
+import { FrameDecoder, FrameEncoder, JsonPayload, parseMessage, parseTraceparent, replyPayload, ReplyShape, type Frameable, type MessageId } from '../../src/protocol/index.js';
 
 const parse = (s: string | Buffer) => parseMessage(typeof s === 'string' ? Buffer.from(s) : s);
 
@@ -65,36 +65,47 @@ for (const bad of ['', 'garbage', '00-00000000000000000000000000000000-b7ad6b716
   });
 }
 
-test('a shaped reply encodes exactly what JSON.stringify of the reply object gives, as text and framed from its parts', (t) => {
+const IDS: Array<MessageId | undefined> = [undefined, 0, -0, 9, 10, 99, 100, 42, -7, 1234567890, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, '', 'id "with" quotes', 'ü\u0001'];
+const encoder = new FrameEncoder();
+const framed = (p: Frameable) => new FrameDecoder().push(encoder.encode([new JsonPayload('{"type":"pong"}'), p]))[1]!.toString('utf8');
+
+test('a shaped reply frames exactly what JSON.stringify of the reply object gives', (t) => {
   const shape = new ReplyShape('echo', 'data');
-  const values: unknown[] = ['x', 'quote " backslash \\ newline \n é ✓ \u{1F600} \u2028', 0, -1.5e300, null, true, [], {}, [1, { a: [null, 'b'] }], { toJSON: () => 'via toJSON' }, undefined];
-  const ids = [undefined, 0, -0, 9, 10, 99, 100, 42, -7, 1234567890, Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, '', 'id "with" quotes', 'ü\u0001'];
-  const encoder = new FrameEncoder();
-  for (const id of ids) {
+  const values: unknown[] = ['x', 'quote " backslash \\ newline \n é ✓ \u{1F600} \u2028', 0, -1.5e300, null, true, [], {}, [1, { a: [null, 'b'] }], { toJSON: () => 'via toJSON' }, undefined, () => 1];
+  for (const id of IDS) {
     for (const value of values) {
       const expected = JSON.stringify(id === undefined ? { type: 'echo', data: value } : { type: 'echo', id, data: value });
-      const r = shape.reply(value);
-      r.id = id;
-      r.encodeValue();
-      const what = `id ${String(id)}, value ${String(JSON.stringify(value))}`;
-      t.is(r.text(), expected, what);
-      // Framed from its parts next to a plain string reply, in one batch.
-      const frames = new FrameDecoder().push(encoder.encode(['{"type":"pong"}', r]));
-      t.deepEqual(frames.map((f) => f.toString('utf8')), ['{"type":"pong"}', expected], what);
+      t.is(framed(shape.payload(id, value)), expected, `id ${String(id)}, value ${String(JSON.stringify(value))}`);
     }
   }
-  // Fixed fields come between the id and the variable field, serialised once.
+  // Fixed fields come between the id and the variable field, serialised once; a shape may have no variable field.
   const connected = new ReplyShape('connected', 'client_id', { protocol_version: 1, server_version: '1.2.3 "q"' });
+  const pong = new ReplyShape('pong');
   for (const id of [undefined, 3, 'x']) {
-    const r = connected.reply(17);
-    r.id = id;
-    r.encodeValue();
-    const expected = JSON.stringify({ type: 'connected', ...(id === undefined ? {} : { id }), protocol_version: 1, server_version: '1.2.3 "q"', client_id: 17 });
-    t.is(r.text(), expected);
-    t.is(new FrameDecoder().push(encoder.encode([r]))[0]?.toString('utf8'), expected);
+    t.is(framed(connected.payload(id, 17)), JSON.stringify({ type: 'connected', ...(id === undefined ? {} : { id }), protocol_version: 1, server_version: '1.2.3 "q"', client_id: 17 }));
+    t.is(framed(pong.payload(id)), JSON.stringify({ type: 'pong', ...(id === undefined ? {} : { id }) }));
   }
-  // Too deep for JSON.stringify: the error reaches the caller (the pump answers `internal`).
+  // Too deep for JSON.stringify: the error reaches the caller (the dispatch step answers `internal`).
   let deep: unknown = 1;
   for (let i = 0; i < 100_000; i++) deep = [deep];
-  t.throws(() => shape.reply(deep).encodeValue(), { instanceOf: RangeError });
+  t.throws(() => shape.payload(1, deep), { instanceOf: RangeError });
+});
+
+test('replyPayload puts the id right after type, leaves the reply object alone, and otherwise gives JSON.stringify', (t) => {
+  const replies: Array<Record<string, unknown> & { type: string }> = [
+    { type: 'pong' },
+    { type: 'status', server_version: '1', uptime_ms: 3, clients: 1, draining: false },
+    { type: 'error', code: 'bad_message', message: 'm "q"' },
+    { code: 'x', type: 'odd' }, // type not first
+    { type: 'weird "type" ✓', nested: { type: 'inner' } },
+    { type: 'has', id: 'its own' }, // the request's id wins
+  ];
+  for (const reply of replies) {
+    const before = JSON.stringify(reply);
+    for (const id of IDS) {
+      const expected = id === undefined ? JSON.stringify(reply) : JSON.stringify(Object.assign({ type: reply.type, id }, reply, { id }));
+      t.is(framed(replyPayload(reply, id)), expected, `${before} id ${String(id)}`);
+    }
+    t.is(JSON.stringify(reply), before, 'the reply object is unchanged');
+  }
 });

@@ -128,8 +128,16 @@ class World {
         this.#replaceWith((tmp) => symlinkSync('/nonexistent/f.sock', tmp), { kind: 'symlink' });
         return 'symlink';
       case 'dir':
-        this.#clear();
-        mkdirSync(this.path);
+        // Not atomic: the server may put a socket back between the two steps; then again.
+        for (;;) {
+          this.#clear();
+          try {
+            mkdirSync(this.path);
+            break;
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+          }
+        }
         m.current = { kind: 'dir' };
         return 'dir';
       case 'foreign': {

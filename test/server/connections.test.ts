@@ -14,8 +14,8 @@ function recorder() {
   const instr: Instrumentation = {
     ...noopInstrumentation,
     connection: ({ clientId }): ConnectionObserver => ({
-      handshake() {}, message() {}, sent() {}, read() {}, written() {},
-      closed: (info) => closes.push({ clientId, ...info }),
+      handshake() {}, message() {}, sent() {}, pushed() {}, read() {}, written() {}, limit() {},
+      closed: (info) => closes.push({ ...info, clientId }),
     }),
   };
   return { instr, closes };

@@ -1,14 +1,76 @@
-// Per-message metrics without per-message prom-client calls. A prom-client
-// label lookup and increment costs ~45 ns, a histogram observation ~150 ns,
-// and the server does several per message. Here the hot path only adds to
-// plain numbers in a per-label slot; the totals go to prom-client when a scrape
-// collects them. What a scrape sees is exact, only computed later.
+// Everything that depends on prom-client's internals, in one place: a test
+// (test/observability/prom-adapter.test.ts) pins the prom-client version these
+// were checked against and renders them through real registries, so an
+// upgrade that changes the internals fails there, not silently in production.
+//
+// - Per-message metrics without per-message prom-client calls. A prom-client
+//   label lookup and increment costs ~45 ns, a histogram observation ~150 ns,
+//   and the server does several per message. Here the hot path only adds to
+//   plain numbers in a per-label slot; the totals go to prom-client when a
+//   scrape collects them. What a scrape sees is exact, only computed later.
+// - BatchedHistogram is a custom metric: it gives the registry the object
+//   prom-client's own metrics give from get() (not a public contract).
+// - The OpenMetrics registry (exemplars live only there) and read-only views
+//   of its metrics for a Prometheus-text registry.
 
-import type { Counter } from 'prom-client';
+import { Registry, type Counter, type Metric, type OpenMetricsContentType } from 'prom-client';
+
+/** The prom-client version these adapters were verified against (package-lock.json pins it). */
+export const PROM_CLIENT_VERSION = '15.1.3';
+
+/** A registry rendered as OpenMetrics (the only format in which prom-client keeps exemplars). */
+export function openMetricsRegistry(): Registry<OpenMetricsContentType> {
+  // prom-client types its constructor argument too narrowly to name the content type.
+  return new (Registry as unknown as new (contentType: string) => Registry<OpenMetricsContentType>)(Registry.OPENMETRICS_CONTENT_TYPE);
+}
+
+/** The `registers` option of a prom-client metric for an OpenMetrics registry. */
+export function registersOf(registry: Registry<OpenMetricsContentType>): Registry[] {
+  return [registry as unknown as Registry];
+}
+
+/** Register a custom metric (BatchedHistogram) with a registry. */
+export function registerCustom(registry: Registry<OpenMetricsContentType>, metric: BatchedHistogram): void {
+  registry.registerMetric(metric as unknown as Metric);
+}
+
+/**
+ * A Prometheus-text (0.0.4) registry of read-only views over `source`'s
+ * metrics. prom-client renames counters in place (drops `_total`) while it
+ * renders OpenMetrics; the views keep the original name.
+ */
+export function textRegistryOf(source: Registry<OpenMetricsContentType>): Registry {
+  const text = new Registry();
+  for (const metric of source.getMetricsAsArray() as unknown as Metric[]) text.registerMetric(textView(metric));
+  return text;
+}
+
+function textView(metric: Metric): Metric {
+  const m = metric as unknown as { name: string; help: string; type: string; aggregator: string; get(): Promise<object>; getForPromString?(): Promise<object> };
+  const name = m.name;
+  const view = {
+    name,
+    help: m.help,
+    type: m.type,
+    aggregator: m.aggregator,
+    async get() {
+      return { ...(await m.get()), name };
+    },
+    async getForPromString() {
+      return { ...(await (m.getForPromString ? m.getForPromString() : m.get())), name };
+    },
+  };
+  return view as unknown as Metric;
+}
 
 /** One label value's pending count. Keep the slot and bump `n`. */
 export interface CounterSlot {
   n: number;
+}
+
+/** A level read by a gauge at scrape time (it goes up and down). */
+export interface GaugeSlot {
+  value: number;
 }
 
 /**

@@ -1,0 +1,118 @@
+// Spans from the server's events: one `fugue.connection` span per connection,
+// one short SERVER span per message (its own trace, linked to the connection
+// span, unless the message carries a traceparent; see docs/observability.md
+// for why), one PRODUCER span per unsolicited message. A message's span is
+// made when its event arrives, with the start and end times the event
+// carries, so it is started and ended in one go.
+
+import { INVALID_SPAN_CONTEXT, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Attributes, type Context, type Span, type SpanContext } from '@opentelemetry/api';
+import { performance } from 'node:perf_hooks';
+import { parseTraceparent } from '../protocol/index.js';
+import type { CloseEvent, CloseReason, ConnectionInfo, MessageEvent, PushEvent } from '../server/instrumentation.js';
+import type { Tracing } from './tracing.js';
+
+/** Close reasons that end the connection span with status ERROR. */
+export const ABNORMAL_CLOSE: ReadonlySet<CloseReason> = new Set(['client_reset', 'error', 'timeout', 'slow_consumer', 'protocol_error', 'shutdown_forced']);
+
+const timeOrigin = performance.timeOrigin;
+
+/** Stands in for a span that sampling dropped: records nothing, costs nothing. */
+export const UNSAMPLED: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+
+export class SpanRecorder {
+  #tracing: Tracing;
+  #linkMode: boolean;
+
+  constructor(tracing: Tracing) {
+    this.#tracing = tracing;
+    this.#linkMode = tracing.settings.messageParent === 'link';
+  }
+
+  /** The connection's span, or UNSAMPLED. */
+  connection(info: ConnectionInfo): Span {
+    const t = this.#tracing;
+    if (!t.active || !t.sampleRoot()) return UNSAMPLED;
+    return t.tracer.startSpan('fugue.connection', {
+      kind: SpanKind.SERVER,
+      attributes: { 'network.transport': 'unix', 'server.address': info.socketPath, 'fugue.client.id': info.clientId },
+    });
+  }
+
+  handshake(connSpan: Span, clientName: string | undefined): void {
+    if (clientName !== undefined && connSpan !== UNSAMPLED) connSpan.setAttribute('fugue.client.name', clientName);
+  }
+
+  /**
+   * Record one message's span, from its start to its end. Returns its span
+   * context when the span was sampled (exported): an exemplar may point at it.
+   */
+  message(connSpan: Span, ev: MessageEvent, label: string): SpanContext | undefined {
+    if (!this.#tracing.active) return undefined;
+    const remote = ev.traceparent === undefined ? undefined : parseTraceparent(ev.traceparent, ev.tracestate);
+    let parent: Context = ROOT_CONTEXT;
+    let link = true;
+    if (remote !== undefined) {
+      parent = trace.setSpanContext(ROOT_CONTEXT, { traceId: remote.traceId, spanId: remote.spanId, traceFlags: remote.traceFlags, isRemote: true });
+    } else if (!this.#linkMode) {
+      if (connSpan === UNSAMPLED) return undefined; // its connection is not sampled: neither are its children
+      parent = trace.setSpan(ROOT_CONTEXT, connSpan);
+      link = false;
+    } else if (!this.#tracing.sampleRoot()) {
+      return undefined;
+    }
+    const span = this.#tracing.tracer.startSpan(label, { kind: SpanKind.SERVER, startTime: timeOrigin + ev.startMs }, parent);
+    // Attributes and links only for spans that are recorded: an unsampled or
+    // no-op span costs no allocations here.
+    if (!span.isRecording()) return undefined;
+    if (link && connSpan !== UNSAMPLED) span.addLink({ context: connSpan.spanContext() });
+    const attributes: Attributes = {
+      'rpc.system.name': 'fugue',
+      'rpc.method': label,
+      'network.transport': 'unix',
+      'fugue.client.id': ev.clientId,
+      'fugue.message.size': ev.bytes,
+      'fugue.message.outcome': ev.errorCode === undefined ? 'ok' : 'error',
+    };
+    if (ev.id !== undefined) attributes['fugue.message.id'] = String(ev.id);
+    if (ev.errorCode !== undefined) {
+      attributes['error.type'] = ev.errorCode;
+      span.setStatus({ code: SpanStatusCode.ERROR, message: ev.errorCode });
+    }
+    if (ev.error instanceof Error) span.recordException(ev.error);
+    span.setAttributes(attributes);
+    span.end(timeOrigin + ev.endMs);
+    const sc = span.spanContext();
+    return (sc.traceFlags & TraceFlags.SAMPLED) === 0 ? undefined : sc;
+  }
+
+  /** An unsolicited message: a PRODUCER span in the receiving connection's trace, when that is sampled. */
+  pushed(connSpan: Span, ev: PushEvent): void {
+    if (connSpan === UNSAMPLED) return;
+    const span = this.#tracing.tracer.startSpan(`push ${ev.type}`, {
+      kind: SpanKind.PRODUCER,
+      startTime: timeOrigin + ev.startMs,
+      attributes: {
+        'fugue.client.id': ev.clientId,
+        'fugue.message.type': ev.type,
+        ...(ev.fromClientId !== undefined ? { 'fugue.source.client.id': ev.fromClientId } : {}),
+      },
+    }, trace.setSpan(ROOT_CONTEXT, connSpan));
+    span.end(timeOrigin + ev.endMs);
+  }
+
+  closed(connSpan: Span, ev: CloseEvent): void {
+    if (connSpan === UNSAMPLED) return;
+    if (connSpan.isRecording()) {
+      connSpan.setAttributes({
+        'fugue.close.reason': ev.reason,
+        'fugue.messages.received': ev.messagesIn,
+        'fugue.messages.sent': ev.messagesOut,
+        'fugue.bytes.received': ev.bytesIn,
+        'fugue.bytes.sent': ev.bytesOut,
+      });
+      if (ABNORMAL_CLOSE.has(ev.reason)) connSpan.setStatus({ code: SpanStatusCode.ERROR, message: ev.reason });
+      if (ev.error) connSpan.recordException(ev.error);
+    }
+    connSpan.end();
+  }
+}
