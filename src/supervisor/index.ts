@@ -4,5 +4,5 @@ export { monotonicUsec, NOTIFY_ENV_KEYS, Notifier } from './notify.js';
 export type { NotifierOptions, NotifierState, NotifierStats, NotifyLogger } from './notify.js';
 export { parseNotifySocket, parseWatchdog, watchdogIntervalMs } from './notify-env.js';
 export type { NotifyAddress } from './notify-env.js';
-export { koffiSenderFactory } from './unix-datagram.js';
+export { koffiSenderFactory, NATIVE_MISSING, NATIVE_UNLOADABLE } from './unix-datagram.js';
 export type { DatagramSender, SenderFactory } from './unix-datagram.js';

@@ -14,7 +14,7 @@ import {
   type NotifyAddress,
   type WatchdogResult,
 } from './notify-env.js';
-import { koffiSenderFactory, type DatagramSender, type SenderFactory } from './unix-datagram.js';
+import { koffiSenderFactory, NATIVE_MISSING, NATIVE_UNLOADABLE, type DatagramSender, type SenderFactory } from './unix-datagram.js';
 
 /** The part of a pino logger the notifier uses. */
 export interface NotifyLogger {
@@ -201,11 +201,12 @@ export class Notifier {
       return factory(address);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      const missing = code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND';
       this.#unavailable(
-        missing
+        code === NATIVE_MISSING
           ? `NOTIFY_SOCKET=${address.text} is set but the optional dependency koffi, which sends the notifications, is not installed; reinstall fugue-server with optional dependencies, or run it with Type=simple`
-          : `NOTIFY_SOCKET=${address.text} is set but no notification socket could be opened (${(err as Error).message}); run fugue-server with Type=simple if this platform cannot send AF_UNIX datagrams`,
+          : code === NATIVE_UNLOADABLE
+            ? `NOTIFY_SOCKET=${address.text} is set but koffi, which sends the notifications, does not load on this platform (${(err as Error).message}); run fugue-server with Type=simple`
+            : `NOTIFY_SOCKET=${address.text} is set but no notification socket could be opened (${(err as Error).message}); run fugue-server with Type=simple if this platform cannot send AF_UNIX datagrams`,
         err,
       );
       return undefined;

@@ -25,6 +25,11 @@ export interface DatagramSender {
   close(): void;
 }
 
+/** `code` of the error a factory throws when its native package is not installed. */
+export const NATIVE_MISSING = 'FUGUE_NOTIFY_NATIVE_MISSING';
+/** `code` of the error a factory throws when its native package is installed but does not load. */
+export const NATIVE_UNLOADABLE = 'FUGUE_NOTIFY_NATIVE_UNLOADABLE';
+
 /** Opens a sender for an address; throws when the mechanism is unavailable. */
 export type SenderFactory = (address: NotifyAddress) => DatagramSender;
 
@@ -77,7 +82,15 @@ export function encodeSockaddrUn(address: NotifyAddress): Buffer {
 export function koffiSenderFactory(specifier = 'koffi'): SenderFactory {
   return (address) => {
     if (process.platform !== 'linux') throw new Error(`AF_UNIX datagram notification is implemented for Linux only (this is ${process.platform})`);
-    const koffi = createRequire(import.meta.url)(specifier) as KoffiLike;
+    let koffi: KoffiLike;
+    try {
+      koffi = createRequire(import.meta.url)(specifier) as KoffiLike;
+    } catch (err) {
+      // Tell "not installed" (npm --omit=optional) from "installed but its binary does not load here".
+      const e = err as NodeJS.ErrnoException;
+      const missing = e.code === 'MODULE_NOT_FOUND' && e.message.startsWith(`Cannot find module '${specifier}'`);
+      throw Object.assign(new Error(`cannot load ${specifier}: ${e.message.split('\n')[0]}`, { cause: err }), { code: missing ? NATIVE_MISSING : NATIVE_UNLOADABLE });
+    }
     // dlopen(NULL): the symbols Node itself links against, so glibc and musl alike.
     const libc = koffi.load(null);
     const socket = libc.func('int socket(int domain, int type, int protocol)') as (d: number, t: number, p: number) => number;
@@ -90,7 +103,7 @@ export function koffiSenderFactory(specifier = 'koffi'): SenderFactory {
     let fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) throw errnoError(koffi.errno(), 'socket', address.text);
     return {
-      mechanism: `koffi ${koffi.version ?? ''}: libc sendto()`.replace('  ', ' '),
+      mechanism: `koffi ${koffi.version ?? '(unknown version)'}: libc sendto()`,
       send(payload) {
         if (fd < 0) throw errnoError(osConstants.errno.EBADF, 'sendto', address.text);
         // MSG_DONTWAIT: a manager that stopped reading must not stall the event loop.

@@ -6,12 +6,13 @@
 
 import test, { type ExecutionContext } from 'ava';
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants as fsConstants } from 'node:fs';
+import { accessSync, constants as fsConstants, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { pino } from 'pino';
 import { monotonicUsec, Notifier, type NotifyLogger } from '../../src/supervisor/notify.js';
-import { koffiSenderFactory, type SenderFactory } from '../../src/supervisor/unix-datagram.js';
+import { koffiSenderFactory, NATIVE_UNLOADABLE, type SenderFactory } from '../../src/supervisor/unix-datagram.js';
+import { tmpDir } from '../helpers/tmp.js';
 import { LogSink } from '../helpers/log-sink.js';
 import { startNotifyReceiver, type NotifyDatagram, type NotifyReceiver } from '../helpers/notify-receiver.js';
 
@@ -139,6 +140,20 @@ test('NOTIFY_SOCKET set but koffi missing: one clear error at construction, ever
   t.is(log.lines.length, 1, 'logged once, not per call');
   t.deepEqual(n.stats, { sent: 0, failed: 2, watchdogPings: 0, lastError: 'unavailable' });
   t.deepEqual(rx.datagrams, []);
+});
+
+test('koffi installed but unloadable here (no prebuilt for this platform): one clear error, nothing thrown', (t) => {
+  const dir = tmpDir(t);
+  const broken = join(dir, 'broken-koffi.cjs');
+  writeFileSync(broken, "throw new Error('koffi.node: invalid ELF header');\n");
+  const log = memoryLogger();
+  const n = notifierFor(t, { NOTIFY_SOCKET: '@fugue-test-unloadable' }, { log, senderFactory: koffiSenderFactory(broken) });
+  t.is(n.state, 'unavailable');
+  t.false(n.ready());
+  const errors = log.at('error');
+  t.is(errors.length, 1);
+  t.regex(errors[0]!.msg, /^cannot notify the service manager: NOTIFY_SOCKET=@fugue-test-unloadable is set but koffi, which sends the notifications, does not load on this platform \(cannot load .*broken-koffi\.cjs: koffi\.node: invalid ELF header\); run fugue-server with Type=simple$/);
+  t.is((errors[0]!.obj.err as NodeJS.ErrnoException).code, NATIVE_UNLOADABLE);
 });
 
 test('a native failure other than a missing package is logged with its cause', (t) => {
