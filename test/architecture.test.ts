@@ -65,3 +65,20 @@ test('the http sidecar and observability never import the server implementation'
     }
   }
 });
+
+test('src/supervisor imports only node: built-ins and itself; koffi only lazily, and only there', (t) => {
+  for (const { file, imports } of inDir('supervisor')) {
+    for (const spec of imports) {
+      if (spec.startsWith('node:')) continue;
+      t.true(spec.startsWith('.') && resolveLocal(file, spec).startsWith('supervisor/'), `${file} imports ${spec}`);
+    }
+  }
+  // koffi (native) is required at run time only when NOTIFY_SOCKET is set: never a static import, anywhere.
+  for (const { file, imports } of all) t.false(imports.includes('koffi'), `${file} imports koffi statically`);
+  const lazy = all.filter((f) => /createRequire\(import\.meta\.url\)\(specifier\)/.test(readFileSync(join(SRC, f.file), 'utf8'))).map((f) => f.file);
+  t.deepEqual(lazy, ['supervisor/unix-datagram.ts']);
+});
+
+test('src/supervisor never reads process.env (the environment is injected)', (t) => {
+  for (const { file } of inDir('supervisor')) t.false(/process\.env/.test(readFileSync(join(SRC, file), 'utf8')), file);
+});
