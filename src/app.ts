@@ -46,6 +46,8 @@ export interface AppOptions extends Omit<ObservabilityOptions, 'config' | 'versi
   version: string;
   /** Features registered on top of the protocol's core types. Default: `[clientsFeature]` (`list_clients`). */
   features?: readonly Feature[];
+  /** A listening socket passed by the service manager, served instead of binding socket.path (see FugueServerOptions.inheritedFd). */
+  inheritedFd?: number;
 }
 
 /** What a reload did. */
@@ -82,6 +84,7 @@ export class App {
       socketCheckIntervalMs: config.socket.checkIntervalMs,
       instrumentation: instr,
       handlers: (options.features ?? [clientsFeature]).reduce((table, f) => table.use(f), coreHandlers()),
+      ...(options.inheritedFd !== undefined ? { inheritedFd: options.inheritedFd } : {}),
       fdReserve: {
         // + 2: the sidecar's spare place (see http/sidecar.ts) and its listening
         // socket, opened after the budget is read when a handover waits for the port

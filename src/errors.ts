@@ -15,6 +15,7 @@ export const ERROR_CODES = {
   FUGUE_ERR_SOCKET_ACCESS: 77,
   FUGUE_ERR_SOCKET_READ_ONLY: 73,
   FUGUE_ERR_SOCKET_BIND: 73,
+  FUGUE_ERR_SOCKET_ACTIVATION: 78,
   FUGUE_ERR_HTTP_LISTEN: 75,
   FUGUE_ERR_SERVER_CLOSED: 70,
   FUGUE_ERR_FRAME_TOO_LARGE: 65,
@@ -139,6 +140,15 @@ export function socketBind(path: string, cause: NodeJS.ErrnoException): FugueErr
     default:
       return new FugueError('FUGUE_ERR_SOCKET_BIND', `cannot create socket ${path} (${errno}: ${cause.message}); check the path and its directory, or set socket.path elsewhere`, { cause, details: { path, errno } });
   }
+}
+
+export function socketActivation(fd: number | undefined, why: string): FugueError {
+  const which = fd === undefined ? 'the sockets passed by the service manager' : `descriptor ${fd}, passed by the service manager (LISTEN_FDS)`;
+  return new FugueError(
+    'FUGUE_ERR_SOCKET_ACTIVATION',
+    `socket activation: cannot serve ${which}: ${why}; the .socket unit must pass one AF_UNIX stream socket (ListenStream=/path/to/fugue.sock, or several with FileDescriptorName=fugue on fugue's)`,
+    { details: { fd } },
+  );
 }
 
 export function httpListen(host: string, port: number, cause: NodeJS.ErrnoException): FugueError {

@@ -2,9 +2,11 @@
 // (docs/operations.md). Signal handling lives here and only here.
 
 import { constants } from 'node:os';
-import { App } from '../app.js';
+import { App, SPAN_FLUSH_MAX_MS } from '../app.js';
 import { helpText, loadConfig } from '../config/load.js';
-import { EXIT, isFugueError } from '../errors.js';
+import { EXIT, isFugueError, socketActivation } from '../errors.js';
+import { listenFds } from '../supervisor/listen-fds.js';
+import { Notifier } from '../supervisor/notify.js';
 import { VERSION } from '../version.js';
 import { MANAGED_SIGNALS, SIGNAL_ACTIONS } from './signals.js';
 
@@ -58,12 +60,24 @@ export async function runDaemon(io: DaemonIo, early: HeldSignals = { held: [], r
     io.exit(EXIT.OK);
   }
 
-  const app = new App({ config: request.config, version: VERSION, env: io.env });
+  // Socket activation: LISTEN_* are read and removed from the environment.
+  const activation = listenFds(io.env, process.pid);
+  if (activation.kind === 'error') {
+    const err = socketActivation(undefined, activation.reason);
+    io.stderr(`fugue-server: ${err.message}\n`);
+    io.exit(err.exitCode);
+  }
+  const inheritedFd = activation.kind === 'fd' ? activation.fd : undefined;
+  const app = new App({ config: request.config, version: VERSION, env: io.env, ...(inheritedFd !== undefined ? { inheritedFd } : {}) });
   const log = app.log;
+  // The service manager (systemd Type=notify): readiness, reloads, the drain, the watchdog.
+  const notifier = new Notifier({ env: io.env, log, unsetEnvironment: true });
+  const serving = () => `serving ${app.server.clientCount()} clients on ${app.server.socketPath}`;
   // Every exit goes through here: what was logged reaches a reading consumer first.
   let exiting = false;
   const exit = async (code: number): Promise<never> => {
     exiting = true;
+    notifier.close();
     await app.observability.logSink?.flush(EXIT_LOG_FLUSH_MS);
     return io.exit(code);
   };
@@ -82,6 +96,7 @@ export async function runDaemon(io: DaemonIo, early: HeldSignals = { held: [], r
     }
     draining = true;
     log.info({ signal }, 'received shutdown signal, draining');
+    tellDrain(`draining ${app.server.clientCount()} clients (${signal})`);
     app.close(`received ${signal}`).then(
       () => {
         log.info({}, 'fugue-server stopped');
@@ -100,7 +115,22 @@ export async function runDaemon(io: DaemonIo, early: HeldSignals = { held: [], r
       return;
     }
     log.info({ signal }, 'received reload signal, re-reading the configuration');
-    app.reload(load);
+    notifier.reloading('reloading the configuration');
+    const outcome = app.reload(load);
+    notifier.ready(outcome.ok ? `${serving()}; configuration reloaded` : `${serving()}; configuration reload refused (see the log)`);
+  };
+  // STOPPING=1, then, each second until the exit, what is left and more time
+  // (the drain, the span flush, the log flush), so a long drain is not killed
+  // by TimeoutStopSec.
+  const tellDrain = (text: string) => {
+    const left = () => app.server.drainRemainingMs + SPAN_FLUSH_MAX_MS + EXIT_LOG_FLUSH_MS + 1000;
+    notifier.stopWatchdog();
+    notifier.stopping(text);
+    notifier.extendTimeout(app.config.shutdown.timeoutMs + SPAN_FLUSH_MAX_MS + EXIT_LOG_FLUSH_MS + 1000);
+    setInterval(() => {
+      notifier.status(`draining: ${app.server.clientCount()} clients left, ${Math.ceil(app.server.drainRemainingMs / 1000)} s to the deadline`);
+      notifier.extendTimeout(left());
+    }, 1000).unref();
   };
   const onSignal = (signal: NodeJS.Signals) => {
     if (exiting) return;
@@ -139,5 +169,14 @@ export async function runDaemon(io: DaemonIo, early: HeldSignals = { held: [], r
     draining = true;
     void app.close('http port unavailable').finally(() => exit(isFugueError(err) ? err.exitCode : EXIT.TEMPFAIL));
   });
+  notifier.ready(serving());
+  notifier.startWatchdog();
+  // What `systemctl status` shows: kept current while serving.
+  let shown = '';
+  setInterval(() => {
+    if (draining || exiting) return;
+    const text = serving();
+    if (text !== shown) notifier.status((shown = text));
+  }, 2000).unref();
   for (const signal of early.held) onSignal(signal);
 }

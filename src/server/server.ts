@@ -14,7 +14,7 @@ import { noopInstrumentation, type CloseEvent, type Instrumentation } from './in
 import { ClientRegistry } from './registry.js';
 import { computeFdBudget, type FdBudget, type FdReserve } from './fd-budget.js';
 import { InstanceLock } from './instance-lock.js';
-import { bindUnixSocket, checkSocketPathLength, ensureSocketDir, removeSocketIfOurs, type SocketIdentity } from './socket-path.js';
+import { bindUnixSocket, checkSocketPathLength, ensureSocketDir, listenInherited, removeSocketIfOurs, socketIdentity, type SocketIdentity } from './socket-path.js';
 
 /** How long a draining server keeps accepting its backlog (to answer it), in ms. */
 const BACKLOG_GRACE_MS = 100;
@@ -50,6 +50,14 @@ export interface FugueServerOptions {
   handlers?: HandlerTable;
   /** Descriptors other consumers in this process may hold (see fd-budget.ts). Default: none. */
   fdReserve?: FdReserve;
+  /**
+   * A listening AF_UNIX stream socket passed by the service manager (systemd
+   * socket activation, supervisor/listen-fds.ts): served instead of binding
+   * `socketPath`. The manager owns the socket file: no directory checks, no
+   * probe, no instance lock, never an unlink, and a drain leaves queued
+   * connections to the next instance. Default: none (bind `socketPath`).
+   */
+  inheritedFd?: number;
 }
 
 /** What a configuration reload may change while the server runs. */
@@ -73,7 +81,8 @@ export interface DrainResult {
 }
 
 export class FugueServer implements ServerView {
-  readonly socketPath: string;
+  readonly #socketPath: string;
+  #inheritedFd: number | undefined;
   readonly version: string;
   readonly handlers: HandlerTable;
   #dispatcher: Dispatcher;
@@ -105,7 +114,8 @@ export class FugueServer implements ServerView {
   #drainDeadline = 0;
 
   constructor(options: FugueServerOptions) {
-    this.socketPath = options.socketPath;
+    this.#socketPath = options.socketPath;
+    this.#inheritedFd = options.inheritedFd;
     this.version = options.version;
     this.handlers = options.handlers ?? coreHandlers();
     this.#dispatcher = new Dispatcher(this.handlers);
@@ -128,6 +138,16 @@ export class FugueServer implements ServerView {
 
   get state(): ServerState {
     return this.#state;
+  }
+
+  /** The socket's path (socket-activated: where socket.path says the manager's socket is). */
+  get socketPath(): string {
+    return this.#socketPath;
+  }
+
+  /** True when serving a socket passed by the service manager (socket activation). */
+  get activated(): boolean {
+    return this.#inheritedFd !== undefined;
   }
 
   /** limits.maxClients as configured; see `effectiveMaxClients` for the one in force. */
@@ -183,13 +203,24 @@ export class FugueServer implements ServerView {
     if (this.#state !== 'idle') throw serverClosed();
     this.#state = 'starting';
     try {
-      checkSocketPathLength(this.socketPath);
-      ensureSocketDir(dirname(this.socketPath), this.#instr.log);
-      // Held from before the probe until the drain: two servers starting at once cannot both bind.
-      this.#lock = await InstanceLock.acquire(this.socketPath);
-      const listener = this.#createListener();
-      this.#listener = listener;
-      this.#identity = await bindUnixSocket(listener, this.socketPath, this.#mode, this.#instr.log);
+      if (this.#inheritedFd !== undefined) {
+        const listener = this.#createListener();
+        this.#listener = listener;
+        await listenInherited(listener, this.#inheritedFd);
+        // Readiness follows socket.path, which must name the manager's socket (ListenStream=).
+        this.#identity = socketIdentity(this.#socketPath);
+        if (this.#identity === undefined) {
+          this.#instr.log.warn({ socketPath: this.#socketPath }, 'socket-activated, but socket.path holds no socket: set socket.path (FUGUE_SOCKET_PATH) to the .socket unit\'s ListenStream= path, or clients and readiness checks look in the wrong place');
+        }
+      } else {
+        checkSocketPathLength(this.#socketPath);
+        ensureSocketDir(dirname(this.#socketPath), this.#instr.log);
+        // Held from before the probe until the drain: two servers starting at once cannot both bind.
+        this.#lock = await InstanceLock.acquire(this.#socketPath);
+        const listener = this.#createListener();
+        this.#listener = listener;
+        this.#identity = await bindUnixSocket(listener, this.#socketPath, this.#mode, this.#instr.log);
+      }
     } catch (err) {
       this.#lock?.release();
       this.#state = 'closed';
@@ -287,6 +318,16 @@ export class FugueServer implements ServerView {
     if (this.#state !== 'listening' || this.#rebinding || this.#identity === undefined) return;
     if (this.#holdsOurSocket()) {
       if (this.#socketLost) this.#markRestored(false); // e.g. moved away and back
+      return;
+    }
+    if (this.activated) {
+      // The service manager owns this socket file: say so, never re-create it.
+      if (!this.#socketLost) {
+        this.#socketLost = true;
+        this.#lostAt = performance.now();
+        this.#instr.socketLost({ socketPath: this.socketPath });
+        this.#instr.log.error({ socketPath: this.socketPath }, 'the socket-activated socket file is gone; clients cannot connect until the .socket unit is restarted (systemctl restart fugue-server.socket)');
+      }
       return;
     }
     this.#rebinding = true;
@@ -410,9 +451,11 @@ export class FugueServer implements ServerView {
     this.#lock?.release();
     // Connections already in the accept backlog still arrive for a moment (the
     // path is gone, so no new ones can): accept them and tell them we are
-    // draining, instead of letting close() reset them unseen.
+    // draining, instead of letting close() reset them unseen. Socket-activated,
+    // stop accepting at once: the queue is the service manager's, and what
+    // waits in it belongs to the next instance.
     const listener = this.#listener as Server;
-    const listenerClosed = new Promise<void>((resolve) => setTimeout(() => listener.close(() => resolve()), BACKLOG_GRACE_MS));
+    const listenerClosed = new Promise<void>((resolve) => setTimeout(() => listener.close(() => resolve()), this.activated ? 0 : BACKLOG_GRACE_MS));
 
     for (const conn of this.#registry.values()) conn.notifyShutdown(reason, this.shutdownTimeoutMs);
 
@@ -450,9 +493,9 @@ export class FugueServer implements ServerView {
     this.#state = 'closed';
   }
 
-  /** Remove the socket file if it is still ours. Safe to call on any exit path. */
+  /** Remove the socket file if it is still ours (never a socket-activated one). Safe to call on any exit path. */
   removeSocket(): boolean {
-    return this.#identity === undefined ? false : removeSocketIfOurs(this.socketPath, this.#identity);
+    return this.#identity === undefined || this.activated ? false : removeSocketIfOurs(this.socketPath, this.#identity);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -12,10 +12,10 @@
 //   name (libuv unlinks by name: nodejs/node#19729). We remove the final path
 //   ourselves, only while its inode is still ours.
 
-import { closeSync, constants as fsConstants, linkSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { createConnection, type Server } from 'node:net';
 import { basename, dirname, join } from 'node:path';
-import { FugueError, socketBind, socketDirCreate, socketDirUnsafe, socketInUse, socketPathNotSocket, socketPathTooLong } from '../errors.js';
+import { FugueError, socketActivation, socketBind, socketDirCreate, socketDirUnsafe, socketInUse, socketPathNotSocket, socketPathTooLong } from '../errors.js';
 import type { Log } from './instrumentation.js';
 
 /** sun_path is 108 bytes on Linux, including the terminating NUL. */
@@ -246,4 +246,42 @@ export function removeSocketIfOurs(socketPath: string, identity: SocketIdentity)
     // no pid file
   }
   return true;
+}
+
+/** The identity of the socket file at `path` now, or undefined. */
+export function socketIdentity(path: string): SocketIdentity | undefined {
+  try {
+    const st = lstatSync(path);
+    return st.isSocket() ? { dev: st.dev, ino: st.ino } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Listen on a socket the service manager passed (socket activation). Rejects
+ * with FUGUE_ERR_SOCKET_ACTIVATION when `fd` is not an AF_UNIX stream socket.
+ * (Node cannot tell a Unix listener's own path: the caller trusts socket.path.)
+ */
+export async function listenInherited(server: Server, fd: number): Promise<void> {
+  let isSocket: boolean;
+  try {
+    isSocket = fstatSync(fd).isSocket();
+  } catch (err) {
+    throw socketActivation(fd, `it is not open (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  if (!isSocket) throw socketActivation(fd, 'it is not a socket');
+  // A TCP listener reports {address, port}; a Unix one made from a descriptor reports null.
+  const address = await new Promise<string | object | null>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => reject(socketActivation(fd, `listening on it failed (${err.code ?? err.message}): it must be a stream socket, not a datagram one`));
+    server.once('error', onError);
+    server.listen({ fd }, () => {
+      server.off('error', onError);
+      resolve(server.address());
+    });
+  });
+  if (address !== null && typeof address === 'object') {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    throw socketActivation(fd, 'it is a TCP socket; fugue-server serves Unix sockets only');
+  }
 }

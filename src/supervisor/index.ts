@@ -6,3 +6,5 @@ export { parseNotifySocket, parseWatchdog, watchdogIntervalMs } from './notify-e
 export type { NotifyAddress } from './notify-env.js';
 export { koffiSenderFactory, NATIVE_MISSING, NATIVE_UNLOADABLE } from './unix-datagram.js';
 export type { DatagramSender, SenderFactory } from './unix-datagram.js';
+export { listenFds, LISTEN_ENV_KEYS, LISTEN_FDS_START, FD_NAME } from './listen-fds.js';
+export type { ListenFdsResult } from './listen-fds.js';
