@@ -39,6 +39,7 @@ export const RELOADABLE_KEYS: ReadonlySet<string> = new Set([
   'tracing.sampleRatio',
 ]);
 
+/** What App needs: the configuration and version, and optional overrides of what observability creates. */
 export interface AppOptions extends Omit<ObservabilityOptions, 'config' | 'version'> {
   /** The validated configuration (loadConfig). */
   config: Config;
@@ -46,7 +47,7 @@ export interface AppOptions extends Omit<ObservabilityOptions, 'config' | 'versi
   version: string;
   /** Features registered on top of the protocol's core types. Default: `[clientsFeature]` (`list_clients`). */
   features?: readonly Feature[];
-  /** A listening socket passed by the service manager, served instead of binding socket.path (see FugueServerOptions.inheritedFd). */
+  /** A listening socket passed by the service manager, served instead of binding socket.path (see FugueServerOptions.inheritedFd). Default: none. */
   inheritedFd?: number;
 }
 
@@ -55,6 +56,12 @@ export type ReloadOutcome =
   | { ok: true; applied: string[]; restartRequired: string[] }
   | { ok: false; error: Error };
 
+/**
+ * The composition root of one fugue-server: configuration -> observability ->
+ * server -> HTTP sidecar, started in that order and closed in reverse. The
+ * CLI runs one; tests and embedders may run several in one process (each has
+ * its own metrics registry).
+ */
 export class App {
   #config: Config;
   readonly observability: Observability;

@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   FUGUE_ERR_CLIENT_CLOSED: 69,
 } as const;
 
+/** Every stable error code (`FUGUE_ERR_<AREA>_<WHAT>`); docs/errors.md lists them. */
 export type FugueErrorCode = keyof typeof ERROR_CODES;
 
 /** Exit codes of the `fugue-server` process (sysexits.h where one fits). */
@@ -39,6 +40,7 @@ export const EXIT = {
   CONFIG: 78,
 } as const;
 
+/** An error fugue-server raises on purpose: match on `code`, never on the message. */
 export class FugueError extends Error {
   readonly code: FugueErrorCode;
   /** Extra structured facts (path, key, value...) for logs. */
@@ -57,6 +59,7 @@ export class FugueError extends Error {
   }
 }
 
+/** True when `err` is a FugueError. */
 export function isFugueError(err: unknown): err is FugueError {
   return err instanceof FugueError;
 }

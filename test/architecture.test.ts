@@ -57,6 +57,19 @@ test('only src/config reads config files and FUGUE_* variables', (t) => {
   }
 });
 
+test('features use only the extension API: server/handlers.ts types and protocol, nothing else of the server', (t) => {
+  t.true(inDir('features').length > 0);
+  for (const { file, imports } of inDir('features')) {
+    for (const spec of imports.filter((s) => s.startsWith('.'))) t.true(resolveLocal(file, spec).startsWith('protocol/'), `${file} imports ${spec}`);
+    const typeImports = [...readFileSync(join(SRC, file), 'utf8').matchAll(/^import type [^'"]*from\s+'([^']+)'/gm)].map((m) => resolveLocal(file, m[1]!));
+    for (const target of typeImports) t.true(target === 'server/handlers.js' || target.startsWith('protocol/'), `${file} imports types from ${target}`);
+  }
+  for (const { file, imports } of all) {
+    if (file === 'app.ts' || file === 'index.ts' || file.startsWith('features/')) continue;
+    t.false(imports.some((s) => s.startsWith('.') && resolveLocal(file, s).startsWith('features/')), `${file} imports a feature`);
+  }
+});
+
 test('the http sidecar and observability never import the server implementation', (t) => {
   for (const { file, imports } of [...inDir('http'), ...inDir('observability')]) {
     for (const spec of imports.filter((s) => s.startsWith('.'))) {

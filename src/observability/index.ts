@@ -16,13 +16,17 @@ export { ServerMetrics, CONTENT_TYPE_OPENMETRICS, CONTENT_TYPE_TEXT } from './me
 export { Tracing, resolveTracingSettings, type TracingSettings } from './tracing.js';
 export { ObservabilityInstrumentation } from './instrumentation.js';
 
+/** What createObservability needs. */
 export interface ObservabilityOptions {
+  /** The validated configuration. */
   config: Config;
+  /** Reported in fugue_build_info and as service.version. */
   version: string;
+  /** Where OTEL_* variables are read. Default: process.env. */
   env?: NodeJS.ProcessEnv;
   /** Log destination. Default: stdout, through a LogSink bounded by log.maxBufferedBytes. */
   logDestination?: DestinationStream;
-  /** Use this tracer instead of starting the OpenTelemetry SDK. */
+  /** Use this tracer instead of starting the OpenTelemetry SDK (tests: an in-memory provider). Default: the SDK, when an exporter is configured. */
   tracer?: Tracer;
   /** Collect prom-client default metrics. Default: true. */
   defaultMetrics?: boolean;

@@ -5,6 +5,7 @@ import { isUtf8 } from 'node:buffer';
 import { JsonPayload, type Frameable } from './frame.js';
 import { utf8Slice } from './utf8.js';
 
+/** The protocol version this server speaks (docs/protocol.md). */
 export const PROTOCOL_VERSION = 1;
 
 /** Every error code of protocol v1 (docs/protocol.md, "Error codes"). */
@@ -19,8 +20,10 @@ export const ERROR_CODES = [
   'timeout',
   'internal',
 ] as const;
+/** A protocol error code, as sent in `error` replies. */
 export type ProtocolErrorCode = (typeof ERROR_CODES)[number];
 
+/** A request id: an integer or a string, echoed in the reply. */
 export type MessageId = number | string;
 
 /** A decoded client message: a JSON object whose `type` is a string. */
@@ -88,8 +91,7 @@ export function describe(value: unknown): string {
 
 // --- server -> client ---
 
-// Field order matches docs/protocol.md; `id` comes right after `type` when present.
-// A server message is an object whose `type` is its kind; `id` links it to a request.
+/** A message from the server: an object whose `type` is its kind; `id` (added by the dispatch step) links a reply to its request. */
 export interface ServerMessage {
   type: string;
   id?: MessageId;
@@ -116,6 +118,7 @@ export function replyPayload(reply: ServerMessage, id: MessageId | undefined): F
   return new JsonPayload(JSON.stringify(Object.assign({ type: reply.type, id }, reply, { id })));
 }
 
+/** An `error` reply: its code, a message that says what to do, and any extra fields. */
 export function errorMessage(code: ProtocolErrorCode, message: string, id?: MessageId, extra?: Record<string, unknown>): ServerMessage {
   const msg: ServerMessage = id === undefined ? { type: 'error', code, message } : { type: 'error', id, code, message };
   return extra === undefined ? msg : Object.assign(msg, extra);

@@ -107,6 +107,7 @@ export interface HandlerContext {
  */
 export type HandlerResult = ServerMessage | undefined;
 
+/** How one message type is handled: optional checks, the handler, an optional serialiser. */
 export interface MessageHandler {
   /** Allowed before the `connect` handshake. Default: false. */
   readonly beforeHandshake?: boolean;

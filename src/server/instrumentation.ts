@@ -76,6 +76,7 @@ export interface LimitEvent {
   max: number;
 }
 
+/** A connection ended: why, how long it lasted, and what went through it. */
 export interface CloseEvent {
   clientId: number;
   clientName: string | undefined;
@@ -93,6 +94,7 @@ export interface CloseEvent {
 /** Kept for the 0.1 API: the close event. */
 export type CloseInfo = CloseEvent;
 
+/** A connection was accepted. */
 export interface ConnectionInfo {
   clientId: number;
   socketPath: string;

@@ -19,8 +19,10 @@ import { bindUnixSocket, checkSocketPathLength, ensureSocketDir, listenInherited
 /** How long a draining server keeps accepting its backlog (to answer it), in ms. */
 const BACKLOG_GRACE_MS = 100;
 
+/** Where a FugueServer is in its life: idle -> starting -> listening -> draining -> closed, one way only. */
 export type ServerState = 'idle' | 'starting' | 'listening' | 'draining' | 'closed';
 
+/** What a FugueServer serves and how; every limit has the default of its config key (docs/configuration.md). */
 export interface FugueServerOptions {
   /** Absolute path of the Unix socket. */
   socketPath: string;
@@ -72,7 +74,9 @@ export interface LiveSettings {
   socketCheckIntervalMs?: number;
 }
 
+/** How a graceful drain ended. */
 export interface DrainResult {
+  /** From the start of the drain to its end, in ms. */
   durationMs: number;
   /** Clients that left by themselves during the drain. */
   left: number;
@@ -80,6 +84,12 @@ export interface DrainResult {
   forced: number;
 }
 
+/**
+ * The server core: binds the Unix socket safely (or serves one the service
+ * manager passed), accepts clients up to the client limit in force, runs each
+ * connection's pump, keeps the socket path healthy, and drains on close().
+ * Owns node:net; reports through the injected Instrumentation.
+ */
 export class FugueServer implements ServerView {
   readonly #socketPath: string;
   #inheritedFd: number | undefined;
