@@ -7,9 +7,10 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from './config/schema.js';
 import { HttpSidecar, type Readiness } from './http/sidecar.js';
 import { createObservability, type Observability, type ObservabilityOptions } from './observability/index.js';
+import { coreHandlers } from './server/handlers.js';
 import { FugueServer, type DrainResult } from './server/server.js';
 
-export interface AppOptions extends Omit<ObservabilityOptions, 'config' | 'version'> {
+export interface AppOptions extends Omit<ObservabilityOptions, 'config' | 'version' | 'messageTypes'> {
   config: Config;
   version: string;
 }
@@ -24,8 +25,11 @@ export class App {
   constructor(options: AppOptions) {
     const { config, version } = options;
     this.config = config;
-    this.observability = createObservability(options);
+    // One handler table for the server and the metrics: its types are exported at 0 from the start.
+    const handlers = coreHandlers();
+    this.observability = createObservability({ ...options, messageTypes: handlers.types() });
     this.server = new FugueServer({
+      handlers,
       socketPath: config.socket.path,
       socketMode: Number.parseInt(config.socket.mode, 8),
       version,

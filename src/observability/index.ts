@@ -10,7 +10,7 @@ import { ServerMetrics } from './metrics.js';
 import { resolveTracingSettings, Tracing } from './tracing.js';
 
 export { createLogger, type Logger } from './logger.js';
-export { ServerMetrics, CONTENT_TYPE_OPENMETRICS, CONTENT_TYPE_TEXT } from './metrics.js';
+export { ServerMetrics, CONTENT_TYPE_OPENMETRICS, CONTENT_TYPE_TEXT, ACCEPT_ERROR_CODES, ACCEPT_ERROR_OTHER } from './metrics.js';
 export { Tracing, resolveTracingSettings, type TracingSettings } from './tracing.js';
 export { ObservabilityInstrumentation } from './instrumentation.js';
 
@@ -24,6 +24,8 @@ export interface ObservabilityOptions {
   tracer?: Tracer;
   /** Collect prom-client default metrics. Default: true. */
   defaultMetrics?: boolean;
+  /** Registered message types, exported at 0 from startup (see MetricsOptions.messageTypes). Default: none. */
+  messageTypes?: readonly string[];
 }
 
 export interface Observability {
@@ -41,6 +43,7 @@ export function createObservability(options: ObservabilityOptions): Observabilit
     maxClients: config.limits.maxClients,
     shutdownTimeoutMs: config.shutdown.timeoutMs,
     ...(options.defaultMetrics !== undefined ? { defaultMetrics: options.defaultMetrics } : {}),
+    ...(options.messageTypes !== undefined ? { messageTypes: options.messageTypes } : {}),
   });
   const tracing = new Tracing({
     settings: resolveTracingSettings(config.tracing, options.env ?? process.env),

@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { parseTraceparent } from '../protocol/index.js';
 import type { CloseInfo, CloseReason, ConnectionInfo, ConnectionObserver, Instrumentation, MessageRecord, RejectReason } from '../server/instrumentation.js';
 import type { Logger } from './logger.js';
-import { INVALID_TYPE, UNKNOWN_TYPE, type ServerMetrics } from './metrics.js';
+import { acceptErrorLabel, INVALID_TYPE, UNKNOWN_TYPE, type ServerMetrics } from './metrics.js';
 import type { CounterSlot, HistogramSeries } from './batched.js';
 import type { Tracing } from './tracing.js';
 
@@ -79,7 +79,7 @@ export class ObservabilityInstrumentation implements Instrumentation {
 
   acceptError(err: NodeJS.ErrnoException): void {
     const code = err.code ?? 'UNKNOWN';
-    this.#metrics.acceptErrors.inc({ code });
+    this.#metrics.acceptErrors.inc({ code: acceptErrorLabel(code) });
     this.log.error({ code, err }, 'accept failed; still listening');
   }
 

@@ -8,12 +8,29 @@
 // (drops `_total`) while rendering OpenMetrics, and the views restore the name.
 
 import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric, type OpenMetricsContentType } from 'prom-client';
+import { ERROR_CODES } from '../protocol/index.js';
+import { CLOSE_REASONS, REJECT_REASONS } from '../server/instrumentation.js';
 import { BatchedCounter, BatchedHistogram, type CounterSlot } from './batched.js';
 
 /** Label value for a client-chosen type the server does not know (bounded cardinality). */
 export const UNKNOWN_TYPE = 'unknown';
 /** Label value for a frame that did not parse into a message at all. */
 export const INVALID_TYPE = 'invalid';
+
+/**
+ * The `code` label values of fugue_accept_errors_total: the errnos an accept on
+ * a Unix socket can report (docs/observability.md). Any other code is counted
+ * as ACCEPT_ERROR_OTHER (the log line keeps the real one), so every value is
+ * known in advance and exported at 0 from startup.
+ */
+export const ACCEPT_ERROR_CODES = ['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM'] as const;
+export const ACCEPT_ERROR_OTHER = 'other';
+const ACCEPT_ERROR_SET: ReadonlySet<string> = new Set(ACCEPT_ERROR_CODES);
+
+/** The fugue_accept_errors_total label value for an errno code. */
+export function acceptErrorLabel(code: string | undefined): string {
+  return code !== undefined && ACCEPT_ERROR_SET.has(code) ? code : ACCEPT_ERROR_OTHER;
+}
 
 export const CONTENT_TYPE_TEXT = Registry.PROMETHEUS_CONTENT_TYPE;
 export const CONTENT_TYPE_OPENMETRICS = Registry.OPENMETRICS_CONTENT_TYPE;
@@ -22,6 +39,13 @@ export interface MetricsOptions {
   version: string;
   maxClients: number;
   shutdownTimeoutMs: number;
+  /**
+   * Message types with a registered handler (HandlerTable.types()). Their
+   * fugue_messages_received_total and fugue_message_duration_seconds series,
+   * and those of `unknown` and `invalid`, exist at 0 from startup. A type
+   * registered later gets its series at its first message. Default: none.
+   */
+  messageTypes?: readonly string[];
   /** Collect prom-client's process and Node.js metrics. Default: true. */
   defaultMetrics?: boolean;
 }
@@ -102,8 +126,17 @@ export class ServerMetrics {
     new Gauge({ name: 'fugue_shutdown_timeout_seconds', help: 'The configured shutdown.timeoutMs, in seconds.', registers }).set(options.shutdownTimeoutMs / 1000);
     const startTime = new Gauge({ name: 'fugue_start_time_seconds', help: 'Unix time the server process started.', registers });
     startTime.set(Math.round(Date.now() / 1000 - process.uptime()));
-    // Pre-create the label values dashboards and alerts expect, so series exist at 0.
-    for (const reason of ['server_busy', 'draining', 'fd_limit']) this.rejected.inc({ reason }, 0);
+    // Every label value known in advance is exported at 0 from startup: a series
+    // born at 1 has no increase() (nothing before it to compare with), so the first
+    // event of a kind would raise no alert, and panels would show "No data".
+    for (const reason of REJECT_REASONS) this.rejected.inc({ reason }, 0);
+    for (const code of [...ACCEPT_ERROR_CODES, ACCEPT_ERROR_OTHER]) this.acceptErrors.inc({ code }, 0);
+    for (const reason of CLOSE_REASONS) this.closed.slot(reason);
+    for (const code of ERROR_CODES) this.protocolErrors.slot(code);
+    for (const type of new Set([...(options.messageTypes ?? []), UNKNOWN_TYPE, INVALID_TYPE])) {
+      this.messagesReceived.slot(type);
+      this.messageDuration.series(type);
+    }
     if (options.defaultMetrics !== false) {
       collectDefaultMetrics({ register: this.registry as unknown as Registry });
       for (const name of LEFT_OUT_DEFAULT_METRICS) this.registry.removeSingleMetric(name);

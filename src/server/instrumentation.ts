@@ -5,22 +5,30 @@
 
 import type { MessageId, ProtocolErrorCode } from '../protocol/index.js';
 
-/** Why a connection ended. Bounded: these are metric label values. */
-export type CloseReason =
-  | 'client_eof' // the client closed its end
-  | 'client_reset' // ECONNRESET / EPIPE
-  | 'detach' // the client sent `detach`
-  | 'error' // another socket error
-  | 'timeout' // handshake or idle timeout
-  | 'slow_consumer' // the client stopped reading: over limits.maxBufferedBytes
-  | 'protocol_error' // frame_too_large or unsupported_version: the server closed it
-  | 'shutdown_forced'; // still open at the end of a graceful drain
+/**
+ * Why a connection ended. Bounded: these are metric label values, and the
+ * metrics export each one at 0 from startup (so the first close of a kind is
+ * an increase that alerts can see).
+ */
+export const CLOSE_REASONS = [
+  'client_eof', // the client closed its end
+  'client_reset', // ECONNRESET / EPIPE
+  'detach', // the client sent `detach`
+  'error', // another socket error
+  'timeout', // handshake or idle timeout
+  'slow_consumer', // the client stopped reading: over limits.maxBufferedBytes
+  'protocol_error', // frame_too_large or unsupported_version: the server closed it
+  'shutdown_forced', // still open at the end of a graceful drain
+] as const;
+export type CloseReason = (typeof CLOSE_REASONS)[number];
 
-/** Why an accepted connection was turned away before it became a client. */
-export type RejectReason =
-  | 'server_busy' // at the client limit: told so, then closed
-  | 'draining' // arrived while the server drains: told so (server_busy), then closed
-  | 'fd_limit'; // over net.Server.maxConnections: closed by Node at once (no fd to spare)
+/** Why an accepted connection was turned away before it became a client (metric label values, like CLOSE_REASONS). */
+export const REJECT_REASONS = [
+  'server_busy', // at the client limit: told so, then closed
+  'draining', // arrived while the server drains: told so (server_busy), then closed
+  'fd_limit', // over net.Server.maxConnections: closed by Node at once (no fd to spare)
+] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
 
 /** Outcome of one message, as the observer sees it. */
 export interface MessageRecord {
