@@ -90,6 +90,7 @@ export class ObservabilityInstrumentation implements Instrumentation {
 
   draining(info: { clients: number; timeoutMs: number }): void {
     this.#metrics.draining.set(1);
+    this.#metrics.drainStartTime.set(Date.now() / 1000);
     this.#metrics.listening.set(0);
     this.log.info({ phase: 'drain', clients: info.clients, timeoutMs: info.timeoutMs }, 'drain started: socket removed, shutdown sent to clients');
   }

@@ -86,6 +86,8 @@ export class ServerMetrics {
   readonly messageDuration: BatchedHistogram;
   readonly protocolErrors: BatchedCounter;
   readonly draining: Gauge;
+  /** Unix time (s) the graceful drain began; 0 before. Alerts measure a drain from it. */
+  readonly drainStartTime: Gauge;
   readonly listening: Gauge;
   readonly spansDropped: Counter;
   readonly socketRebinds: Counter;
@@ -116,6 +118,9 @@ export class ServerMetrics {
     this.messageDuration = new BatchedHistogram({ name: 'fugue_message_duration_seconds', help: 'Time from the read that delivered a message to the write of its reply, by type.', label: 'type', buckets: MESSAGE_BUCKETS });
     this.registry.registerMetric(this.messageDuration as unknown as Metric);
     this.draining = new Gauge({ name: 'fugue_draining', help: '1 while a graceful shutdown is draining clients, else 0.', registers });
+    // A timestamp, not a duration (Prometheus instrumentation practice): FugueDrainStuck
+    // computes time() - it, for any shutdown.timeoutMs, with no look-back window.
+    this.drainStartTime = new Gauge({ name: 'fugue_drain_start_time_seconds', help: 'Unix time the graceful drain began; 0 while none has.', registers });
     this.listening = new Gauge({ name: 'fugue_socket_listening', help: '1 while the Unix socket accepts connections, else 0.', registers });
     this.spansDropped = new Counter({ name: 'fugue_spans_dropped_total', help: 'Spans dropped because the export queue was full or the exporter failed.', registers });
     const buildInfo = new Gauge({ name: 'fugue_build_info', help: 'Always 1; labels carry the server and Node.js versions.', labelNames: ['version', 'node_version'], registers });

@@ -30,6 +30,7 @@ function knownSeries(): string[] {
     'fugue_connection_duration_seconds_count',
     'fugue_active_clients',
     'fugue_draining',
+    'fugue_drain_start_time_seconds',
   ];
 }
 
