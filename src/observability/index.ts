@@ -10,7 +10,7 @@ import { ServerMetrics } from './metrics.js';
 import { resolveTracingSettings, Tracing } from './tracing.js';
 
 export { createLogger, type Logger } from './logger.js';
-export { ServerMetrics, CONTENT_TYPE_OPENMETRICS, CONTENT_TYPE_TEXT, ACCEPT_ERROR_CODES, ACCEPT_ERROR_OTHER } from './metrics.js';
+export { ServerMetrics, CONTENT_TYPE_OPENMETRICS, CONTENT_TYPE_TEXT } from './metrics.js';
 export { Tracing, resolveTracingSettings, type TracingSettings } from './tracing.js';
 export { ObservabilityInstrumentation } from './instrumentation.js';
 
