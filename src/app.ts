@@ -40,7 +40,7 @@ export const RELOADABLE_KEYS: ReadonlySet<string> = new Set([
 ]);
 
 /** What App needs: the configuration and version, and optional overrides of what observability creates. */
-export interface AppOptions extends Omit<ObservabilityOptions, 'config' | 'version'> {
+export interface AppOptions extends Omit<ObservabilityOptions, 'config' | 'version' | 'messageTypes'> {
   /** The validated configuration (loadConfig). */
   config: Config;
   /** Reported as `server_version`. */
@@ -75,9 +75,12 @@ export class App {
     const { config, version } = options;
     this.#config = config;
     this.#env = options.env ?? process.env;
-    this.observability = createObservability(options);
+    // One handler table for the server and the metrics: its types are exported at 0 from the start.
+    const handlers = (options.features ?? [clientsFeature]).reduce((table, f) => table.use(f), coreHandlers());
+    this.observability = createObservability({ ...options, messageTypes: handlers.types() });
     const instr = this.observability.instrumentation;
     this.server = new FugueServer({
+      handlers,
       socketPath: config.socket.path,
       socketMode: Number.parseInt(config.socket.mode, 8),
       version,
@@ -90,7 +93,6 @@ export class App {
       frameTimeoutMs: config.limits.frameTimeoutMs,
       socketCheckIntervalMs: config.socket.checkIntervalMs,
       instrumentation: instr,
-      handlers: (options.features ?? [clientsFeature]).reduce((table, f) => table.use(f), coreHandlers()),
       ...(options.inheritedFd !== undefined ? { inheritedFd: options.inheritedFd } : {}),
       fdReserve: {
         // + 2: the sidecar's spare place (see http/sidecar.ts) and its listening

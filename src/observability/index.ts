@@ -30,6 +30,8 @@ export interface ObservabilityOptions {
   tracer?: Tracer;
   /** Collect prom-client default metrics. Default: true. */
   defaultMetrics?: boolean;
+  /** Registered message types, exported at 0 from startup (see MetricsOptions.messageTypes). Default: none. */
+  messageTypes?: readonly string[];
 }
 
 export interface Observability {
@@ -54,6 +56,7 @@ export function createObservability(options: ObservabilityOptions): Observabilit
     maxClients: config.limits.maxClients,
     shutdownTimeoutMs: config.shutdown.timeoutMs,
     ...(options.defaultMetrics !== undefined ? { defaultMetrics: options.defaultMetrics } : {}),
+    ...(options.messageTypes !== undefined ? { messageTypes: options.messageTypes } : {}),
   });
   const tracing = new Tracing({
     settings: resolveTracingSettings(config.tracing, options.env ?? process.env),

@@ -17,7 +17,7 @@ import type {
 import { LogEvents } from './log-events.js';
 import type { Logger } from './logger.js';
 import { MetricRecorder, typeLabel } from './message-metrics.js';
-import type { ServerMetrics } from './metrics.js';
+import { acceptErrorLabel, type ServerMetrics } from './metrics.js';
 import { SpanRecorder } from './spans.js';
 import type { Tracing } from './tracing.js';
 
@@ -64,7 +64,7 @@ export class ObservabilityInstrumentation implements Instrumentation {
   }
 
   acceptError(err: NodeJS.ErrnoException): void {
-    this.#metrics.acceptErrors.inc({ code: err.code ?? 'UNKNOWN' });
+    this.#metrics.acceptErrors.inc({ code: acceptErrorLabel(err.code ?? 'UNKNOWN') });
     this.#logs.acceptError(err);
   }
 
@@ -86,6 +86,7 @@ export class ObservabilityInstrumentation implements Instrumentation {
 
   draining(info: { clients: number; timeoutMs: number }): void {
     this.#metrics.draining.set(1);
+    this.#metrics.drainStartTime.set(Date.now() / 1000);
     this.#metrics.listening.set(0);
     this.#logs.draining(info);
   }

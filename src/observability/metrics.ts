@@ -8,13 +8,30 @@
 // (drops `_total`) while rendering OpenMetrics, and the views restore the name.
 
 import { Counter, Gauge, Registry, collectDefaultMetrics, type OpenMetricsContentType } from 'prom-client';
-import { BatchedCounter, BatchedHistogram, openMetricsRegistry, registerCustom, registersOf, textRegistryOf, type CounterSlot, type GaugeSlot } from './prom-adapter.js';
+import { ERROR_CODES } from '../protocol/index.js';
+import { CLOSE_REASONS, REJECT_REASONS } from '../server/instrumentation.js';
 import type { LogSinkStats } from './log-sink.js';
+import { BatchedCounter, BatchedHistogram, openMetricsRegistry, registerCustom, registersOf, textRegistryOf, type CounterSlot, type GaugeSlot } from './prom-adapter.js';
 
 /** Label value for a client-chosen type the server does not know (bounded cardinality). */
 export const UNKNOWN_TYPE = 'unknown';
 /** Label value for a frame that did not parse into a message at all. */
 export const INVALID_TYPE = 'invalid';
+
+/**
+ * The `code` label values of fugue_accept_errors_total: the errnos an accept on
+ * a Unix socket can report (docs/observability.md). Any other code is counted
+ * as ACCEPT_ERROR_OTHER (the log line keeps the real one), so every value is
+ * known in advance and exported at 0 from startup.
+ */
+export const ACCEPT_ERROR_CODES = ['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM'] as const;
+export const ACCEPT_ERROR_OTHER = 'other';
+const ACCEPT_ERROR_SET: ReadonlySet<string> = new Set(ACCEPT_ERROR_CODES);
+
+/** The fugue_accept_errors_total label value for an errno code. */
+export function acceptErrorLabel(code: string | undefined): string {
+  return code !== undefined && ACCEPT_ERROR_SET.has(code) ? code : ACCEPT_ERROR_OTHER;
+}
 
 export const CONTENT_TYPE_TEXT = Registry.PROMETHEUS_CONTENT_TYPE;
 export const CONTENT_TYPE_OPENMETRICS = Registry.OPENMETRICS_CONTENT_TYPE;
@@ -23,6 +40,13 @@ export interface MetricsOptions {
   version: string;
   maxClients: number;
   shutdownTimeoutMs: number;
+  /**
+   * Message types with a registered handler (HandlerTable.types()). Their
+   * fugue_messages_received_total and fugue_message_duration_seconds series,
+   * and those of `unknown` and `invalid`, exist at 0 from startup. A type
+   * registered later gets its series at its first message. Default: none.
+   */
+  messageTypes?: readonly string[];
   /** Collect prom-client's process and Node.js metrics. Default: true. */
   defaultMetrics?: boolean;
   /** The log sink's counters, read at scrape time (absent when logs go to a caller's stream). */
@@ -65,6 +89,8 @@ export class ServerMetrics {
   readonly messageDuration: BatchedHistogram;
   readonly protocolErrors: BatchedCounter;
   readonly draining: Gauge;
+  /** Unix time (s) the graceful drain began; 0 before. Alerts measure a drain from it. */
+  readonly drainStartTime: Gauge;
   readonly listening: Gauge;
   readonly spansDropped: Counter;
   readonly socketRebinds: Counter;
@@ -99,6 +125,9 @@ export class ServerMetrics {
     this.messageDuration = new BatchedHistogram({ name: 'fugue_message_duration_seconds', help: 'Time from the read that delivered a message to the write of its reply, by type.', label: 'type', buckets: MESSAGE_BUCKETS });
     registerCustom(this.registry, this.messageDuration);
     this.draining = new Gauge({ name: 'fugue_draining', help: '1 while a graceful shutdown is draining clients, else 0.', registers });
+    // A timestamp, not a duration (Prometheus instrumentation practice): FugueDrainStuck
+    // computes time() - it, for any shutdown.timeoutMs, with no look-back window.
+    this.drainStartTime = new Gauge({ name: 'fugue_drain_start_time_seconds', help: 'Unix time the graceful drain began; 0 while none has.', registers });
     this.listening = new Gauge({ name: 'fugue_socket_listening', help: '1 while the Unix socket accepts connections, else 0.', registers });
     this.spansDropped = new Counter({ name: 'fugue_spans_dropped_total', help: 'Spans dropped because the export queue was full or the exporter failed.', registers });
     const buildInfo = new Gauge({ name: 'fugue_build_info', help: 'Always 1; labels carry the server and Node.js versions.', labelNames: ['version', 'node_version'], registers });
@@ -119,8 +148,17 @@ export class ServerMetrics {
     if (options.logStats !== undefined) this.#logMetrics(options.logStats, registers);
     const startTime = new Gauge({ name: 'fugue_start_time_seconds', help: 'Unix time the server process started.', registers });
     startTime.set(Math.round(Date.now() / 1000 - process.uptime()));
-    // Pre-create the label values dashboards and alerts expect, so series exist at 0.
-    for (const reason of ['server_busy', 'draining', 'fd_limit']) this.rejected.inc({ reason }, 0);
+    // Every label value known in advance is exported at 0 from startup: a series
+    // born at 1 has no increase() (nothing before it to compare with), so the first
+    // event of a kind would raise no alert, and panels would show "No data".
+    for (const reason of REJECT_REASONS) this.rejected.inc({ reason }, 0);
+    for (const code of [...ACCEPT_ERROR_CODES, ACCEPT_ERROR_OTHER]) this.acceptErrors.inc({ code }, 0);
+    for (const reason of CLOSE_REASONS) this.closed.slot(reason);
+    for (const code of ERROR_CODES) this.protocolErrors.slot(code);
+    for (const type of new Set([...(options.messageTypes ?? []), UNKNOWN_TYPE, INVALID_TYPE])) {
+      this.messagesReceived.slot(type);
+      this.messageDuration.series(type);
+    }
     if (options.defaultMetrics !== false) {
       collectDefaultMetrics({ register: registersOf(this.registry)[0] as Registry });
       for (const name of LEFT_OUT_DEFAULT_METRICS) this.registry.removeSingleMetric(name);

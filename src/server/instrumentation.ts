@@ -8,28 +8,32 @@
 
 import type { MessageId, ProtocolErrorCode } from '../protocol/index.js';
 
-/** Why a connection ended. Bounded: these are metric label values. */
-export type CloseReason =
-  | 'client_eof' // the client closed its end
-  | 'client_reset' // ECONNRESET / EPIPE
-  | 'detach' // the client sent `detach`
-  | 'error' // another socket error
-  | 'timeout' // handshake, frame or idle timeout
-  | 'slow_consumer' // the client stopped reading: over limits.maxBufferedBytes
-  | 'protocol_error' // frame_too_large or unsupported_version: the server closed it
-  | 'shutdown_forced'; // still open at the end of a graceful drain
+/**
+ * Why a connection ended. Bounded: these are metric label values, and the
+ * metrics export each one at 0 from startup (so the first close of a kind is
+ * an increase that alerts can see).
+ */
+export const CLOSE_REASONS = [
+  'client_eof', // the client closed its end
+  'client_reset', // ECONNRESET / EPIPE
+  'detach', // the client sent `detach`
+  'error', // another socket error
+  'timeout', // handshake, frame or idle timeout
+  'slow_consumer', // the client stopped reading: over limits.maxBufferedBytes
+  'protocol_error', // frame_too_large or unsupported_version: the server closed it
+  'shutdown_forced', // still open at the end of a graceful drain
+] as const;
+/** Why a connection ended (one of CLOSE_REASONS). */
+export type CloseReason = (typeof CLOSE_REASONS)[number];
 
-/** Every close reason, for metrics that start every series at 0. */
-export const CLOSE_REASONS: readonly CloseReason[] = ['client_eof', 'client_reset', 'detach', 'error', 'timeout', 'slow_consumer', 'protocol_error', 'shutdown_forced'];
-
-/** Why an accepted connection was turned away before it became a client. */
-export type RejectReason =
-  | 'server_busy' // at the client limit: told so, then closed
-  | 'draining' // arrived while the server drains: told so (server_busy), then closed
-  | 'fd_limit'; // over net.Server.maxConnections: closed by Node at once (no fd to spare)
-
-/** Every reject reason, for metrics that start every series at 0. */
-export const REJECT_REASONS: readonly RejectReason[] = ['server_busy', 'draining', 'fd_limit'];
+/** Why an accepted connection was turned away before it became a client (metric label values, like CLOSE_REASONS). */
+export const REJECT_REASONS = [
+  'server_busy', // at the client limit: told so, then closed
+  'draining', // arrived while the server drains: told so (server_busy), then closed
+  'fd_limit', // over net.Server.maxConnections: closed by Node at once (no fd to spare)
+] as const;
+/** Why an accepted connection was turned away (one of REJECT_REASONS). */
+export type RejectReason = (typeof REJECT_REASONS)[number];
 
 /** One client message, handled: what it was, what came of it, and when. */
 export interface MessageEvent {

@@ -113,6 +113,23 @@ test('a message lasts from the read that delivered it to the write of its reply,
   c.destroy();
 });
 
+test('a graceful drain records when it began in fugue_drain_start_time_seconds (FugueDrainStuck measures from it)', async (t) => {
+  const { app, socketPath } = await startApp(t);
+  const m = app.observability.metrics;
+  t.is(sample((await m.render(false)).body, 'fugue_drain_start_time_seconds'), 0);
+  const c = await RawClient.handshaken(socketPath);
+  const before = Date.now() / 1000;
+  const closing = app.close('test drain');
+  await waitFor(async () => sample((await m.render(false)).body, 'fugue_draining') === 1, { what: 'fugue_draining 1' });
+  const started = sample((await m.render(false)).body, 'fugue_drain_start_time_seconds')!;
+  t.true(started >= before - 0.001 && started <= Date.now() / 1000, `drain start ${started} within the test's clock (${before})`);
+  c.destroy();
+  await closing;
+  const text = (await m.render(false)).body;
+  t.is(sample(text, 'fugue_draining'), 0);
+  t.is(sample(text, 'fugue_drain_start_time_seconds'), started, 'the start time stays after the drain');
+});
+
 test('two metric instances in one process do not collide', (t) => {
   const a = new ServerMetrics({ version: '1', maxClients: 1, shutdownTimeoutMs: 1 });
   const b = new ServerMetrics({ version: '2', maxClients: 2, shutdownTimeoutMs: 1 });

@@ -1,69 +1,27 @@
 // A real Prometheus (Debian package `prometheus`, >= 2.42) scrapes the real
 // fugue-server process's HTTP sidecar while clients run; every PromQL expression
-// of dashboards/fugue-server.json and dashboards/alerts.yml is evaluated against
-// it. promtool lints the sidecar's /metrics and checks the rule file.
+// of dashboards/fugue-server.json and every rule of dashboards/alerts.yml (alerts and
+// recording rules) is evaluated against it, and the latency panel's exemplars are
+// read back. promtool lints the sidecar's /metrics.
 //
 // Without prometheus/promtool on PATH the tests are skipped, except in CI
 // (CI set), where they fail: .ci/run installs the package.
 
-import test, { type ExecutionContext } from 'ava';
+import type { ExecutionContext } from 'ava';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, constants as fsConstants, mkdirSync, writeFileSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { FugueClient } from '../../src/client/client.js';
-import { alertExpressions, dashboardExpressions, type PromExpr } from '../helpers/promql.js';
+import { ALERTS_FILE, dashboardExemplarTargets, dashboardExpressions, parseRules, recordingRuleExpressions, type PromExpr } from '../helpers/promql.js';
+import { startOtlpReceiver } from '../helpers/otlp-receiver.js';
+import { promTest } from '../helpers/prom-tools.js';
 import { httpPortOf, spawnServer, type Spawned } from '../helpers/spawn-server.js';
 import { freePort } from '../helpers/free-port.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait-for.js';
 
-// Compiled to dist/test/observability/: three levels up is the repository root.
-const ALERTS_YML = fileURLToPath(new URL('../../../dashboards/alerts.yml', import.meta.url));
-
-const INSTALL_HINT = 'prometheus is not installed; .ci/run installs it with apt-get install prometheus';
-
-/** Absolute path of an executable on PATH (or in /usr/bin, /usr/local/bin), or undefined. */
-function findExecutable(name: string): string | undefined {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/local/bin', '/usr/bin'].filter((d) => d !== '');
-  for (const dir of dirs) {
-    const candidate = join(dir, name);
-    try {
-      accessSync(candidate, fsConstants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
-const PROMETHEUS = findExecutable('prometheus');
-const PROMTOOL = findExecutable('promtool');
-const IN_CI = process.env.CI !== undefined && !['', '0', 'false'].includes(process.env.CI.toLowerCase());
-
-type Impl = (t: ExecutionContext) => Promise<void>;
-interface Tools {
-  prometheus: string;
-  promtool: string;
-}
-
-/** Register a serial test that needs prometheus/promtool; decided at load time. */
-function promTest(title: string, impl: (t: ExecutionContext, tools: Tools) => Promise<void>): void {
-  if (PROMETHEUS !== undefined && PROMTOOL !== undefined) {
-    const tools = { prometheus: PROMETHEUS, promtool: PROMTOOL };
-    test.serial(title, (t) => impl(t, tools));
-  } else if (IN_CI) {
-    const missing = [PROMETHEUS === undefined ? 'prometheus' : '', PROMTOOL === undefined ? 'promtool' : ''].filter((n) => n !== '').join(', ');
-    test.serial(title, (t) => {
-      t.fail(`${INSTALL_HINT} (not found on PATH: ${missing})`);
-    });
-  } else {
-    const skipped: Impl = async () => {};
-    test.skip(`${title} (skipped: ${INSTALL_HINT})`, skipped);
-  }
-}
+const ALERTS_YML = ALERTS_FILE;
 
 // ---------------------------------------------------------------------------
 // Client load
@@ -128,7 +86,7 @@ async function startLoad(t: ExecutionContext, socketPath: string, clients: numbe
       const reply = await bad.request({ type: 'no_such_type' });
       replies++;
       if (reply.type !== 'error' || reply.code !== 'unknown_type') errors.push(`unknown-type: expected error unknown_type, got ${JSON.stringify(reply)}`);
-    }, 200),
+    }, 1000), // well under FugueErrorRatioHigh's 5% of the messages
   ];
 
   return {
@@ -271,18 +229,14 @@ interface RulesData {
 // ---------------------------------------------------------------------------
 // Tests
 
-promTest('promtool check rules accepts dashboards/alerts.yml', async (t, { promtool }) => {
-  const r = spawnSync(promtool, ['check', 'rules', '--lint-fatal', ALERTS_YML], { encoding: 'utf8', timeout: 20_000 });
-  t.is(r.status, 0, `promtool check rules ${ALERTS_YML} exited ${r.status ?? r.signal}:\n${r.stdout}${r.stderr}`);
-  t.log((r.stdout + r.stderr).trim());
-});
+// promtool check rules and promtool test rules: see alert-rules.test.ts.
 
 /**
  * Lint findings of `promtool check metrics` (exit code 3) accepted as-is, with why.
  * Everything else, and every finding about a fugue_* metric, fails the test.
  */
 
-promTest('promtool check metrics passes on the sidecar /metrics after traffic', async (t, { promtool }) => {
+promTest('promtool check metrics passes on the sidecar /metrics after traffic', ['promtool'], async (t, { promtool }) => {
   const sock = join(tmpDir(t), 'f.sock');
   const s = spawnServer(t, { env: { FUGUE_SOCKET_PATH: sock } });
   await s.ready();
@@ -311,10 +265,20 @@ promTest('promtool check metrics passes on the sidecar /metrics after traffic', 
   t.deepEqual(await s.exited, { code: 0, signal: null });
 });
 
-promTest('a real Prometheus scrapes the live server: target up, rules healthy, every dashboard and alert expression evaluates', async (t, { prometheus }) => {
+interface ExemplarData {
+  seriesLabels: Record<string, string>;
+  exemplars: { labels: Record<string, string>; value: string; timestamp: number }[];
+}
+
+promTest('a real Prometheus scrapes the live server: target up, every rule healthy and quiet, every dashboard query, alert and recording rule evaluates, exemplars carry trace ids', ['prometheus'], async (t, { prometheus }) => {
   const dir = tmpDir(t);
   const sock = join(dir, 'f.sock');
-  const s: Spawned = spawnServer(t, { env: { FUGUE_SOCKET_PATH: sock } });
+  // Tracing on (a fifth of the root spans sampled), so the latency histogram carries exemplars.
+  const otlp = await startOtlpReceiver();
+  t.teardown(() => otlp.close());
+  const s: Spawned = spawnServer(t, {
+    env: { FUGUE_SOCKET_PATH: sock, FUGUE_TRACING_EXPORTER: 'otlp', FUGUE_TRACING_ENDPOINT: otlp.url, FUGUE_TRACING_SAMPLE_RATIO: '0.2' },
+  });
   await s.ready();
   const sidecarPort = await waitFor(() => httpPortOf(s), { what: 'http sidecar port in the logs' });
   const load = await startLoad(t, sock, 5);
@@ -337,36 +301,41 @@ promTest('a real Prometheus scrapes the live server: target up, rules healthy, e
     return v !== undefined && Number(v) >= 4;
   }, { what: `4 scrapes of fugue_active_clients${promLog()}`, timeoutMs: 30_000, intervalMs: 250 });
 
-  // 3. The rule group has been evaluated since the target came up.
+  // 3. Every rule group has been evaluated (twice: the recorded 5m rates exist
+  // before the rules that sum them over time) since the target came up.
+  const parsed = parseRules();
+  const groups = [...new Set(parsed.map((r) => r.group))];
   const rules = await waitFor(async () => {
     const r = await apiGet<RulesData>(`${prom.url}/api/v1/rules`);
-    const group = r.data?.groups.find((g) => g.name === 'fugue-server');
-    if (group === undefined || Date.parse(group.lastEvaluation) < upAt + 1000) return undefined;
-    return group.rules.every((rule) => rule.health !== 'unknown') ? r.data : undefined;
-  }, { what: `rule group fugue-server evaluated after the target came up${promLog()}`, timeoutMs: 15_000, intervalMs: 200 });
+    const ours = groups.map((name) => r.data?.groups.find((g) => g.name === name));
+    if (ours.some((g) => g === undefined || Date.parse(g.lastEvaluation) < upAt + 2000)) return undefined;
+    return ours.every((g) => g!.rules.every((rule) => rule.health !== 'unknown')) ? r.data : undefined;
+  }, { what: `rule groups ${groups.join(', ')} evaluated after the target came up${promLog()}`, timeoutMs: 15_000, intervalMs: 200 });
 
   const failures: string[] = [];
   const report: string[] = [];
 
-  const alerts = alertExpressions();
   const loadedRules = rules.groups.flatMap((g) => g.rules.map((r) => ({ ...r, group: g.name, file: g.file })));
   t.deepEqual(
-    loadedRules.filter((r) => r.type === 'alerting').map((r) => r.name).sort(),
-    alerts.map((a) => a.source.replace(/^alert /, '')).sort(),
-    'alert rules Prometheus loaded = alert rules test/helpers/promql.ts found in alerts.yml',
+    loadedRules.map((r) => `${r.group} ${r.type === 'alerting' ? 'alert' : 'record'} ${r.name}`).sort(),
+    parsed.map((r) => `${r.group} ${r.kind} ${r.name}`).sort(),
+    'rules Prometheus loaded = rules test/helpers/promql.ts found in alerts.yml',
   );
   for (const rule of loadedRules) {
     if (rule.health !== 'ok') failures.push(`rule ${rule.name} (group ${rule.group}): health ${rule.health}: ${rule.lastError ?? ''}`);
     if (rule.type === 'alerting' && rule.state !== 'inactive') failures.push(`alert ${rule.name} is ${rule.state ?? '?'} in a healthy run: ${JSON.stringify(rule.alerts)}`);
   }
 
-  // 4. Every expression. Dashboard: expectData true => non-empty (NaN samples count
-  // as data). Alerts: empty in a healthy run (FugueServerAbsent is absent(up{...}),
-  // empty because up exists).
+  // 4. Every expression. Dashboard and recording rules: expectData true =>
+  // non-empty (NaN samples count as data). Alerts: empty in a healthy run
+  // (FugueServerAbsent is absent(up{...}), empty because up exists).
   const dashboard = dashboardExpressions();
+  const records = recordingRuleExpressions();
+  const recorded: PromExpr[] = parsed.filter((r) => r.kind === 'record').map((r) => ({ source: `recorded series ${r.name}`, expr: r.name, expectData: true }));
+  const alerts = parsed.filter((r) => r.kind === 'alert').map((r) => ({ source: `alert ${r.name} (line ${r.line})`, expr: r.expr, expectData: false }));
   t.true(dashboard.length > 0, 'the dashboard has expressions');
-  t.true(alerts.length > 0, 'alerts.yml has expressions');
-  const check = async (e: PromExpr, kind: 'dashboard' | 'alert'): Promise<void> => {
+  t.true(alerts.length > 0 && records.length > 0, 'alerts.yml has alerts and recording rules');
+  const check = async (e: PromExpr, kind: 'dashboard' | 'record' | 'alert'): Promise<void> => {
     const r = await query(prom, e.expr);
     if (r.status !== 'success' || r.data === undefined) {
       failures.push(`${e.source}: query failed (${r.errorType ?? '?'}: ${r.error ?? '?'})\n    expr: ${e.expr}`);
@@ -375,18 +344,36 @@ promTest('a real Prometheus scrapes the live server: target up, rules healthy, e
     const { series, nan } = summarise(r.data);
     report.push(`${series === 0 ? 'empty ' : `${series} series${nan > 0 ? ` (${nan} NaN)` : ''}`}  ${e.source}${kind === 'alert' ? ' [must be empty]' : e.expectData ? '' : ' [may be empty]'}`);
     if (r.warnings !== undefined && r.warnings.length > 0) report.push(`    warnings: ${r.warnings.join('; ')}`);
-    if (kind === 'dashboard' && e.expectData && series === 0) failures.push(`${e.source}: no data while the server runs with clients\n    expr: ${e.expr}`);
+    if (kind !== 'alert' && e.expectData && series === 0) failures.push(`${e.source}: no data while the server runs with clients\n    expr: ${e.expr}`);
     if (kind === 'alert' && series > 0) failures.push(`${e.source}: fires in a healthy run: ${JSON.stringify(r.data.result)}\n    expr: ${e.expr}`);
   };
   for (const e of dashboard) await check(e, 'dashboard');
+  for (const e of [...records, ...recorded]) await check(e, 'record');
   for (const e of alerts) await check(e, 'alert');
-  t.log(`${dashboard.length} dashboard and ${alerts.length} alert expressions:\n${report.join('\n')}`);
+  const slow = await query(prom, 'fugue:message_latency_slow:ratio_rate5m');
+  t.log(`${dashboard.length} dashboard, ${records.length} recording rule and ${alerts.length} alert expressions; slow-message ratio ${JSON.stringify((slow.data?.result as VectorSample[] | undefined)?.map((v) => v.value[1]))}:\n${report.join('\n')}`);
   t.deepEqual(failures, [], `${failures.length} problem(s):\n${failures.join('\n')}`);
 
-  // 5. Stop: clients detach, the server exits 0 on SIGTERM.
+  // 5. Exemplars: Prometheus scraped them (it asks for OpenMetrics) from the query
+  // the latency panel marks with "exemplar": true, and each carries the trace_id
+  // that datasource.yml's exemplarTraceIdDestinations links to a trace.
+  const exemplarTargets = dashboardExemplarTargets();
+  t.is(exemplarTargets.length, 1, 'the dashboard queries exemplars once');
+  const exemplarExpr = exemplarTargets[0]!.expr;
+  const exemplars = await waitFor(async () => {
+    const r = await apiGet<ExemplarData[]>(`${prom.url}/api/v1/query_exemplars?query=${encodeURIComponent(exemplarExpr)}&start=${Math.floor(upAt / 1000) - 60}&end=${Math.ceil(Date.now() / 1000) + 1}`);
+    const found = (r.data ?? []).flatMap((d) => d.exemplars);
+    return found.length > 0 ? found : undefined;
+  }, { what: `exemplars for ${exemplarExpr}${promLog()}`, timeoutMs: 15_000, intervalMs: 250 });
+  for (const e of exemplars) t.regex(e.labels.trace_id ?? '', /^[0-9a-f]{32}$/, `exemplar labels ${JSON.stringify(e.labels)}`);
+
+  // 6. Stop: clients detach, the server exits 0 on SIGTERM.
   await load.stop();
   t.deepEqual(load.errors, []);
   t.true(load.replies() > 0);
   s.child.kill('SIGTERM');
   t.deepEqual(await s.exited, { code: 0, signal: null }, `server stderr: ${s.stderr.slice(0, 1000)}`);
+  // Spans flushed at exit: at least one exemplar's trace is in the receiver.
+  const exported = new Set(otlp.spans.map((sp) => sp.traceId));
+  t.true(exemplars.some((e) => exported.has(e.labels.trace_id ?? '')), 'an exemplar links to a trace the server exported');
 });
