@@ -49,6 +49,7 @@ const OPEN_HINTS: Record<string, string> = {
   ELOOP: 'too many levels of symbolic links (a link loop?); point the path at the real file',
   ENAMETOOLONG: 'the path is too long; check the path given with --config or FUGUE_CONFIG',
   EISDIR: 'it is a directory; name a .json or .yaml file',
+  ENXIO: 'it is a socket (or a device with nothing behind it), not a regular file; name a .json or .yaml file',
 };
 
 /** Read `path` as UTF-8 text under the rules above. Throws FileProblem. */
