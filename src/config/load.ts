@@ -17,7 +17,7 @@ import { parseConfigText, type ParsedConfigFile } from './parse-file.js';
 import { tryExpandPath } from './paths.js';
 import { FileProblem, readConfigText, type FileProblemKind } from './read-file.js';
 import { convictSchema, keySpecs, type Config, type KeySpec } from './schema.js';
-import { preview, showName } from './text.js';
+import { escapeControls, preview, showName } from './text.js';
 
 /** The bundled config/default.json (next to package.json). */
 export const DEFAULT_CONFIG_FILE = fileURLToPath(new URL('../../../config/default.json', import.meta.url));
@@ -108,8 +108,25 @@ export interface ConfigProblem {
   message: string;
 }
 
-/** Problems listed in one error message; the rest are counted ("and 3 more"). All are in `details.problems`. */
+/** Problems listed in one error message; the rest are counted ("and 3 more"). */
 export const MAX_PROBLEMS_SHOWN = 20;
+
+/** Problems kept in `details.problems`; past this a hostile file's thousands of bad keys are only counted (`details.problemCount`). */
+export const MAX_PROBLEMS_KEPT = 100;
+
+/** Problems found so far: the first MAX_PROBLEMS_KEPT in full, the rest only counted. */
+class ProblemList {
+  readonly items: ConfigProblem[] = [];
+  length = 0;
+  fileLevel = false;
+
+  /** Add a problem; a function is called only if the problem is kept (its message may cost a "did you mean" search). */
+  push(problem: ConfigProblem | (() => ConfigProblem)): void {
+    this.length++;
+    if (typeof problem !== 'function') this.fileLevel ||= problem.fileLevel;
+    if (this.items.length < MAX_PROBLEMS_KEPT) this.items.push(typeof problem === 'function' ? problem() : problem);
+  }
+}
 
 interface Source {
   label: string;
@@ -159,7 +176,7 @@ function checkFileSettings(
   parsed: ParsedConfigFile,
   file: string,
   specs: Record<string, KeySpec>,
-  problems: ConfigProblem[],
+  problems: ProblemList,
   sources: Map<string, Source>,
 ): Record<string, Record<string, unknown>> {
   const groups = [...new Set(Object.keys(specs).map((k) => k.split('.')[0] as string))];
@@ -167,13 +184,15 @@ function checkFileSettings(
   for (const [group, value] of Object.entries(parsed.data)) {
     const at = fileSource(file, parsed.lineOf(group));
     if (!groups.includes(group)) {
-      const guess = suggest(group, groups);
-      problems.push(problemAt(at, group, `${showName(group)}: unknown section (in ${at.label}; ${guess ? `did you mean "${guess}"? ` : ''}the sections are ${groups.join(', ')}; see docs/configuration.md)`));
+      problems.push(() => {
+        const guess = suggest(group, groups);
+        return problemAt(at, group, `${showName(group)}: unknown section (in ${at.label}; ${guess ? `did you mean "${guess}"? ` : ''}the sections are ${groups.join(', ')}; see docs/configuration.md)`);
+      });
       continue;
     }
     const keysHere = Object.keys(specs).filter((k) => k.startsWith(`${group}.`));
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-      problems.push(problemAt(at, group, `${group}: must be a section holding keys such as ${keysHere[0]}, got ${preview(value)} (from ${at.label}; expected an object of ${keysHere.join(', ')})`));
+      problems.push(() => problemAt(at, group, `${group}: must be a section holding keys such as ${keysHere[0]}, got ${preview(value)} (from ${at.label}; expected an object of ${keysHere.join(', ')})`));
       continue;
     }
     for (const [leaf, leafValue] of Object.entries(value)) {
@@ -181,15 +200,17 @@ function checkFileSettings(
       const spec = specs[key];
       const src = fileSource(file, parsed.lineOf(key));
       if (spec === undefined) {
-        const guess = suggest(key, keysHere);
-        problems.push(problemAt(src, key, `${showName(key)}: unknown key (in ${src.label}; ${guess ? `did you mean ${guess}? ` : ''}known keys here: ${keysHere.join(', ')}; see docs/configuration.md)`));
+        problems.push(() => {
+          const guess = suggest(key, keysHere);
+          return problemAt(src, key, `${showName(key)}: unknown key (in ${src.label}; ${guess ? `did you mean ${guess}? ` : ''}known keys here: ${keysHere.join(', ')}; see docs/configuration.md)`);
+        });
         continue;
       }
       // Files are typed: check before convict would coerce "100" to 100.
       try {
         spec.format(leafValue);
       } catch (err) {
-        problems.push(problemAt(src, key, `${key}: ${(err as Error).message} (from ${src.label}; expected ${spec.unit ?? 'see docs'})`));
+        problems.push(() => problemAt(src, key, `${key}: ${(err as Error).message} (from ${src.label}; expected ${spec.unit ?? 'see docs'})`));
         continue;
       }
       (accepted[group] ??= {})[leaf] = leafValue;
@@ -204,13 +225,17 @@ function fileProblem(file: string, err: FileProblem): ConfigProblem {
 }
 
 /** The error for a non-empty list of problems: FUGUE_ERR_CONFIG_FILE if a file itself is bad, else FUGUE_ERR_CONFIG_INVALID. */
-function problemsError(problems: ConfigProblem[]): FugueError {
-  const shown = problems.slice(0, MAX_PROBLEMS_SHOWN).map((p) => p.message);
-  if (problems.length > MAX_PROBLEMS_SHOWN) shown.push(`... and ${problems.length - MAX_PROBLEMS_SHOWN} more problems`);
+function problemsError(problems: ProblemList): FugueError {
+  const items = problems.items;
+  // Parser messages may quote raw source characters: escape every control character.
+  for (const p of items) p.message = escapeControls(p.message);
+  const shown = items.slice(0, MAX_PROBLEMS_SHOWN).map((p) => p.message);
+  if (problems.length > shown.length) shown.push(`... and ${problems.length - shown.length} more problems`);
   const head = problems.length === 1 ? 'invalid configuration:' : `invalid configuration (${problems.length} problems):`;
   const message = `${head}\n  ${shown.join('\n  ')}\nFix ${problems.length === 1 ? 'it' : 'them'} (see docs/configuration.md) and try again.`;
-  const details = { problems, ...(problems[0]?.key === undefined ? {} : { key: problems[0].key }), ...(problems[0]?.file === undefined ? {} : { file: problems[0].file }) };
-  return problems.some((p) => p.fileLevel) ? configFileInvalid(message, details) : configInvalid(message, details);
+  const first = items[0];
+  const details = { problems: items, problemCount: problems.length, ...(first?.key === undefined ? {} : { key: first.key }), ...(first?.file === undefined ? {} : { file: first.file }) };
+  return problems.fileLevel ? configFileInvalid(message, details) : configInvalid(message, details);
 }
 
 /**
@@ -231,7 +256,7 @@ export function loadConfig(options: LoadOptions = {}): CliRequest {
   const specs = keySpecs(defaultSocketPath(env));
   const args = parseArgs(options.argv ?? [], specs);
   const conf = convict(convictSchema(specs), { env: {}, args: [] });
-  const problems: ConfigProblem[] = [];
+  const problems = new ProblemList();
   const sources = new Map<string, Source>(); // key -> where its value came from
 
   const files: string[] = [];
@@ -301,19 +326,21 @@ export function loadConfig(options: LoadOptions = {}): CliRequest {
     if (r.unset !== undefined) problems.push(problemAt(src, key, `${key}: uses $${showName(r.unset, 64)}, which is not set, got ${preview(raw)} (from ${src.label}; expected ${spec.unit ?? 'a path'}); set the variable or write the path out in full`));
     else holder[leaf] = r.path;
   }
+  for (const p of checkRelations(config, sources)) problems.push(p);
   if (problems.length > 0) throw problemsError(problems);
-  checkRelations(config);
   return { config: deepFreeze(config), files, printConfig: args.printConfig, checkConfig: args.checkConfig, help: args.help, version: args.version };
 }
 
-// Options that only make sense together.
-function checkRelations(c: Config): void {
+// Options that only make sense together; each problem names both values and where they came from.
+function checkRelations(c: Config, sources: Map<string, Source>): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
   if (c.limits.maxBufferedBytes < 2 * c.limits.maxFrameBytes) {
-    throw configInvalid(
-      `limits.maxBufferedBytes (${c.limits.maxBufferedBytes}) must be at least twice limits.maxFrameBytes (${c.limits.maxFrameBytes}), or the reply to one large frame would disconnect its client; raise limits.maxBufferedBytes or lower limits.maxFrameBytes`,
-      { key: 'limits.maxBufferedBytes' },
-    );
+    const buffered = sources.get('limits.maxBufferedBytes') ?? { label: 'default' };
+    const frame = sources.get('limits.maxFrameBytes') ?? { label: 'default' };
+    problems.push(problemAt(buffered, 'limits.maxBufferedBytes',
+      `limits.maxBufferedBytes (${c.limits.maxBufferedBytes}) must be at least twice limits.maxFrameBytes (${c.limits.maxFrameBytes}), or the reply to one large frame would disconnect its client (from ${buffered.label} and ${frame.label}); raise limits.maxBufferedBytes or lower limits.maxFrameBytes`));
   }
+  return problems;
 }
 
 function deepFreeze<T>(obj: T): T {

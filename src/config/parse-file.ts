@@ -17,7 +17,7 @@
 // goes to `conf.load()`.
 
 import { extname } from 'node:path';
-import { Composer, Lexer, Parser, isMap, isScalar, type Document, type ParsedNode } from 'yaml';
+import { Composer, Lexer, Parser, isMap, isScalar, isSeq, type Document, type ParsedNode } from 'yaml';
 import { FileProblem } from './read-file.js';
 import { scanJson } from './json-scan.js';
 import { LineIndex } from './text.js';
@@ -27,6 +27,13 @@ export const MAX_CONFIG_DEPTH = 32;
 
 /** Most alias expansions a YAML config file may cause (yaml's `maxAliasCount`). */
 export const MAX_YAML_ALIAS_COUNT = 100;
+
+/**
+ * Most lexical tokens (scalars, indicators, spaces, comments, line breaks) in a
+ * YAML config file. The yaml package spends about 10 µs per token, so this
+ * bounds the work at well under a second; a real config has a few hundred.
+ */
+export const MAX_YAML_TOKENS = 20_000;
 
 export type ConfigFormat = 'json' | 'yaml';
 
@@ -95,7 +102,9 @@ const YAML_OPTIONS = {
   merge: false,
   resolveKnownTags: false,
   stringKeys: true,
-  uniqueKeys: true,
+  // Checked below in linear time: yaml's own check compares every pair of keys
+  // in a mapping (60 000 keys took two minutes).
+  uniqueKeys: false,
   strict: true,
   prettyErrors: false,
 } as const;
@@ -114,7 +123,12 @@ function parseYaml(text: string): ParsedConfigFile {
   // as soon as the nesting is too deep: its composer is recursive, and a 1 MiB
   // file of "[" or "- " would otherwise take seconds and then the stack.
   function* tokens() {
+    let count = 0;
     for (const lexeme of new Lexer().lex(text)) {
+      if (++count > MAX_YAML_TOKENS) {
+        const { line } = lines.at(parser.offset);
+        throw new FileProblem('too_large', `it has more than ${MAX_YAML_TOKENS} YAML tokens (stopped at line ${line}); a fugue config has a few hundred: is it the right file?`);
+      }
       yield* parser.next(lexeme);
       if (parser.stack.length > MAX_CONFIG_DEPTH && collectionDepth(parser.stack) > MAX_CONFIG_DEPTH) {
         const { line, column } = lines.at(parser.offset);
@@ -136,8 +150,8 @@ function parseYaml(text: string): ParsedConfigFile {
   if (docs.length > 1) throw new FileProblem('syntax', `it holds more than one YAML document (a second "---" at ${where((docs[1] as Document.Parsed).range[0])}); put all settings in one document`);
   const problem = doc.errors[0] ?? doc.warnings[0];
   if (problem !== undefined) {
-    const hint = problem.code === 'TAG_RESOLVE_FAILED' ? '; config files use plain values only: remove the tag' : problem.code === 'DUPLICATE_KEY' ? '; each key may appear once: merge them' : '';
-    throw new FileProblem(problem.code === 'DUPLICATE_KEY' ? 'duplicate_key' : 'syntax', `it is not valid YAML: ${problem.message.slice(0, 200)} (${where(problem.pos[0])})${hint}`);
+    const hint = problem.code === 'TAG_RESOLVE_FAILED' ? '; config files use plain values only: remove the tag' : '';
+    throw new FileProblem('syntax', `it is not valid YAML: ${problem.message.slice(0, 200)} (${where(problem.pos[0])})${hint}`);
   }
   if (doc.contents === null) return { format: 'yaml', data: {}, lineOf: () => undefined }; // empty, or comments only
   let value: unknown;
@@ -151,6 +165,8 @@ function parseYaml(text: string): ParsedConfigFile {
       : `it is not valid YAML: ${(err as Error).message.slice(0, 200)}`);
   }
   const data = topLevel(value, 'yaml');
+  const dup = firstDuplicateKey(doc.contents);
+  if (dup !== undefined) throw new FileProblem('duplicate_key', `key ${JSON.stringify(dup.key.slice(0, 100))} appears twice in one mapping (lines ${lines.at(dup.first).line} and ${lines.at(dup.again).line}); each key may appear once: merge them`);
   const keyLines = new Map<string, number>();
   // Two levels are all a config has; deeper keys are reported by key, not by line.
   if (isMap(doc.contents)) {
@@ -166,6 +182,30 @@ function parseYaml(text: string): ParsedConfigFile {
     }
   }
   return { format: 'yaml', data, lineOf: (key) => keyLines.get(key) };
+}
+
+// Depth is bounded by MAX_CONFIG_DEPTH, so the recursion is too.
+function firstDuplicateKey(node: unknown): { key: string; first: number; again: number } | undefined {
+  if (isMap(node)) {
+    const seen = new Map<string, number>();
+    for (const pair of node.items) {
+      const name = keyName(pair.key);
+      if (name !== undefined) {
+        const at = (pair.key as ParsedNode).range[0];
+        const first = seen.get(name);
+        if (first !== undefined) return { key: name, first, again: at };
+        seen.set(name, at);
+      }
+      const inner = firstDuplicateKey(pair.value);
+      if (inner !== undefined) return inner;
+    }
+  } else if (isSeq(node)) {
+    for (const item of node.items) {
+      const inner = firstDuplicateKey(item);
+      if (inner !== undefined) return inner;
+    }
+  }
+  return undefined;
 }
 
 function keyName(key: unknown): string | undefined {

@@ -3,6 +3,10 @@
 // most a bounded preview of it, escaped (no raw control characters reach the
 // terminal), with a note when it was cut (issue 13, point 5).
 
+// Control characters, and lone UTF-16 surrogates (which no output encoding can carry).
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
 /** Longest preview of a value in a message, in characters (before the truncation note). */
 export const MAX_PREVIEW_CHARS = 80;
 
@@ -66,11 +70,16 @@ export function preview(value: unknown, maxChars = MAX_PREVIEW_CHARS): string {
  * else JSON-quoted (control characters escaped) and cut to `maxChars` with a note.
  */
 export function showName(name: string, maxChars = MAX_NAME_CHARS): string {
-  // eslint-disable-next-line no-control-regex
-  const printable = !/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(name);
+  CONTROL_CHARS.lastIndex = 0;
+  const printable = !CONTROL_CHARS.test(name);
   if (printable && name.length <= maxChars) return name;
   const shown = JSON.stringify(name.length > maxChars ? name.slice(0, maxChars) : name);
   return name.length > maxChars ? `${shown}... (truncated; ${name.length} characters in all)` : shown;
+}
+
+/** `text` with every control character (newlines too) and lone surrogate written as a JSON-style escape, so it cannot move the cursor, recolour a terminal or be mangled on output. */
+export function escapeControls(text: string): string {
+  return text.replace(CONTROL_CHARS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** Line and column lookups in one text: the newlines are found once, each lookup is a binary search. */
