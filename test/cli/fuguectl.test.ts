@@ -95,7 +95,7 @@ test('usage errors exit 64 with one line naming the problem: unknown command or 
     [['ping', '--json'], /--json is not an option of ping/],
     [['status', '--http', 'http://x'], /--http is not an option of status/],
     [['ping', '--timeout', '0x10'], /--timeout must be a whole number of milliseconds from 1 to 2147483647, got "0x10"/],
-    [['ping', '--timeout', '0'], /--timeout must be a whole number/],
+    [['ping', '--timeout', '0'], /--timeout must be a whole number of milliseconds from 1 to 2147483647, got "0"/],
     [['ping', '--timeout'], /--timeout needs a value \(MS\)/],
     [['echo'], /echo needs TEXT\.\.\./],
     [['ping', 'extra'], /ping takes no argument "extra"/],
