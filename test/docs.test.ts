@@ -1,6 +1,7 @@
 // Docs stay complete: every error code, exit code, config key and metric is documented.
 import test from 'ava';
 import { readFileSync } from 'node:fs';
+import { CTL_EXIT, CTL_EXIT_MEANING } from '../src/cli/ctl.js';
 import { keySpecs } from '../src/config/schema.js';
 import { ERROR_CODES, EXIT } from '../src/errors.js';
 import { ServerMetrics } from '../src/observability/metrics.js';
@@ -39,4 +40,16 @@ test('docs/observability.md documents every fugue_ metric family', async (t) => 
   const names = [...(await m.render(false)).body.matchAll(/^# TYPE (fugue_\w+) /gm)].map((x) => x[1]!);
   t.true(names.length > 10);
   for (const name of names) t.true(text.includes(`\`${name}\``), name);
+});
+
+test('docs/operations.md documents every fuguectl exit code with its meaning, and nothing else', (t) => {
+  const text = doc('operations.md');
+  const start = text.indexOf('### Exit codes of fuguectl');
+  t.true(start !== -1, 'section "Exit codes of fuguectl"');
+  const section = text.slice(start, text.indexOf('\n## ', start));
+  const rows = [...section.matchAll(/^\| (\d+) \| ([^|]+) \|/gm)].map((m) => [Number(m[1]), m[2]!.trim()]);
+  t.deepEqual(Object.fromEntries(rows), Object.fromEntries(Object.values(CTL_EXIT).map((code) => [code, CTL_EXIT_MEANING[code]])));
+  // fuguectl exits with a client error's own exit code: each must be one of its documented codes.
+  const exits = new Set<number>(Object.values(CTL_EXIT));
+  for (const [code, exit] of Object.entries(ERROR_CODES)) if (code.startsWith('FUGUE_ERR_CLIENT_')) t.true(exits.has(exit), `${code} exits ${exit}`);
 });

@@ -6,8 +6,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FugueClient } from '../client/client.js';
 import { httpGet } from '../client/http-probe.js';
-import { defaultSocketPath } from '../config/load.js';
-import { tryExpandPath } from '../config/paths.js';
+// paths.js, not load.js: fuguectl starts faster without convict and yaml.
+import { defaultSocketPath, tryExpandPath } from '../config/paths.js';
 import { FugueError, isFugueError } from '../errors.js';
 import type { ServerMessage } from '../protocol/index.js';
 import { VERSION } from '../version.js';

@@ -8,13 +8,12 @@
 // source is reported in one run (docs/configuration.md). The result is frozen.
 
 import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import convict from 'convict';
 import { configFileInvalid, configInvalid, usage, type FugueError } from '../errors.js';
 import { parseConfigText, type ParsedConfigFile } from './parse-file.js';
-import { tryExpandPath } from './paths.js';
+import { defaultSocketPath, tryExpandPath } from './paths.js';
 import { FileProblem, readConfigText, type FileProblemKind } from './read-file.js';
 import { convictSchema, keySpecs, type Config, type KeySpec } from './schema.js';
 import { escapeControls, preview, showName } from './text.js';
@@ -44,11 +43,7 @@ export interface CliRequest {
   version: boolean;
 }
 
-/** The default socket path: $XDG_RUNTIME_DIR/fugue/fugue.sock, else ~/.fugue/fugue.sock. */
-export function defaultSocketPath(env: NodeJS.ProcessEnv, home = env.HOME ?? homedir()): string {
-  const runtime = env.XDG_RUNTIME_DIR;
-  return runtime !== undefined && runtime !== '' ? `${runtime}/fugue/fugue.sock` : `${home}/.fugue/fugue.sock`;
-}
+export { defaultSocketPath };
 
 interface ParsedArgs {
   files: string[];

@@ -3,6 +3,12 @@ import { isAbsolute, resolve } from 'node:path';
 import { configInvalid } from '../errors.js';
 import { preview } from './text.js';
 
+/** The default socket path: $XDG_RUNTIME_DIR/fugue/fugue.sock, else ~/.fugue/fugue.sock. */
+export function defaultSocketPath(env: NodeJS.ProcessEnv, home = env.HOME ?? homedir()): string {
+  const runtime = env.XDG_RUNTIME_DIR;
+  return runtime !== undefined && runtime !== '' ? `${runtime}/fugue/fugue.sock` : `${home}/.fugue/fugue.sock`;
+}
+
 /** The expanded absolute path, or the name of the unset variable it uses. */
 export type Expanded = { path: string; unset?: undefined } | { path?: undefined; unset: string };
 

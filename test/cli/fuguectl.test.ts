@@ -64,7 +64,7 @@ test('fuguectl ping, status, status --json and echo against a running server', a
 test('fuguectl against the real daemon: status --json and health', async (t) => {
   const sock = join(tmpDir(t), 'f.sock');
   const s = spawnServer(t, { env: { FUGUE_SOCKET_PATH: sock } });
-  await s.ready();
+  await s.ready(30_000);
   const json = await ctl(['--socket', sock, 'status', '--json']);
   t.is(json.code, 0, json.stderr);
   t.like(JSON.parse(json.stdout), { clients: 1, draining: false });
@@ -102,11 +102,12 @@ test('usage errors exit 64 with one line naming the problem: unknown command or 
     [['health', '--http', 'localhost:9464'], /--http needs an http:\/\/ or https:\/\/ URL such as http:\/\/127\.0\.0\.1:9464, got "localhost:9464"/],
     [['--socket', '$NOPE/f.sock', 'ping'], /the socket path "\$NOPE\/f\.sock" uses \$NOPE, which is not set; set it or give --socket in full/],
   ];
-  await Promise.all(cases.map(async ([args, re]) => {
+  // One at a time: the machine has two cores and other tests spawn processes too.
+  for (const [args, re] of cases) {
     const r = await ctl(args);
     t.is(r.code, 64, args.join(' '));
     t.regex(r.stderr, new RegExp(`^fuguectl: ${re.source}; run fuguectl --help for usage\\n$`), args.join(' '));
-  }));
+  }
 });
 
 test('--help prints the commands, options and exit codes to stdout and exits 0', async (t) => {

@@ -4,7 +4,7 @@
 // aliases, tags, enormous values, number formats).
 import test, { type ExecutionContext } from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -362,4 +362,13 @@ test('fugue-server --check-config exits 78 with a message and no stack trace for
     t.regex(r.stderr, new RegExp(`^fugue-server: invalid configuration:\\n  config file ${files[i]}: `));
     t.notRegex(r.stderr, /^\s+at /m, 'no stack trace');
   });
+});
+
+test('docs/configuration.md shows config/example.yaml and config/example.json, as they are', (t) => {
+  const root = DEFAULT_CONFIG_FILE.replace(/config\/default\.json$/, '');
+  const doc = readFileSync(join(root, 'docs', 'configuration.md'), 'utf8');
+  const example = doc.slice(doc.indexOf('## Example'));
+  const block = (lang: string) => new RegExp(`\`\`\`${lang}\\n([\\s\\S]*?)\`\`\``).exec(example)?.[1];
+  t.is(block('yaml'), readFileSync(join(root, 'config', 'example.yaml'), 'utf8'));
+  t.is(block('json'), readFileSync(join(root, 'config', 'example.json'), 'utf8'));
 });
