@@ -6,6 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FugueClient } from '../client/client.js';
 import { httpGet } from '../client/http-probe.js';
+import { serverText } from '../client/replies.js';
 // paths.js, not load.js: fuguectl starts faster without convict and yaml.
 import { defaultSocketPath, tryExpandPath } from '../config/paths.js';
 import { FugueError, isFugueError } from '../errors.js';
@@ -100,7 +101,7 @@ async function withClient<T>(ctx: CtlContext, use: (c: FugueClient) => Promise<T
 /** An `error` reply to a request becomes exit 76 with the server's code and message. */
 function serverError(ctx: CtlContext, reply: ServerMessage): FugueError | undefined {
   if (reply.type !== 'error') return undefined;
-  return new FugueError('FUGUE_ERR_CLIENT_PROTOCOL', `the server at ${ctx.socketPath} replied ${String(reply.code).slice(0, 64)}: ${String(reply.message).slice(0, 500)}`);
+  return new FugueError('FUGUE_ERR_CLIENT_PROTOCOL', `the server at ${ctx.socketPath} replied ${serverText(reply.code, 64)}: ${serverText(reply.message, 500)}`);
 }
 
 // JSON.stringify throws on data nested thousands of levels deep, which no
@@ -153,7 +154,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
       } else {
         ctx.io.stdout([
           `fugue-server at ${ctx.socketPath}`,
-          `  version   ${String(fields.server_version)}`,
+          `  version   ${serverText(fields.server_version, 100)}`,
           `  uptime    ${((fields.uptime_ms as number) / 1000).toFixed(1)} s`,
           `  clients   ${String(fields.clients)}`,
           `  draining  ${fields.draining ? 'yes (shutting down)' : 'no'}`,
@@ -234,7 +235,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
           ctx.io.stderr(`fuguectl: unhealthy: the server at ${ctx.socketPath} is draining (shutting down)\n`);
           return CTL_EXIT.UNHEALTHY;
         }
-        ctx.io.stdout(`healthy: ${ctx.socketPath} answers (server ${String(reply.server_version)}, ${String(reply.clients)} clients)\n`);
+        ctx.io.stdout(`healthy: ${ctx.socketPath} answers (server ${serverText(reply.server_version, 100)}, ${String(reply.clients)} clients)\n`);
         return CTL_EXIT.OK;
       } catch (err) {
         if (err instanceof UsageError) throw err;

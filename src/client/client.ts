@@ -13,7 +13,7 @@ import { EventEmitter } from 'node:events';
 import { createConnection, type Socket } from 'node:net';
 import { FugueError } from '../errors.js';
 import { encodeFrame, FrameDecoder, PROTOCOL_VERSION, type ServerMessage } from '../protocol/index.js';
-import { expectReply, parseReply } from './replies.js';
+import { expectReply, parseReply, serverText } from './replies.js';
 
 /** Default of {@link ConnectOptions.maxReplyBytes}: 32 MiB, twice the server's default `limits.maxFrameBytes`, so the echo of a maximum-size request fits. */
 export const DEFAULT_MAX_REPLY_BYTES = 32 * 1024 * 1024;
@@ -21,6 +21,7 @@ export const DEFAULT_MAX_REPLY_BYTES = 32 * 1024 * 1024;
 /** Default of {@link ConnectOptions.timeoutMs}, in ms. */
 export const DEFAULT_TIMEOUT_MS = 5000;
 
+/** Options of {@link FugueClient.connect}. */
 export interface ConnectOptions {
   /** Sent as `client_name`. Default: none. */
   clientName?: string;
@@ -67,9 +68,13 @@ function connectError(socketPath: string, err: NodeJS.ErrnoException): FugueErro
  */
 export class FugueClient extends EventEmitter {
   readonly socket: Socket;
+  /** The path connected to, as given. */
   readonly socketPath: string;
+  /** {@link ConnectOptions.timeoutMs}, in ms. */
   readonly timeoutMs: number;
+  /** {@link ConnectOptions.maxReplyBytes}, in bytes. */
   readonly maxReplyBytes: number;
+  /** The `connected` reply's fields, after the handshake. */
   connected: ConnectedInfo | undefined;
   #decoder: FrameDecoder;
   #pending = new Map<number, Pending>();
@@ -129,7 +134,7 @@ export class FugueClient extends EventEmitter {
       }
       if (reply.type !== 'connected') {
         client.destroy();
-        throw new FugueError('FUGUE_ERR_CLIENT_PROTOCOL', `handshake refused by ${socketPath}: ${String(reply.code).slice(0, 64)}: ${String(reply.message).slice(0, 500)}`, { details: { socketPath, code: reply.code } });
+        throw new FugueError('FUGUE_ERR_CLIENT_PROTOCOL', `handshake refused by ${socketPath}: ${serverText(reply.code, 64)}: ${serverText(reply.message, 500)}`, { details: { socketPath, code: reply.code } });
       }
       client.connected = { protocol_version: reply.protocol_version as number, server_version: reply.server_version as string, client_id: reply.client_id as number };
     }
@@ -273,6 +278,7 @@ export class FugueClient extends EventEmitter {
     }
   }
 
+  /** Close the connection at once; pending requests fail with FUGUE_ERR_CLIENT_CLOSED. */
   destroy(): void {
     this.socket.destroy();
   }

@@ -9,6 +9,7 @@ import { FugueError } from '../errors.js';
 /** Default of {@link HttpProbeOptions.maxBodyBytes}: 4096 bytes (what Docker keeps of a health check's output). */
 export const DEFAULT_PROBE_BODY_BYTES = 4096;
 
+/** Options of {@link httpGet}. */
 export interface HttpProbeOptions {
   /** Give up after this long, in ms (connect, headers and body together). */
   timeoutMs: number;
@@ -16,6 +17,7 @@ export interface HttpProbeOptions {
   maxBodyBytes?: number;
 }
 
+/** What {@link httpGet} got back. */
 export interface HttpProbeResult {
   status: number;
   /** The start of the body, as UTF-8 text. */

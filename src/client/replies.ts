@@ -10,13 +10,29 @@ import { isUtf8 } from 'node:buffer';
 import { FugueError } from '../errors.js';
 import type { ServerMessage } from '../protocol/index.js';
 
+/**
+ * Text the server chose (a type, an error code or message) for an error
+ * message: at most `max` characters, with control characters and lone
+ * surrogates escaped so a hostile server cannot drive the terminal.
+ */
+export function serverText(value: unknown, max: number): string {
+  const s = String(value);
+  return quote(s.length > max ? s.slice(0, max) : s).slice(1, -1) + (s.length > max ? '...' : '');
+}
+
+// JSON.stringify escapes C0 controls, quotes and lone surrogates; DEL, the C1
+// controls and the Unicode line separators are escaped here too.
+function quote(s: string): string {
+  return JSON.stringify(s).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** Bytes of a bad reply quoted in an error message. */
 const EXCERPT_BYTES = 80;
 
 /** A short, escaped excerpt of a payload for an error message. */
 export function excerpt(payload: Uint8Array): string {
   const head = Buffer.from(payload.buffer, payload.byteOffset, Math.min(payload.length, EXCERPT_BYTES)).toString('utf8');
-  return `${JSON.stringify(head)}${payload.length > EXCERPT_BYTES ? `... (${payload.length} bytes in all)` : ''}`;
+  return `${quote(head)}${payload.length > EXCERPT_BYTES ? `... (${payload.length} bytes in all)` : ''}`;
 }
 
 function valueExcerpt(value: unknown): string {
@@ -27,7 +43,8 @@ function valueExcerpt(value: unknown): string {
     text = undefined;
   }
   if (text === undefined) return typeof value;
-  return text.length > EXCERPT_BYTES ? `${text.slice(0, EXCERPT_BYTES)}... (${text.length} characters in all)` : text;
+  const safe = text.replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return safe.length > EXCERPT_BYTES ? `${safe.slice(0, EXCERPT_BYTES)}... (${safe.length} characters in all)` : safe;
 }
 
 /** FUGUE_ERR_CLIENT_BAD_REPLY: what was wrong, from which socket, and what to do. */
@@ -59,7 +76,7 @@ export function parseReply(payload: Uint8Array, socketPath: string): ServerMessa
   const msg = value as Record<string, unknown>;
   if (typeof msg.type !== 'string') throw badReply(socketPath, 'a message without a string "type"', excerpt(payload));
   if (msg.id !== undefined && typeof msg.id !== 'string' && !(typeof msg.id === 'number' && Number.isSafeInteger(msg.id))) {
-    throw badReply(socketPath, `a "${msg.type.slice(0, 40)}" message whose "id" is not an integer or a string`, excerpt(payload));
+    throw badReply(socketPath, `a "${serverText(msg.type, 40)}" message whose "id" is not an integer or a string`, excerpt(payload));
   }
   checkFields(msg as ServerMessage, socketPath);
   return msg as ServerMessage;
@@ -96,5 +113,5 @@ function checkFields(msg: ServerMessage, socketPath: string): void {
  */
 export function expectReply(reply: ServerMessage, type: string, request: string, socketPath: string): ServerMessage {
   if (reply.type === type || reply.type === 'error') return reply;
-  throw badReply(socketPath, `a "${reply.type.slice(0, 40)}" message in reply to ${request}, where "${type}" or "error" was due`, valueExcerpt(reply));
+  throw badReply(socketPath, `a "${serverText(reply.type, 40)}" message in reply to ${request}, where "${type}" or "error" was due`, valueExcerpt(reply));
 }

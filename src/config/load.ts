@@ -21,6 +21,7 @@ import { escapeControls, preview, showName } from './text.js';
 /** The bundled config/default.json (next to package.json). */
 export const DEFAULT_CONFIG_FILE = fileURLToPath(new URL('../../../config/default.json', import.meta.url));
 
+/** What {@link loadConfig} reads. Everything is optional; the same options give the same result. */
 export interface LoadOptions {
   /** Command-line arguments after the program name. Default: none. */
   argv?: readonly string[];
@@ -35,14 +36,19 @@ export interface LoadOptions {
 /** What `loadConfig` returns: the frozen config and what the command line asked for. */
 export interface CliRequest {
   config: Config;
-  /** Config files loaded, in order. */
+  /** Config files loaded, in order (absolute paths; config/default.json first unless bundledDefaults is false). */
   files: string[];
+  /** --print-config was given. */
   printConfig: boolean;
+  /** --check-config was given. */
   checkConfig: boolean;
+  /** --help was given. */
   help: boolean;
+  /** --version was given. */
   version: boolean;
 }
 
+/** The default socket path (re-exported from paths.ts, where fuguectl takes it without loading convict). */
 export { defaultSocketPath };
 
 interface ParsedArgs {

@@ -35,6 +35,7 @@ export const MAX_YAML_ALIAS_COUNT = 100;
  */
 export const MAX_YAML_TOKENS = 20_000;
 
+/** The formats a config file may have; see {@link formatOf}. */
 export type ConfigFormat = 'json' | 'yaml';
 
 /** The format of a config file, by extension (case-insensitive): `.json`, `.yaml` or `.yml`. */

@@ -26,6 +26,10 @@ const CLIENT_CODES = new Set(['FUGUE_ERR_CLIENT_CONNECT', 'FUGUE_ERR_CLIENT_PROT
 
 type Action = (conn: FakeConnection, id: unknown) => void;
 
+// Raw control characters: a hostile server must not reach the terminal through a message.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
 function deep(n: number): string {
   return `${'['.repeat(n)}${']'.repeat(n)}`;
 }
@@ -58,6 +62,7 @@ function garbage(r: Random, want: string): Action {
     () => (c, id) => { c.send({ type: 'shutdown', reason: 'bye', timeout_ms: r.pick<unknown>([10, 'soon', -1]) }); c.send({ ...base, id }); }, // unsolicited first
     () => (c, id) => c.send({ ...base, id: typeof id === 'number' ? id + 1000 : 'other' }), // wrong id: the request times out
     () => (c, id) => c.send({ type: 'error', id, code: 'internal', message: 'server says no' }),
+    () => (c, id) => c.send({ type: 'error', id, code: '\u001b[2J', message: `\u001b]0;pwned\u0007${r.text(10)}` }), // terminal escapes
     () => (c, id) => c.raw(Buffer.concat([frameOf(JSON.stringify({ ...base, id })), r.bytes(r.int(1, 16))])), // reply, then trailing garbage
   ];
   return r.pick(choices)();
@@ -120,6 +125,7 @@ test('fuzz: the client survives a server that answers garbage, with typed errors
       if (err instanceof FugueError) {
         stats[err.code] = (stats[err.code] ?? 0) + 1;
         t.true(err.message.length < 1000, `${where}: a message of ${err.message.length} characters`);
+        t.false(CONTROL.test(err.message), `${where}: raw control characters in ${JSON.stringify(err.message)}`);
         t.is(err.exitCode, ERROR_CODES[err.code], where);
       }
     }
@@ -140,6 +146,7 @@ test('fuzz: the client survives a server that answers garbage, with typed errors
     t.notRegex(res.stderr, /^\s+at /m, where);
     t.true(op === 'health' ? [0, 1].includes(res.code!) : [0, 69, 75, 76].includes(res.code!), where);
     if (res.code !== 0) t.regex(res.stderr, /^fuguectl: [^\n]+\n$/, where);
+    t.false(CONTROL.test(res.stderr.slice(0, -1)), `${where}: raw control characters`);
     exits.add(res.code!);
   }
   t.log(`fuguectl exits seen: ${[...exits].sort().join(', ')}`);
