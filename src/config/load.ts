@@ -275,8 +275,10 @@ export function loadConfig(options: LoadOptions = {}): CliRequest {
     try {
       parsed = parseConfigText(file, readConfigText(file));
     } catch (err) {
-      if (!(err instanceof FileProblem)) throw err;
-      problems.push(fileProblem(file, err));
+      // Anything but a FileProblem is a bug in the reader or a parser; it is
+      // still this file's problem, exit 78 with a message, not a stack trace.
+      const problem = err instanceof FileProblem ? err : new FileProblem('syntax', `fugue-server failed reading it (${escapeControls(String(err)).slice(0, 200)}); this is a bug: please report it with the file`);
+      problems.push(fileProblem(file, problem));
       continue;
     }
     conf.load(checkFileSettings(parsed, file, specs, problems, sources));

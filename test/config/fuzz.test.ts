@@ -279,6 +279,7 @@ function checkOutcome(t: ExecutionContext, c: Case, o: Outcome, where: () => str
     for (const p of problems.slice(0, 20)) {
       t.true(err.message.includes(p.message), `${where()}: problem listed`);
       t.truthy(p.source, where());
+      t.notRegex(p.message, /this is a bug/, where());
       t.true(p.message.includes(p.source) || (p.file !== undefined && p.message.includes('config file ')), `${where()}: "${p.message.slice(0, 200)}" names its source ${p.source}`);
     }
   }
