@@ -23,6 +23,8 @@ export const ERROR_CODES = {
   FUGUE_ERR_CLIENT_PROTOCOL: 76,
   FUGUE_ERR_CLIENT_TIMEOUT: 75,
   FUGUE_ERR_CLIENT_CLOSED: 69,
+  FUGUE_ERR_CLIENT_BAD_REPLY: 76,
+  FUGUE_ERR_CLIENT_REPLY_TOO_LARGE: 76,
 } as const;
 
 /** Every stable error code (`FUGUE_ERR_<AREA>_<WHAT>`); docs/errors.md lists them. */
@@ -74,9 +76,14 @@ export function configFile(path: string, cause: unknown): FugueError {
   const why = cause instanceof Error ? cause.message : String(cause);
   return new FugueError(
     'FUGUE_ERR_CONFIG_FILE',
-    `cannot read config file ${path}: ${why}; check the path given with --config or FUGUE_CONFIG, and that the file is valid JSON`,
+    `cannot read config file ${path}: ${why}; check the path given with --config or FUGUE_CONFIG, and that the file is valid JSON or YAML`,
     { cause, details: { path } },
   );
+}
+
+/** A config file itself is unusable (unreadable, not a regular file, too large, not UTF-8, not JSON/YAML, too deep...); `message` lists every problem. */
+export function configFileInvalid(message: string, details: Record<string, unknown> = {}): FugueError {
+  return new FugueError('FUGUE_ERR_CONFIG_FILE', message, { details });
 }
 
 export function usage(message: string): FugueError {

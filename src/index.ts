@@ -35,8 +35,8 @@ export {
   type Log,
 } from './server/instrumentation.js';
 export { clientsFeature, type ClientLine } from './features/clients.js';
-export { FugueClient, type ConnectOptions, type ConnectedInfo } from './client/client.js';
-export { loadConfig, defaultSocketPath, type CliRequest, type LoadOptions } from './config/load.js';
+export { FugueClient, DEFAULT_MAX_REPLY_BYTES, type ConnectOptions, type ConnectedInfo } from './client/client.js';
+export { loadConfig, defaultSocketPath, type CliRequest, type LoadOptions, type ConfigProblem } from './config/load.js';
 export type { Config } from './config/schema.js';
 export { FugueError, isFugueError, EXIT, type FugueErrorCode } from './errors.js';
 export {

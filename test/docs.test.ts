@@ -2,6 +2,7 @@
 import test from 'ava';
 import { RELOADABLE_KEYS } from '../src/app.js';
 import { readFileSync } from 'node:fs';
+import { CTL_EXIT, CTL_EXIT_MEANING } from '../src/cli/ctl.js';
 import { keySpecs } from '../src/config/schema.js';
 import { ERROR_CODES, EXIT } from '../src/errors.js';
 import { ServerMetrics } from '../src/observability/metrics.js';
@@ -48,4 +49,16 @@ test('docs/configuration.md names every key a reload applies live, and only thos
   const live = section.split('| applied live |')[1]!.split('\n\n')[0]!;
   const named = new Set([...live.matchAll(/`([a-z]+\.[A-Za-z]+)`/g)].map((m) => m[1]!));
   t.deepEqual([...named].sort(), [...RELOADABLE_KEYS].sort());
+});
+
+test('docs/operations.md documents every fuguectl exit code with its meaning, and nothing else', (t) => {
+  const text = doc('operations.md');
+  const start = text.indexOf('### Exit codes of fuguectl');
+  t.true(start !== -1, 'section "Exit codes of fuguectl"');
+  const section = text.slice(start, text.indexOf('\n## ', start));
+  const rows = [...section.matchAll(/^\| (\d+) \| ([^|]+) \|/gm)].map((m) => [Number(m[1]), m[2]!.trim()]);
+  t.deepEqual(Object.fromEntries(rows), Object.fromEntries(Object.values(CTL_EXIT).map((code) => [code, CTL_EXIT_MEANING[code]])));
+  // fuguectl exits with a client error's own exit code: each must be one of its documented codes.
+  const exits = new Set<number>(Object.values(CTL_EXIT));
+  for (const [code, exit] of Object.entries(ERROR_CODES)) if (code.startsWith('FUGUE_ERR_CLIENT_')) t.true(exits.has(exit), `${code} exits ${exit}`);
 });

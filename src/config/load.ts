@@ -1,46 +1,58 @@
 // Load the configuration. Sources, lowest to highest precedence:
 //   schema defaults < config/default.json < --config FILE... (or FUGUE_CONFIG)
 //   < FUGUE_* env vars < command-line flags.
+// Config files are JSON (*.json) or YAML (*.yaml, *.yml), read by
+// read-file.ts and parsed by parse-file.ts with hostile input bounded.
 // Strict: unknown keys, unknown flags and bad values are errors naming the key,
-// the value, where it came from and what is expected. The result is frozen.
+// the value, where it came from and what is expected; every problem in every
+// source is reported in one run (docs/configuration.md). The result is frozen.
 
-import { existsSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import convict from 'convict';
-import { configFile, configInvalid, usage } from '../errors.js';
-import { expandPath } from './paths.js';
+import { configInvalid, usage } from '../errors.js';
+import { parseConfigText, type ParsedConfigFile } from './parse-file.js';
+import { defaultSocketPath, tryExpandPath } from './paths.js';
+import { fileProblem, fileSource, problemAt, problemsError, ProblemList, suggest, type ConfigProblem, type Source } from './problems.js';
+import { FileProblem, readConfigText } from './read-file.js';
 import { convictSchema, keySpecs, type Config, type KeySpec } from './schema.js';
+import { escapeControls, preview, showName } from './text.js';
 
 /** The bundled config/default.json (next to package.json). */
 export const DEFAULT_CONFIG_FILE = fileURLToPath(new URL('../../../config/default.json', import.meta.url));
 
+/** What {@link loadConfig} reads. Everything is optional; the same options give the same result. */
 export interface LoadOptions {
   /** Command-line arguments after the program name. Default: none. */
   argv?: readonly string[];
   /** Environment. Default: process.env. */
   env?: NodeJS.ProcessEnv;
-  /** Base for relative paths. Default: process.cwd(). */
+  /** Base for relative paths given in env vars, flags and `--config` (paths inside a config file are relative to that file's directory). Default: process.cwd(). */
   cwd?: string;
   /** Load config/default.json. Default: true. */
   bundledDefaults?: boolean;
 }
 
+/** What `loadConfig` returns: the frozen config and what the command line asked for. */
 export interface CliRequest {
   config: Config;
-  /** Config files loaded, in order. */
+  /** Config files loaded, in order (absolute paths; config/default.json first unless bundledDefaults is false). */
   files: string[];
+  /** --print-config was given. */
   printConfig: boolean;
+  /** --check-config was given. */
   checkConfig: boolean;
+  /** --help was given. */
   help: boolean;
+  /** --version was given. */
   version: boolean;
 }
 
-/** The default socket path: $XDG_RUNTIME_DIR/fugue/fugue.sock, else ~/.fugue/fugue.sock. */
-export function defaultSocketPath(env: NodeJS.ProcessEnv, home = env.HOME ?? homedir()): string {
-  const runtime = env.XDG_RUNTIME_DIR;
-  return runtime !== undefined && runtime !== '' ? `${runtime}/fugue/fugue.sock` : `${home}/.fugue/fugue.sock`;
-}
+export { MAX_PROBLEMS_KEPT, MAX_PROBLEMS_SHOWN, type ConfigProblem } from './problems.js';
+
+/** The default socket path (re-exported from paths.ts, where fuguectl takes it without loading convict). */
+export { defaultSocketPath };
 
 interface ParsedArgs {
   files: string[];
@@ -56,14 +68,14 @@ function parseArgs(argv: readonly string[], specs: Record<string, KeySpec>): Par
   const out: ParsedArgs = { files: [], flags: new Map(), printConfig: false, checkConfig: false, help: false, version: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
-    if (!arg.startsWith('--')) throw usage(`unexpected argument ${JSON.stringify(arg)}`);
+    if (!arg.startsWith('--')) throw usage(`unexpected argument ${preview(arg)}`);
     const eq = arg.indexOf('=');
     const name = arg.slice(2, eq === -1 ? undefined : eq);
     const inline = eq === -1 ? undefined : arg.slice(eq + 1);
     const takeValue = (): string => {
       if (inline !== undefined) return inline;
       const next = argv[++i];
-      if (next === undefined) throw usage(`flag --${name} needs a value`);
+      if (next === undefined) throw usage(`flag --${showName(name, 64)} needs a value`);
       return next;
     };
     switch (name) {
@@ -74,7 +86,7 @@ function parseArgs(argv: readonly string[], specs: Record<string, KeySpec>): Par
       case 'version': out.version = true; break;
       default: {
         const key = byFlag.get(name);
-        if (key === undefined) throw usage(`unknown flag --${name}`);
+        if (key === undefined) throw usage(`unknown flag --${showName(name, 64)}`);
         out.flags.set(key, takeValue());
       }
     }
@@ -82,116 +94,162 @@ function parseArgs(argv: readonly string[], specs: Record<string, KeySpec>): Par
   return out;
 }
 
-function readJsonFile(path: string): Record<string, unknown> {
-  let value: unknown;
-  try {
-    value = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    throw configFile(path, err);
-  }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw configFile(path, new Error('the top level must be a JSON object such as {"socket": {"path": "..."}}'));
-  }
-  return value as Record<string, unknown>;
-}
-
-// Report unknown keys with the file they came from (convict's strict mode would
-// only name the key).
-function checkKnownKeys(obj: Record<string, unknown>, specs: Record<string, KeySpec>, file: string): void {
-  const groups = new Set(Object.keys(specs).map((k) => k.split('.')[0]));
-  for (const [group, value] of Object.entries(obj)) {
-    if (!groups.has(group)) {
-      throw configInvalid(`unknown config key "${group}" in ${file}; known sections: ${[...groups].join(', ')} (see docs/configuration.md)`, { key: group, file });
+// Check one file's settings: every unknown key, wrong shape and bad value is a
+// problem (all of them, not just the first); the good values are returned, as
+// a fresh object holding known keys only, for convict.
+function checkFileSettings(
+  parsed: ParsedConfigFile,
+  file: string,
+  specs: Record<string, KeySpec>,
+  problems: ProblemList,
+  sources: Map<string, Source>,
+): Record<string, Record<string, unknown>> {
+  const groups = [...new Set(Object.keys(specs).map((k) => k.split('.')[0] as string))];
+  const accepted: Record<string, Record<string, unknown>> = {};
+  for (const [group, value] of Object.entries(parsed.data)) {
+    const at = fileSource(file, parsed.lineOf(group));
+    if (!groups.includes(group)) {
+      problems.push(() => {
+        const guess = suggest(group, groups);
+        return problemAt(at, group, `${showName(group)}: unknown section (in ${at.label}; ${guess ? `did you mean "${guess}"? ` : ''}the sections are ${groups.join(', ')}; see docs/configuration.md)`);
+      });
+      continue;
     }
+    const keysHere = Object.keys(specs).filter((k) => k.startsWith(`${group}.`));
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-      throw configInvalid(`config key "${group}" in ${file} must be an object, got ${JSON.stringify(value)}`, { key: group, file });
+      problems.push(() => problemAt(at, group, `${group}: must be a section holding keys such as ${keysHere[0]}, got ${preview(value)} (from ${at.label}; expected an object of ${keysHere.join(', ')})`));
+      continue;
     }
     for (const [leaf, leafValue] of Object.entries(value)) {
       const key = `${group}.${leaf}`;
       const spec = specs[key];
+      const src = fileSource(file, parsed.lineOf(key));
       if (spec === undefined) {
-        const known = Object.keys(specs).filter((k) => k.startsWith(`${group}.`));
-        throw configInvalid(`unknown config key "${key}" in ${file}; known keys here: ${known.join(', ')} (see docs/configuration.md)`, { key, file });
+        problems.push(() => {
+          const guess = suggest(key, keysHere);
+          return problemAt(src, key, `${showName(key)}: unknown key (in ${src.label}; ${guess ? `did you mean ${guess}? ` : ''}known keys here: ${keysHere.join(', ')}; see docs/configuration.md)`);
+        });
+        continue;
       }
-      // Files are typed JSON: check before convict would coerce "100" to 100.
+      // Files are typed: check before convict would coerce "100" to 100.
       try {
         spec.format(leafValue);
       } catch (err) {
-        throw configInvalid(`invalid configuration:\n  ${key}: ${(err as Error).message} (from config file ${file}; expected ${spec.unit ?? 'see docs'})\nFix the value (see docs/configuration.md) and try again.`, { key, file });
+        problems.push(() => problemAt(src, key, `${key}: ${(err as Error).message} (from ${src.label}; expected ${spec.unit ?? 'see docs'})`));
+        continue;
       }
+      (accepted[group] ??= {})[leaf] = leafValue;
+      sources.set(key, src);
     }
   }
+  return accepted;
 }
 
-/** Parse argv, load every source, validate strictly, and freeze. Throws FugueError. */
+/**
+ * Parse argv, read every source, validate strictly, and freeze. The single
+ * entry point for the daemon, `--check-config` and a reload: apart from
+ * reading the config files it has no side effects and keeps no state, so the
+ * same argv and env give the same result (or the same problems).
+ *
+ * Throws FugueError: FUGUE_ERR_USAGE (exit 64) for a bad command line;
+ * otherwise one FUGUE_ERR_CONFIG_FILE or FUGUE_ERR_CONFIG_INVALID (exit 78)
+ * listing every problem found in every file, env var and flag, each with its
+ * key, value, source and what is expected (`details.problems`). No other
+ * exception escapes for any file content or env value.
+ */
 export function loadConfig(options: LoadOptions = {}): CliRequest {
   const env = options.env ?? process.env;
   const cwd = options.cwd ?? process.cwd();
   const specs = keySpecs(defaultSocketPath(env));
   const args = parseArgs(options.argv ?? [], specs);
   const conf = convict(convictSchema(specs), { env: {}, args: [] });
+  const problems = new ProblemList();
+  const sources = new Map<string, Source>(); // key -> where its value came from
 
   const files: string[] = [];
   if (options.bundledDefaults !== false && existsSync(DEFAULT_CONFIG_FILE)) files.push(DEFAULT_CONFIG_FILE);
-  const userFiles = args.files.length > 0 ? args.files : (env.FUGUE_CONFIG ?? '').split(',').filter((f) => f.trim() !== '');
-  for (const f of userFiles) files.push(expandPath(f.trim(), env, cwd, 'config file'));
-
-  const sources = new Map<string, string>(); // key -> where its value came from
-  for (const file of files) {
-    const obj = readJsonFile(file);
-    checkKnownKeys(obj, specs, file);
-    conf.load(obj);
-    for (const [group, leaves] of Object.entries(obj)) for (const leaf of Object.keys(leaves as object)) sources.set(`${group}.${leaf}`, `config file ${file}`);
+  const fromFlags = args.files.length > 0;
+  const userFiles = fromFlags ? args.files : (env.FUGUE_CONFIG ?? '').split(',').filter((f) => f.trim() !== '');
+  for (const f of userFiles) {
+    const r = tryExpandPath(f.trim(), env, cwd);
+    if (r.unset === undefined) files.push(r.path);
+    else problems.push({ source: fromFlags ? 'flag --config' : 'env FUGUE_CONFIG', fileLevel: true, message: `config file ${showName(f.trim())}: its path uses $${showName(r.unset, 64)}, which is not set; set it or write the path out in full (from ${fromFlags ? 'flag --config' : 'env FUGUE_CONFIG'})` });
   }
-  const problems: string[] = [];
+
+  for (const file of files) {
+    let parsed: ParsedConfigFile;
+    try {
+      parsed = parseConfigText(file, readConfigText(file));
+    } catch (err) {
+      // Anything but a FileProblem is a bug in the reader or a parser; it is
+      // still this file's problem, exit 78 with a message, not a stack trace.
+      const problem = err instanceof FileProblem ? err : new FileProblem('syntax', `fugue-server failed reading it (${escapeControls(String(err)).slice(0, 200)}); this is a bug: please report it with the file`);
+      problems.push(fileProblem(file, problem));
+      continue;
+    }
+    conf.load(checkFileSettings(parsed, file, specs, problems, sources));
+  }
+
   for (const [key, spec] of Object.entries(specs)) {
     const fromFlag = args.flags.get(key);
-    const fromEnv = env[spec.env];
-    const raw = fromFlag ?? fromEnv;
+    const raw = fromFlag ?? env[spec.env];
     if (raw === undefined) continue;
-    const source = fromFlag !== undefined ? `flag --${spec.flag}` : `env ${spec.env}`;
-    sources.set(key, source);
+    const src: Source = { label: fromFlag !== undefined ? `flag --${spec.flag}` : `env ${spec.env}` };
     const value = spec.coerce ? spec.coerce(raw) : raw;
     // Check here: convict would coerce a bad string itself ("lots" -> NaN, "nope" -> true).
     try {
       spec.format(value);
     } catch (err) {
-      problems.push(`${key}: ${(err as Error).message} (from ${source}; expected ${spec.unit ?? 'see docs'})`);
+      const how = spec.textForm !== undefined && typeof value === 'string' ? `; env vars and flags take ${spec.textForm}` : '';
+      problems.push(problemAt(src, key, `${key}: ${(err as Error).message} (from ${src.label}; expected ${spec.unit ?? 'see docs'})${how}`));
       continue;
     }
+    sources.set(key, src);
     conf.set(key, value);
   }
-  if (problems.length > 0) {
-    throw configInvalid(`invalid configuration:\n  ${problems.join('\n  ')}\nFix the value (see docs/configuration.md) and try again.`);
-  }
+  if (problems.length > 0) throw problemsError(problems);
 
   try {
     conf.validate({ allowed: 'strict' });
   } catch (err) {
-    // convict lists one "key: problem: value was X" per line; add where each came from.
+    // Every value was checked above; this is a backstop. convict lists one
+    // "key: problem: value was X" per line; add where each came from.
     const lines = (err as Error).message.split('\n').map((line) => {
       const key = line.slice(0, line.indexOf(':'));
       const spec = specs[key];
-      const from = sources.get(key) ?? 'default';
-      return spec ? `${line} (from ${from}; expected ${spec.unit ?? 'see docs'})` : line;
+      const from = sources.get(key)?.label ?? 'default';
+      return spec ? `${line.slice(0, 300)} (from ${from}; expected ${spec.unit ?? 'see docs'})` : line.slice(0, 300);
     });
     throw configInvalid(`invalid configuration:\n  ${lines.join('\n  ')}\nFix the value (see docs/configuration.md) and try again.`);
   }
 
   const config = conf.getProperties() as unknown as Config;
-  config.socket.path = expandPath(config.socket.path, env, cwd, 'socket.path');
-  checkRelations(config);
+  // Paths: ~ and $VAR expanded; relative to the file that set them, else to cwd.
+  for (const [key, spec] of Object.entries(specs)) {
+    if (spec.path !== true) continue;
+    const [group, leaf] = key.split('.') as [string, string];
+    const holder = (config as unknown as Record<string, Record<string, string>>)[group] as Record<string, string>;
+    const raw = holder[leaf] as string;
+    const src = sources.get(key) ?? { label: 'default' };
+    const r = tryExpandPath(raw, env, src.file === undefined ? cwd : dirname(src.file));
+    if (r.unset !== undefined) problems.push(problemAt(src, key, `${key}: uses $${showName(r.unset, 64)}, which is not set, got ${preview(raw)} (from ${src.label}; expected ${spec.unit ?? 'a path'}); set the variable or write the path out in full`));
+    else holder[leaf] = r.path;
+  }
+  for (const p of checkRelations(config, sources)) problems.push(p);
+  if (problems.length > 0) throw problemsError(problems);
   return { config: deepFreeze(config), files, printConfig: args.printConfig, checkConfig: args.checkConfig, help: args.help, version: args.version };
 }
 
-// Options that only make sense together.
-function checkRelations(c: Config): void {
+// Options that only make sense together; each problem names both values and where they came from.
+function checkRelations(c: Config, sources: Map<string, Source>): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
   if (c.limits.maxBufferedBytes < 2 * c.limits.maxFrameBytes) {
-    throw configInvalid(
-      `limits.maxBufferedBytes (${c.limits.maxBufferedBytes}) must be at least twice limits.maxFrameBytes (${c.limits.maxFrameBytes}), or the reply to one large frame would disconnect its client; raise limits.maxBufferedBytes or lower limits.maxFrameBytes`,
-      { key: 'limits.maxBufferedBytes' },
-    );
+    const buffered = sources.get('limits.maxBufferedBytes') ?? { label: 'default' };
+    const frame = sources.get('limits.maxFrameBytes') ?? { label: 'default' };
+    problems.push(problemAt(buffered, 'limits.maxBufferedBytes',
+      `limits.maxBufferedBytes (${c.limits.maxBufferedBytes}) must be at least twice limits.maxFrameBytes (${c.limits.maxFrameBytes}), or the reply to one large frame would disconnect its client (from ${buffered.label} and ${frame.label}); raise limits.maxBufferedBytes or lower limits.maxFrameBytes`));
   }
+  return problems;
 }
 
 function deepFreeze<T>(obj: T): T {
@@ -206,7 +264,8 @@ export function helpText(env: NodeJS.ProcessEnv = process.env): string {
   return [
     'Usage: fugue-server [--config FILE]... [--print-config] [--check-config] [flags]',
     '',
-    '  --config FILE      load a JSON config file (repeatable; later files win). Default: $FUGUE_CONFIG (comma-separated)',
+    '  --config FILE      load a config file, JSON (*.json) or YAML (*.yaml, *.yml); repeatable, later files win.',
+    '                     Default: $FUGUE_CONFIG (comma-separated)',
     '  --print-config     print the effective configuration as JSON and exit',
     '  --check-config     validate the configuration and exit (0 = valid, 78 = invalid)',
     '  --version          print the version and exit',

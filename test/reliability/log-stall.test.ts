@@ -1,6 +1,6 @@
 // A log reader that stops reading (a paused pager, a stuck shipper, a blocked
 // journald) never stops service: the real CLI writes its stdout into a real
-// FIFO whose reader the test pauses. docs/reliability.md, promise 9.
+// FIFO whose reader the test pauses. docs/reliability.md, promise 10.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { closeSync, constants, existsSync, openSync } from 'node:fs';
