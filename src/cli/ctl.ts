@@ -176,6 +176,30 @@ export const COMMANDS: Record<string, CommandSpec> = {
       return CTL_EXIT.OK;
     }),
   },
+  clients: {
+    summary: 'list the connected clients, one per line (id, name, connected since, messages and bytes in/out), like tmux list-clients',
+    maxArgs: 0,
+    flags: { json: { doc: 'print one JSON array: the clients reply\'s entries (client_id, name, connected_at, handshaken, messages_in, messages_out, bytes_in, bytes_out)' } },
+    run: (ctx) => withClient(ctx, async (c) => {
+      const reply = await c.listClients();
+      if (reply.type === 'error' && reply.code === 'unknown_type') {
+        throw new FugueError('FUGUE_ERR_CLIENT_PROTOCOL', `the server at ${ctx.socketPath} does not support list_clients (it predates the clients feature); upgrade fugue-server`);
+      }
+      const err = serverError(ctx, reply);
+      if (err) throw err;
+      const clients = reply.clients as Array<Record<string, unknown>>;
+      if (ctx.flags.has('json')) {
+        ctx.io.stdout(`${printable(ctx, clients)}\n`);
+      } else {
+        for (const e of clients) {
+          const name = e.name === null ? '-' : JSON.stringify(serverText(e.name, 64));
+          const state = e.handshaken ? '' : ' (handshake pending)';
+          ctx.io.stdout(`${String(e.client_id)}: ${name} since ${serverText(e.connected_at, 40)}${state}, messages ${String(e.messages_in)} in / ${String(e.messages_out)} out, bytes ${String(e.bytes_in)} in / ${String(e.bytes_out)} out\n`);
+        }
+      }
+      return CTL_EXIT.OK;
+    }),
+  },
   'wait-ready': {
     summary: 'wait until the server answers (retrying while there is no socket or nothing listens), up to --timeout',
     maxArgs: 0,

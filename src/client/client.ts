@@ -250,6 +250,11 @@ export class FugueClient extends EventEmitter {
     return this.#typed({ type: 'status' }, 'status');
   }
 
+  /** `list_clients` (the clients feature): a `clients` reply listing every open connection, or an `error` (`unknown_type` from a server without it). */
+  listClients(): Promise<ServerMessage> {
+    return this.#typed({ type: 'list_clients' }, 'clients');
+  }
+
   /** Send `detach` and wait for the server to close the connection (at most `timeoutMs`, then the socket is destroyed). */
   async detach(): Promise<void> {
     if (!this.#isClosed && this.#failure === undefined) this.send({ type: 'detach' });

@@ -98,7 +98,18 @@ const FIELDS: Record<string, FieldCheck[]> = {
   status: [['server_version', isString, 'a string'], ['uptime_ms', isNumber, 'a non-negative number'], ['clients', isCount, 'a non-negative integer'], ['draining', isBoolean, 'true or false']],
   error: [['code', isString, 'a string'], ['message', isString, 'a string']],
   shutdown: [['reason', isString, 'a string'], ['timeout_ms', isNumber, 'a non-negative number']],
+  // The clients feature (docs/protocol.md, "Extensions").
+  clients: [['clients', isClientList, 'a list of clients (client_id, name, connected_at, handshaken, messages_in, messages_out, bytes_in, bytes_out)']],
 };
+
+function isClientList(v: unknown): boolean {
+  return Array.isArray(v) && v.every((c: unknown) => {
+    if (c === null || typeof c !== 'object') return false;
+    const e = c as Record<string, unknown>;
+    return isCount(e.client_id) && (e.name === null || isString(e.name)) && isString(e.connected_at) && isBoolean(e.handshaken)
+      && isCount(e.messages_in) && isCount(e.messages_out) && isCount(e.bytes_in) && isCount(e.bytes_out);
+  });
+}
 
 function checkFields(msg: ServerMessage, socketPath: string): void {
   const checks = Object.prototype.hasOwnProperty.call(FIELDS, msg.type) ? FIELDS[msg.type] as FieldCheck[] : [];

@@ -75,6 +75,30 @@ test('fuguectl against the real daemon: status --json and health', async (t) => 
   t.is((await s.exited).code, 0);
 });
 
+test('fuguectl clients lists every connected client, one line each, or as JSON; a server without list_clients exits 76 saying so', async (t) => {
+  const { socketPath } = await startApp(t);
+  const { FugueClient } = await import('../../src/client/client.js');
+  const other = await FugueClient.connect(socketPath, { clientName: 'editor' });
+  await other.echo('x');
+  const text = await ctl(['--socket', socketPath, 'clients']);
+  t.is(text.code, 0, text.stderr);
+  const lines = text.stdout.trimEnd().split('\n');
+  t.is(lines.length, 2, 'the other client and fuguectl itself');
+  t.regex(lines[0]!, /^\d+: "editor" since \d{4}-\d\d-\d\dT[\d:.]+Z, messages 2 in \/ 2 out, bytes \d+ in \/ \d+ out$/);
+  t.regex(lines[1]!, /^\d+: "fuguectl" since .*, messages 2 in \/ 1 out, /);
+  const json = await ctl(['--socket', socketPath, 'clients', '--json']);
+  t.is(json.code, 0, json.stderr);
+  const list = JSON.parse(json.stdout) as Array<Record<string, unknown>>;
+  t.deepEqual(list.map((c) => c.name), ['editor', 'fuguectl']);
+  t.like(list[0], { handshaken: true, messages_in: 2, messages_out: 2 });
+  await other.detach();
+  // A bare FugueServer has only the core types: list_clients is unknown there.
+  const bare = await startServer(t);
+  const old = await ctl(['--socket', bare.socketPath, 'clients']);
+  t.is(old.code, 76);
+  t.regex(old.stderr, /does not support list_clients.*upgrade fugue-server/);
+});
+
 test('fuguectl exits 69 with a clear message when no server answers', async (t) => {
   const sock = join(tmpDir(t), 'none.sock');
   const r = await ctl(['--socket', sock, 'ping']);
@@ -90,7 +114,7 @@ test('fuguectl without a command prints usage and exits 64', async (t) => {
 
 test('usage errors exit 64 with one line naming the problem: unknown command or option, another command\'s option, a bad --timeout, missing or extra arguments', async (t) => {
   const cases: Array<[string[], RegExp]> = [
-    [['frobnicate'], /unknown command "frobnicate"; commands: ping, status, echo, wait-ready, health/],
+    [['frobnicate'], /unknown command "frobnicate"; commands: ping, status, echo, clients, wait-ready, health/],
     [['ping', '--nope'], /unknown option --nope/],
     [['ping', '--json'], /--json is not an option of ping/],
     [['status', '--http', 'http://x'], /--http is not an option of status/],
