@@ -2,8 +2,8 @@
 // `systemd-analyze verify` and `systemd-analyze security --offline=true` accept
 // them, every sandboxing relaxation the analysis reports is commented in the
 // unit with its reason, and the numbers match the configuration each unit runs
-// with (TimeoutStopSec covers the drain and the span flush; LimitNOFILE covers
-// limits.maxClients + 200; the socket unit listens where the server serves).
+// with (TimeoutStopSec covers the drain and the span and log flushes; LimitNOFILE
+// covers the fd budget; the socket unit listens where the server serves).
 //
 // systemd-analyze comes with Debian's `systemd` package and runs without
 // systemd as PID 1. Without it the tool tests are skipped, except in CI (CI
@@ -15,6 +15,8 @@ import { spawnSync } from 'node:child_process';
 import { accessSync, chmodSync, constants as fsConstants, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { SPAN_FLUSH_MAX_MS } from '../../src/app.js';
+import { EXIT_LOG_FLUSH_MS } from '../../src/cli/daemon.js';
 import { loadConfig } from '../../src/config/load.js';
 import { EXIT } from '../../src/errors.js';
 
@@ -22,10 +24,10 @@ import { EXIT } from '../../src/errors.js';
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const CLI = join(ROOT, 'dist/src/cli/fugue-server.js');
 
-/** Longest span flush after the drain: src/app.ts close() bounds tracing.shutdown() by 5000 ms. */
-const SPAN_FLUSH_BOUND_MS = 5000;
-/** Open files beyond limits.maxClients the server needs (docs/operations.md). */
-const FD_HEADROOM = 200;
+/** After the drain: the span flush (SPAN_FLUSH_MAX_MS) and the exit's log flush (EXIT_LOG_FLUSH_MS). */
+const FLUSH_BOUND_MS = SPAN_FLUSH_MAX_MS + EXIT_LOG_FLUSH_MS;
+/** Open files beyond limits.maxClients + http.maxConnections the server needs (docs/operations.md, "Limits"). */
+const FD_HEADROOM = 60;
 /** The documented install path of the `fugue-server` bin (docs/deployment.md). */
 const INSTALLED_BIN = '/usr/bin/fugue-server';
 /** Where the system unit's config lives, and the repository file it is made from (docs/deployment.md). */
@@ -227,24 +229,25 @@ for (const set of UNIT_SETS) {
 // The numbers, against the configuration each unit runs with.
 
 for (const set of UNIT_SETS) {
-  test(`${set.dir}/${set.service}: TimeoutStopSec covers shutdown.timeoutMs + the span flush bound`, (t) => {
+  test(`${set.dir}/${set.service}: TimeoutStopSec covers shutdown.timeoutMs + the span and log flush bounds`, (t) => {
     const { config } = configOf(set, runtimeDir(t));
     const { unit } = readUnit(set, set.service);
     const stopMs = timespanMs(value(unit, 'Service', 'TimeoutStopSec') ?? '90s');
-    const needed = config.shutdown.timeoutMs + SPAN_FLUSH_BOUND_MS;
-    t.true(stopMs >= needed, `TimeoutStopSec ${stopMs} ms < shutdown.timeoutMs ${config.shutdown.timeoutMs} + flush ${SPAN_FLUSH_BOUND_MS}`);
+    const needed = config.shutdown.timeoutMs + FLUSH_BOUND_MS;
+    t.true(stopMs >= needed, `TimeoutStopSec ${stopMs} ms < shutdown.timeoutMs ${config.shutdown.timeoutMs} + flushes ${FLUSH_BOUND_MS}`);
     // Not absurdly more either: a hung stop should not take minutes to be killed.
     t.true(stopMs <= needed + 30_000, `TimeoutStopSec ${stopMs} ms is far above the ${needed} ms a drain can take`);
     t.is(value(unit, 'Service', 'KillSignal'), 'SIGTERM');
   });
 
-  test(`${set.dir}/${set.service}: LimitNOFILE covers limits.maxClients + ${FD_HEADROOM}`, (t) => {
+  test(`${set.dir}/${set.service}: LimitNOFILE covers limits.maxClients + http.maxConnections + ${FD_HEADROOM}`, (t) => {
     const { config } = configOf(set, runtimeDir(t));
     const { unit } = readUnit(set, set.service);
     const limit = value(unit, 'Service', 'LimitNOFILE');
     t.truthy(limit, 'LimitNOFILE is set');
     const soft = Number(limit!.split(':')[0]);
-    t.true(soft >= config.limits.maxClients + FD_HEADROOM, `LimitNOFILE ${soft} < maxClients ${config.limits.maxClients} + ${FD_HEADROOM}`);
+    const needed = config.limits.maxClients + config.http.maxConnections + FD_HEADROOM;
+    t.true(soft >= needed, `LimitNOFILE ${soft} < maxClients ${config.limits.maxClients} + http.maxConnections ${config.http.maxConnections} + ${FD_HEADROOM}`);
   });
 
   test(`${set.dir}/${set.service}: Type=notify with ExecReload sending SIGHUP, and no restart for exit codes a restart cannot fix`, (t) => {
