@@ -128,7 +128,7 @@ test('SIGHUP reloads: live keys apply without dropping a client, restart-only ke
   const reloaded = await s.waitLog((l) => l.msg === 'configuration reloaded', 'configuration reloaded');
   t.deepEqual((reloaded.applied as string[]).sort(), ['limits.maxClients', 'log.level']);
   t.deepEqual(reloaded.restartRequired, ['http.maxConnections']);
-  t.like(s.logs.find((l) => l.msg.startsWith('configuration reload: these keys only take effect after a restart')), { keys: ['http.maxConnections'] });
+  t.like(await s.waitLog((l) => l.msg.startsWith('configuration reload: these keys only take effect after a restart'), 'the restart-only warning'), { keys: ['http.maxConnections'] });
   t.is(await metric(port, 'fugue_max_clients'), 2);
   t.is(await metric(port, 'fugue_config_reloads_total{result="success"}'), 1);
   t.is((await first.ping()).type, 'pong', 'the client from before the reload is still served');

@@ -24,7 +24,7 @@ test('sd_notify: READY once serving, RELOADING with MONOTONIC_USEC then READY ar
   const dir = tmpDir(t);
   const sock = join(dir, 'f.sock');
   const s = spawnServer(t, { env: { FUGUE_SOCKET_PATH: sock, NOTIFY_SOCKET: rx.address, FUGUE_SHUTDOWN_TIMEOUT_MS: '4000' } });
-  const ready = await rx.waitFor((m) => m.READY === '1', 'READY=1');
+  const ready = await rx.waitFor((m) => m.READY === '1', 'READY=1', { timeoutMs: 30_000 }); // a start under CI load
   t.true(existsSync(sock), 'READY comes once the socket is bound');
   t.regex(ready.fields.STATUS ?? '', /serving 0 clients on /);
   t.is(ready.pid, s.child.pid, 'sent by the main process (NotifyAccess=main)');
@@ -57,7 +57,7 @@ test('sd_notify: WATCHDOG=1 at half of WATCHDOG_USEC, to an abstract-namespace s
   const rx = await startNotifyReceiver(t, { abstract: true });
   const sock = join(tmpDir(t), 'f.sock');
   const s = spawnServer(t, { env: { FUGUE_SOCKET_PATH: sock, NOTIFY_SOCKET: rx.address, WATCHDOG_USEC: '400000', FUGUE_SHUTDOWN_TIMEOUT_MS: '3000' } });
-  const ready = await rx.waitFor((m) => m.READY === '1', 'READY=1');
+  const ready = await rx.waitFor((m) => m.READY === '1', 'READY=1', { timeoutMs: 30_000 }); // a start under CI load
   await waitFor(() => rx.messages().filter((m) => m.WATCHDOG === '1').length >= 4, { what: 'four watchdog pings (every 200 ms)', timeoutMs: 5000 });
   const pings = rx.datagrams.filter((d) => d.fields.WATCHDOG === '1');
   const gaps = pings.slice(1).map((p, i) => Number(p.monotonicUsec - pings[i]!.monotonicUsec) / 1000);

@@ -53,9 +53,11 @@ export function spawnServer(t: ExecutionContext, options: SpawnServerOptions = {
     stderr: '',
     // 'close', not 'exit': it comes after stdout and stderr are fully read.
     exited: new Promise((resolve) => child.once('close', (code, signal) => resolve({ code, signal }))),
-    waitLog: (pred, what, timeoutMs = 10_000) =>
+    // Generous deadlines: a server starts in about 0.5 s, but CI runs two test
+    // files at once on two cores, each starting several servers.
+    waitLog: (pred, what, timeoutMs = 20_000) =>
       waitFor(() => s.logs.find(pred), { what: `${what} (stderr: ${s.stderr.slice(0, 500)})`, timeoutMs }),
-    ready: async (timeoutMs = 10_000) => {
+    ready: async (timeoutMs = 30_000) => {
       await Promise.race([
         // The log line, or (at log levels above info) the pid file the server writes once it serves.
         waitFor(
