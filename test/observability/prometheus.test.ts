@@ -9,7 +9,7 @@
 
 import type { ExecutionContext } from 'ava';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { FugueClient } from '../../src/client/client.js';
@@ -111,24 +111,29 @@ interface PromProcess {
   output(): string;
 }
 
+/** The prometheus.yml block of docs/deployment.md (after its `<!-- test: prometheus.yml -->` marker). */
+function documentedPrometheusConfig(): string {
+  const doc = readFileSync(new URL('../../../docs/deployment.md', import.meta.url), 'utf8');
+  const block = /<!-- test: prometheus\.yml -->\n```yaml\n([\s\S]*?)```/.exec(doc)?.[1];
+  if (block === undefined) throw new Error('docs/deployment.md has no prometheus.yml block after <!-- test: prometheus.yml -->');
+  for (const needle of ['scrape_interval: 15s', 'evaluation_interval: 15s', '/etc/prometheus/rules/fugue-server-alerts.yml', "'127.0.0.1:9464'", 'job_name: fugue-server']) {
+    if (!block.includes(needle)) throw new Error(`the documented prometheus.yml no longer has ${needle}: update this test with the docs`);
+  }
+  return block;
+}
+
 /** Start Prometheus scraping 127.0.0.1:`targetPort` every second, with alerts.yml loaded. Stopped at teardown. */
 async function startPrometheus(t: ExecutionContext, prometheus: string, dir: string, targetPort: number): Promise<PromProcess> {
   const configFile = join(dir, 'prometheus.yml');
   const dataDir = join(dir, 'data');
   mkdirSync(dataDir);
-  writeFileSync(configFile, [
-    'global:',
-    '  scrape_interval: 1s',
-    '  scrape_timeout: 1s',
-    '  evaluation_interval: 1s',
-    'rule_files:',
-    `  - ${JSON.stringify(ALERTS_YML)}`,
-    'scrape_configs:',
-    '  - job_name: fugue-server',
-    '    static_configs:',
-    `      - targets: ['127.0.0.1:${targetPort}']`,
-    '',
-  ].join('\n'));
+  // The configuration docs/deployment.md gives operators, with its intervals
+  // shortened and its paths and port pointed at this checkout and server.
+  writeFileSync(configFile, documentedPrometheusConfig()
+    .replace(/scrape_interval: 15s/, 'scrape_interval: 1s\n  scrape_timeout: 1s')
+    .replace(/evaluation_interval: 15s/, 'evaluation_interval: 1s')
+    .replace(/- \/etc\/prometheus\/rules\/fugue-server-alerts\.yml.*$/m, `- ${JSON.stringify(ALERTS_YML)}`)
+    .replace("'127.0.0.1:9464'", `'127.0.0.1:${targetPort}'`));
   const port = await freePort();
   const child = spawn(prometheus, [
     `--config.file=${configFile}`,
