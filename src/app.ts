@@ -37,6 +37,7 @@ export const RELOADABLE_KEYS: ReadonlySet<string> = new Set([
   'shutdown.timeoutMs',
   'socket.checkIntervalMs',
   'tracing.sampleRatio',
+  'tracing.slowThresholdMs',
 ]);
 
 /** What App needs: the configuration and version, and optional overrides of what observability creates. */
@@ -248,6 +249,7 @@ export class App {
       applied.push(key);
       const value = valueAt(next, key);
       if (key === 'log.level') log.level = next.log.level;
+      else if (key === 'tracing.slowThresholdMs') this.observability.tracing.setSlowMs(next.tracing.slowThresholdMs);
       else if (key === 'shutdown.timeoutMs') live.shutdownTimeoutMs = value as number;
       else if (key === 'socket.checkIntervalMs') live.socketCheckIntervalMs = value as number;
       else if (key.startsWith('limits.')) (live as Record<string, number>)[key.slice('limits.'.length)] = value as number;

@@ -135,6 +135,8 @@ export function keySpecs(defaultSocketPath: string): Record<string, KeySpec> {
     'tracing.endpoint': { doc: 'OTLP/HTTP base URL (e.g. http://127.0.0.1:4318). Empty = OTEL_EXPORTER_OTLP_ENDPOINT, else http://localhost:4318.', format: urlOrEmpty, default: '', env: 'FUGUE_TRACING_ENDPOINT', flag: 'tracing-endpoint', unit: 'URL' },
     'tracing.protocol': { doc: 'OTLP encoding. Empty = OTEL_EXPORTER_OTLP_PROTOCOL, else "http/protobuf".', format: oneOf(['', 'http/protobuf', 'http/json']), default: '', env: 'FUGUE_TRACING_PROTOCOL', flag: 'tracing-protocol', unit: 'http/protobuf|http/json' },
     'tracing.sampleRatio': { doc: 'Share of root message traces sampled (a client traceparent\'s sampled flag is honoured). -1 = OTEL_TRACES_SAMPLER, else 1.', format: (v) => (v === -1 ? undefined : ratio(v)), default: -1, env: 'FUGUE_TRACING_SAMPLE_RATIO', flag: 'tracing-sample-ratio', coerce: toDecimal, textForm: NUMBER_TEXT, unit: '0..1, or -1' },
+    'tracing.sampler': { doc: '"outcome": every message whose reply is an error, and every one at least tracing.slowThresholdMs slow, is traced, plus tracing.sampleRatio of the rest; "ratio": tracing.sampleRatio of all, blind to the outcome. A client traceparent decides for its own message either way.', format: oneOf(['outcome', 'ratio']), default: 'outcome', env: 'FUGUE_TRACING_SAMPLER', flag: 'tracing-sampler', unit: 'outcome|ratio' },
+    'tracing.slowThresholdMs': { doc: 'With tracing.sampler "outcome": a message whose reply took at least this long (from the read that delivered it to the write of its reply) is always traced.', format: integer(0, 3_600_000), default: 25, env: 'FUGUE_TRACING_SLOW_THRESHOLD_MS', flag: 'tracing-slow-threshold-ms', coerce: toInteger, textForm: INT_TEXT, unit: 'ms' },
     'tracing.serviceName': { doc: 'service.name resource attribute. Empty = OTEL_SERVICE_NAME, else "fugue-server".', format: anyString, default: '', env: 'FUGUE_TRACING_SERVICE_NAME', flag: 'tracing-service-name', unit: 'string' },
     'tracing.messageParent': { doc: '"link": each message span is its own trace, linked to its connection span; "connection": message spans are children of the connection span.', format: oneOf(['link', 'connection']), default: 'link', env: 'FUGUE_TRACING_MESSAGE_PARENT', flag: 'tracing-message-parent', unit: 'link|connection' },
   };
@@ -166,5 +168,7 @@ export interface Config {
     sampleRatio: number;
     serviceName: string;
     messageParent: 'link' | 'connection';
+    sampler: 'outcome' | 'ratio';
+    slowThresholdMs: number;
   };
 }

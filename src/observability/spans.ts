@@ -47,23 +47,39 @@ export class SpanRecorder {
    * context when the span was sampled (exported): an exemplar may point at it.
    */
   message(connSpan: Span, ev: MessageEvent, label: string): SpanContext | undefined {
-    if (!this.#tracing.active) return undefined;
+    const tracing = this.#tracing;
+    if (!tracing.active) return undefined;
     const remote = ev.traceparent === undefined ? undefined : parseTraceparent(ev.traceparent, ev.tracestate);
     let parent: Context = ROOT_CONTEXT;
     let link = true;
+    // Why this span is recorded (an attribute): the client's trace, the outcome, or chance.
+    let reason: 'parent' | 'error' | 'slow' | 'connection' | 'ratio';
     if (remote !== undefined) {
+      // The client decided (its sampled flag), for errors too.
       parent = trace.setSpanContext(ROOT_CONTEXT, { traceId: remote.traceId, spanId: remote.spanId, traceFlags: remote.traceFlags, isRemote: true });
-    } else if (!this.#linkMode) {
-      if (connSpan === UNSAMPLED) return undefined; // its connection is not sampled: neither are its children
-      parent = trace.setSpan(ROOT_CONTEXT, connSpan);
-      link = false;
-    } else if (!this.#tracing.sampleRoot()) {
-      return undefined;
+      reason = 'parent';
+    } else {
+      // Outcome-aware: the event arrives after the reply was written, so the
+      // outcome and the duration are known before the span is made.
+      const { sampler, slowMs } = tracing.settings;
+      const notable = sampler === 'outcome' ? (ev.errorCode !== undefined ? 'error' : ev.endMs - ev.startMs >= slowMs ? 'slow' : undefined) : undefined;
+      if (!this.#linkMode && connSpan !== UNSAMPLED) {
+        parent = trace.setSpan(ROOT_CONTEXT, connSpan);
+        link = false;
+        reason = notable ?? 'connection';
+      } else if (notable !== undefined) {
+        reason = notable;
+      } else if (!this.#linkMode || !tracing.sampleRoot()) {
+        return undefined; // "connection" mode follows its connection; "link" mode samples the rest by ratio
+      } else {
+        reason = 'ratio';
+      }
     }
-    const span = this.#tracing.tracer.startSpan(label, { kind: SpanKind.SERVER, startTime: timeOrigin + ev.startMs }, parent);
+    const span = tracing.tracer.startSpan(label, { kind: SpanKind.SERVER, startTime: timeOrigin + ev.startMs }, parent);
     // Attributes and links only for spans that are recorded: an unsampled or
     // no-op span costs no allocations here.
     if (!span.isRecording()) return undefined;
+    // A link only to a connection span that is itself exported (otherwise it would dangle).
     if (link && connSpan !== UNSAMPLED) span.addLink({ context: connSpan.spanContext() });
     const attributes: Attributes = {
       'rpc.system.name': 'fugue',
@@ -72,6 +88,7 @@ export class SpanRecorder {
       'fugue.client.id': ev.clientId,
       'fugue.message.size': ev.bytes,
       'fugue.message.outcome': ev.errorCode === undefined ? 'ok' : 'error',
+      'fugue.sampling.reason': reason,
     };
     if (ev.id !== undefined) attributes['fugue.message.id'] = String(ev.id);
     if (ev.errorCode !== undefined) {

@@ -42,6 +42,15 @@ export interface TracingSettings {
   sampleRatio: number | undefined;
   serviceName: string | undefined;
   messageParent: 'link' | 'connection';
+  /**
+   * `outcome`: every message span whose reply is an error, or that took at
+   * least `slowMs`, is sampled, and `sampleRatio` of the rest; `ratio`: only
+   * `sampleRatio`, blind to the outcome. Either way a client's traceparent
+   * decides for its own message.
+   */
+  sampler: 'outcome' | 'ratio';
+  /** A message at least this slow is sampled in `outcome` mode, in ms. */
+  slowMs: number;
 }
 
 /** Resolve tracing.* config over the standard OTEL_* environment variables. */
@@ -62,6 +71,8 @@ export function resolveTracingSettings(cfg: Config['tracing'], env: NodeJS.Proce
     sampleRatio: cfg.sampleRatio >= 0 ? cfg.sampleRatio : samplerRatioFromEnv(env),
     serviceName: cfg.serviceName !== '' ? cfg.serviceName : undefined,
     messageParent: cfg.messageParent,
+    sampler: cfg.sampler,
+    slowMs: cfg.slowThresholdMs,
   };
 }
 
@@ -187,13 +198,18 @@ export class Tracing {
     return true;
   }
 
+  /** A reload changed the outcome sampler's slow threshold (ms). */
+  setSlowMs(slowMs: number): void {
+    this.settings = { ...this.settings, slowMs };
+  }
+
   /**
    * Whether to record a new root span. About 35 ns instead of the ~750 ns the
    * SDK spends on a span its ratio sampler then drops (ids, sampler, context).
    */
   sampleRoot(): boolean {
     const ratio = this.settings.sampleRatio;
-    return !this.#sdkRunning || ratio === undefined || ratio >= 1 || (ratio > 0 && Math.random() < ratio);
+    return ratio === undefined || ratio >= 1 || (ratio > 0 && Math.random() < ratio);
   }
 
   /**

@@ -56,6 +56,8 @@ const MODEL: Record<string, { kind: Kind; valid: (r: Random) => unknown }> = {
   'tracing.endpoint': { kind: 'string', valid: (r) => r.pick(['', 'http://127.0.0.1:4318', 'https://otel.example/base']) },
   'tracing.protocol': { kind: 'string', valid: (r) => r.pick(['', 'http/protobuf', 'http/json']) },
   'tracing.sampleRatio': { kind: 'ratio', valid: (r) => r.pick([-1, 0, 1, 0.5, 0.01, 0.25]) },
+  'tracing.sampler': { kind: 'string', valid: (r) => r.pick(['outcome', 'ratio']) },
+  'tracing.slowThresholdMs': { kind: 'int', valid: (r) => r.int(0, 3_600_000) },
   'tracing.serviceName': { kind: 'string', valid: (r) => r.pick(['', 'fugue', 'svc-ü', 'a b']) },
   'tracing.messageParent': { kind: 'string', valid: (r) => r.pick(['link', 'connection']) },
 };
