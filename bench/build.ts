@@ -1,4 +1,4 @@
-// Build steps before the first run: compile the C load generator, and copy the
+// Build steps before the first run: compile the C load generator and log reader, and copy the
 // compiled servers to a private snapshot (bench/build/snapshot/) so that a
 // concurrent `npm run build`, which deletes dist/, cannot break or change a
 // benchmark in progress.
@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { BUILD, LOADGEN, LOADGEN_SRC, ROOT, SNAPSHOT } from './paths.js';
+import { BUILD, LOADGEN, LOADGEN_SRC, LOGREADER, LOGREADER_SRC, ROOT, SNAPSHOT } from './paths.js';
 
 /** Compile a C helper of the benchmark when its binary is missing or older than its source. */
 function compileC(src: string, out: string): void {
@@ -16,8 +16,10 @@ function compileC(src: string, out: string): void {
   if (r.status !== 0) throw new Error(`compiling ${src.replace(ROOT, '')} failed (is a C compiler installed? apt-get install gcc)`);
 }
 
-export function ensureLoadgen(): void {
+/** The load generator and the log reader. */
+export function ensureHelpers(): void {
   compileC(LOADGEN_SRC, LOADGEN);
+  compileC(LOGREADER_SRC, LOGREADER);
 }
 
 export function snapshotServers(): void {

@@ -1,12 +1,13 @@
 // The idle test: memory per idle client, fugue's /metrics scrape time with many
 // clients, and its graceful drain of them (bench/README.md, "What runs").
 
+import type { LogCounts } from './log-reader.js';
 import { startLoadgen } from './loadgen.js';
 import type { Options } from './options.js';
 import { noiseMeter, procStatus } from './proc.js';
 import { sleep } from './processes.js';
 import { scrape, seriesCount, type Scrape } from './scrape.js';
-import { freePort, startServer, type ServerSpec } from './servers.js';
+import { startServer, type ServerSpec } from './servers.js';
 import { median } from './stats.js';
 
 export interface IdleRun {
@@ -26,11 +27,13 @@ export interface IdleRun {
   drain?: { sigtermToExitMs: number; loadgenDrainMs: number; closedAfterShutdown: number };
   /** Cores used by other processes during the timed scrapes (NOISY above NOISE_CORES). */
   foreignCpu?: number;
+  /** fugue: what its log consumer read over the whole test (a line per connect and per disconnect at info). */
+  logs?: LogCounts;
 }
 
 export async function runIdle(spec: ServerSpec, rep: number, opts: Options): Promise<IdleRun> {
-  const httpPort = spec.kind === 'fugue' ? await freePort() : undefined;
-  const server = await startServer(spec, { maxClients: 20_000, ...(httpPort !== undefined ? { httpPort } : {}) });
+  const server = await startServer(spec, { maxClients: 20_000 });
+  const httpPort = server.httpPort;
   try {
     if (server.nofile < opts.idleConns + 100) throw new Error(`server descriptor limit ${server.nofile} is too low for ${opts.idleConns} clients`);
     // Baseline RSS first, the same way for both servers: started, settled, no client yet.
@@ -67,7 +70,7 @@ export async function runIdle(spec: ServerSpec, rep: number, opts: Options): Pro
     };
     if (httpPort !== undefined) {
       const loaded: Scrape[] = [];
-      const scrapeNoise = noiseMeter([server.pid, lg.pid]);
+      const scrapeNoise = noiseMeter([server.pid, lg.pid, ...(server.logs === undefined ? [] : [server.logs.pid])]);
       for (let i = 0; i < 5; i++) loaded.push(await scrape(httpPort));
       run.foreignCpu = scrapeNoise.stop();
       const last = loaded[loaded.length - 1] as Scrape;
@@ -80,13 +83,15 @@ export async function runIdle(spec: ServerSpec, rep: number, opts: Options): Pro
       const sigtermToExitMs = await server.stop();
       run.loadgen = (await lg.done) as unknown as Record<string, unknown>;
       run.drain = { sigtermToExitMs, loadgenDrainMs: Number(run.loadgen.drain_ms), closedAfterShutdown: Number(run.loadgen.closed_after_shutdown) };
+      if (server.logs !== undefined) run.logs = await server.logs.ended;
     } else {
       lg.send('quit\n');
       run.loadgen = (await lg.done) as unknown as Record<string, unknown>;
     }
     return run;
   } catch (err) {
-    throw new Error(`idle/${spec.id}: ${(err as Error).message}\nserver output:\n${server.output()}`);
+    await server.stop();
+    throw new Error(`idle/${spec.id}: ${(err as Error).message}\nserver output:\n${await server.output()}`);
   } finally {
     await server.stop();
   }

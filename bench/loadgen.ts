@@ -1,6 +1,7 @@
 // Driving bench/loadgen.c: one process per run, pinned to core 1, whose last
 // stdout line is its JSON result (idle mode also prints "READY {...}" once its
-// clients are open, and then waits for "quit" on stdin).
+// clients are open, and then waits for "quit" on stdin; the other modes print
+// "WINDOW start" and "WINDOW end" as the measured window opens and closes).
 
 import { spawn } from 'node:child_process';
 import { LOADGEN } from './paths.js';
@@ -22,6 +23,8 @@ export interface LoadgenResult {
   loadgen_cpu_s: number;
   loadgen_cpu_share: number;
   server_cpu_s: number;
+  /** CPU seconds of the --aux-pid process (the log reader) over the window; -1 without one. */
+  aux_cpu_s?: number;
   /** Busy CPU time of the whole machine over the window (all processes). */
   machine_busy_s: number;
   [k: string]: unknown;
@@ -35,8 +38,15 @@ export interface LoadgenHandle {
   send(line: string): void;
 }
 
-/** Start the load generator with `args`; SIGKILLed after `timeoutMs`. */
-export function startLoadgen(args: string[], timeoutMs: number): LoadgenHandle {
+/** Edges of the measured window, as the load generator reports them. */
+export type WindowEdge = 'start' | 'end';
+
+/**
+ * Start the load generator with `args`; SIGKILLed after `timeoutMs`.
+ * `onWindow` is called as the measured window opens and as it closes (within
+ * the harness's reaction time, about a millisecond, of a window of seconds).
+ */
+export function startLoadgen(args: string[], timeoutMs: number, onWindow?: (edge: WindowEdge) => void): LoadgenHandle {
   const [cmd, cargs] = pinnedCommand(1, LOADGEN, args);
   const child = track(spawn(cmd, cargs, { stdio: ['pipe', 'pipe', 'pipe'] }));
   const err = tail(child.stderr);
@@ -48,10 +58,17 @@ export function startLoadgen(args: string[], timeoutMs: number): LoadgenHandle {
     onReadyFail = reject;
   });
   ready.catch(() => {}); // only idle mode awaits it
+  const seen = new Set<WindowEdge>();
   child.stdout?.on('data', (chunk: Buffer) => {
     stdout += chunk.toString('utf8');
     const m = /^READY (.*)$/m.exec(stdout);
     if (m) onReady(JSON.parse(m[1] as string) as Record<string, unknown>);
+    for (const edge of ['start', 'end'] as const) {
+      if (!seen.has(edge) && stdout.includes(`WINDOW ${edge}\n`)) {
+        seen.add(edge);
+        onWindow?.(edge);
+      }
+    }
   });
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   // 'close', not 'exit': 'exit' can come before the last stdout bytes (the result line) were read.

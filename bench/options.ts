@@ -10,6 +10,13 @@ import { join, resolve } from 'node:path';
 /** What `--only` accepts: the workload keys, plus the idle test and the paired check. */
 export const ONLY_KEYS = ['echo64', 'echo4k', 'latency', 'churn', 'idle', 'paired'] as const;
 
+/**
+ * fugue's log levels (log.level in docs/configuration.md) that --log-level can
+ * add rows for; info is not one of them: it is the default, which the plain
+ * fugue rows run at already.
+ */
+export const EXTRA_LOG_LEVELS = ['fatal', 'error', 'warn', 'debug', 'trace', 'silent'] as const;
+
 export interface Options {
   quick: boolean;
   /** Measured seconds per run. */
@@ -29,6 +36,8 @@ export interface Options {
   pairedReps: number;
   /** A built fugue-server checkout to compare this one with in the paired check (instead of bare). */
   against: string | undefined;
+  /** Extra fugue rows in every load workload, one per log level (the plain rows run at fugue's default, info). */
+  logLevels: string[];
 }
 
 /** A command-line mistake: the message names the flag and what it expects. */
@@ -130,6 +139,23 @@ export const FLAGS: readonly FlagSpec[] = [
     },
   },
   {
+    name: '--log-level',
+    value: 'LEVEL[,LEVEL...]',
+    meaning: `add fugue rows at these log levels to every load workload (${EXTRA_LOG_LEVELS.join(', ')}); the plain fugue rows run at fugue's default, info, as deployed`,
+    default: 'none',
+    apply: (o, v) => {
+      const levels = v.split(',').map((l) => l.trim());
+      if (levels.includes('info')) {
+        throw new UsageError(`--log-level: info is fugue's default level, which the plain fugue rows already run at; list other levels (${EXTRA_LOG_LEVELS.join(', ')})`);
+      }
+      const bad = levels.filter((l) => !(EXTRA_LOG_LEVELS as readonly string[]).includes(l));
+      if (bad.length > 0 || v.trim() === '') {
+        throw new UsageError(`--log-level expects a comma-separated list of ${EXTRA_LOG_LEVELS.join(', ')}; got "${v}"`);
+      }
+      o.logLevels = [...new Set(levels)];
+    },
+  },
+  {
     name: '--cpu-prof',
     meaning: 'one extra, uncounted echo 64B run of each of bare and fugue under node --cpu-prof; prints their top self-time functions (profiles kept in bench/build/profiles/)',
     default: 'off',
@@ -157,6 +183,7 @@ export function defaultOptions(quick: boolean): Options {
     cpuProf: false,
     pairedReps: quick ? 1 : 3,
     against: undefined,
+    logLevels: [],
   };
 }
 

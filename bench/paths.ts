@@ -11,6 +11,8 @@ export const BENCH = join(ROOT, 'bench');
 export const BUILD = join(BENCH, 'build');
 export const LOADGEN_SRC = join(BENCH, 'loadgen.c');
 export const LOADGEN = join(BUILD, 'loadgen');
+export const LOGREADER_SRC = join(BENCH, 'logreader.c');
+export const LOGREADER = join(BUILD, 'logreader');
 /**
  * A private copy of the compiled servers: `npm run build` (run by others while
  * the benchmark runs) deletes dist/, and every run must use the same code anyway.

@@ -6,9 +6,10 @@
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fmtRate, fmtUs, pct } from './format.js';
+import { fmtRate, fmtSi, fmtUs, pct } from './format.js';
 import { runIdle, type IdleRun } from './idle.js';
 import { runLoad, type LoadRun } from './load-run.js';
+import { total } from './log-reader.js';
 import type { Options } from './options.js';
 import type { OtlpSink } from './otlp-sink.js';
 import { PAIRED_KEYS, pairedBaseline, runPaired, type PairedRun } from './paired.js';
@@ -63,7 +64,9 @@ export async function runAlternating(ctx: Context, workloads: Workload[], doIdle
         const r = run.result;
         console.log(
           `${stamp(ctx)} ${w.label} / ${spec.id} #${rep}: ${fmtRate(r.rate)} p99 ${fmtUs(r.p99_us)} ` +
-            `srv ${pct(run.serverCpuShare)} lg ${pct(r.loadgen_cpu_share)}${r.errors ? ` errors ${r.errors}` : ''}${run.invalid ? ' INVALID' : ''}` +
+            `srv ${pct(run.serverCpuShare)} lg ${pct(r.loadgen_cpu_share)}` +
+            `${run.logs ? ` log ${fmtSi(total(run.logs.window).lines / r.seconds)} lines/s (reader ${pct(run.logs.readerCpuShare)})` : ''}` +
+            `${r.errors ? ` errors ${r.errors}` : ''}${run.invalid ? ' INVALID' : ''}` +
             `${run.noisy ? ` NOISY (other processes used ${run.foreignCpu.toFixed(2)} cores)` : ''}`,
         );
       }

@@ -3,8 +3,9 @@
 // skipped repetitions, and the --cpu-prof tables. bench/README.md explains
 // every column.
 
-import { fmtRate, fmtUs, pct, table } from './format.js';
-import type { LoadRun } from './load-run.js';
+import { fmtRate, fmtSi, fmtUs, pct, table } from './format.js';
+import { total } from './log-reader.js';
+import type { LoadRun, LogRun } from './load-run.js';
 import type { PairedSummary } from './paired.js';
 import { ROOT } from './paths.js';
 import type { Profile } from './profile.js';
@@ -13,7 +14,7 @@ import type { IdleSummary, SummaryRow } from './summary.js';
 import { NOISE_CORES, workload } from './workloads.js';
 
 export function loadTable(rows: SummaryRow[]): string {
-  const out: string[][] = [['workload', 'server', 'reps', 'rate', 'p50', 'p99', 'p99.9', 'srv CPU', 'lg CPU', 'RSS MB', 'ratio', 'target', 'result']];
+  const out: string[][] = [['workload', 'server', 'reps', 'rate', 'p50', 'p99', 'p99.9', 'srv CPU', 'lg CPU', 'RSS MB', 'log/s', 'log B/s', 'ratio', 'target', 'result']];
   for (const r of rows) {
     out.push([
       r.label,
@@ -26,6 +27,8 @@ export function loadTable(rows: SummaryRow[]): string {
       pct(r.serverCpu),
       pct(r.loadgenCpu),
       r.peakRssMb.toFixed(0),
+      r.logLinesPerS === undefined ? '' : fmtSi(r.logLinesPerS),
+      r.logBytesPerS === undefined ? '' : fmtSi(r.logBytesPerS),
       r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}x${r.ratioOf === 'p99' ? ' p99' : ''}`,
       r.target ?? '',
       r.verdict,
@@ -45,6 +48,46 @@ export function otlpLines(runs: LoadRun[]): string[] {
     const dropped = tr.reduce((a, r) => a + (r.tracing?.spansDropped ?? 0), 0);
     return [`${spec.id}: ${reqs} OTLP requests, ${mb.toFixed(1)} MB exported, ${dropped} spans dropped (fugue_spans_dropped_total) for ${(msgs / 1e6).toFixed(2)}M measured messages in ${tr.length} run(s)`];
   });
+}
+
+/**
+ * Per fugue row kind (fugue, fugue log=warn, ...), over all its runs: what its
+ * log consumer read in the measured windows and over the whole runs (start-up
+ * to exit), whether fugue's own counters (fugue_log_lines_written_total,
+ * fugue_log_written_bytes_total) agree with what was read, the lines fugue
+ * dropped (fugue_log_lines_dropped_total) and the consumer's peak CPU.
+ */
+export function logTable(runs: LoadRun[]): string | undefined {
+  const ids = [...new Set(runs.filter((r) => r.logs !== undefined).map((r) => r.server))];
+  if (ids.length === 0) return undefined;
+  const rows: string[][] = [['log output of', 'log.level', 'runs', 'window lines', 'window MB', 'run lines', 'run MB', 'on stderr', 'fugue counters', 'dropped', 'reader CPU']];
+  const disagreements: string[] = [];
+  for (const id of ids) {
+    const rs = runs.filter((r) => r.server === id && r.logs !== undefined);
+    const sum = (f: (l: LogRun) => number) => rs.reduce((a, r) => a + f(r.logs as LogRun), 0);
+    const checked = rs.filter((r) => r.logs?.agree !== undefined);
+    const off = checked.filter((r) => r.logs?.agree === false);
+    for (const r of off) {
+      const l = r.logs as LogRun;
+      disagreements.push(`${r.workload}/${r.server} #${r.rep}: read ${l.readAtScrape.lines} lines ${l.readAtScrape.bytes} B, fugue counted ${l.counters.linesWritten} lines ${l.counters.bytesWritten} B`);
+    }
+    rows.push([
+      id,
+      rs[0]?.logs?.level ?? '?',
+      String(rs.length),
+      fmtSi(sum((l) => total(l.window).lines)),
+      (sum((l) => total(l.window).bytes) / 1e6).toFixed(1),
+      fmtSi(sum((l) => total(l.whole).lines)),
+      (sum((l) => total(l.whole).bytes) / 1e6).toFixed(1),
+      String(sum((l) => l.whole.stderr.lines)),
+      checked.length === 0 ? 'not in build' : `${off.length === 0 ? 'agree' : 'DISAGREE'} ${checked.length - off.length}/${checked.length}`,
+      String(sum((l) => l.counters.linesDropped ?? 0)),
+      `<= ${pct(Math.max(...rs.map((r) => r.logs?.readerCpuShare ?? 0)))}`,
+    ]);
+  }
+  const text = [table(rows)];
+  if (disagreements.length > 0) text.push(`log counters that disagree with the consumer: ${disagreements.join('; ')}`);
+  return text.join('\n');
 }
 
 export function idleTable(s: IdleSummary): string {
@@ -67,7 +110,10 @@ export function pairedTable(summaries: PairedSummary[]): string {
 /** Notes under the tables: how to read the ratio, and what was disturbed, left out or skipped. */
 export function notes(x: { rows: SummaryRow[]; runs: LoadRun[]; quietWaitS: number; skipped: string[]; budgetS: number; totalS: number; nofile: number | undefined }): string[] {
   const lines: string[] = [];
-  if (x.rows.length > 0) lines.push('ratio = fugue / bare from the same run (throughput: higher is better; "p99": latency, lower is better): the median of the repetitions\' ratios, each against the bare run just before it.');
+  if (x.rows.length > 0) {
+    lines.push('ratio = fugue / bare from the same run (throughput: higher is better; "p99": latency, lower is better): the median of the repetitions\' ratios, each against the bare run just before it.');
+    lines.push('fugue runs at its default configuration, log.level info (rows "log=LEVEL": that level), its stdout and stderr read by a separate consumer process on core 1; log/s, log B/s: the lines and bytes it read per second of the measured window.');
+  }
   const noisy = x.rows.filter((r) => r.noisy);
   if (noisy.length > 0) lines.push(`NOISY rows: other processes used > ${NOISE_CORES} cores during every repetition; treat them with care: ${noisy.map((r) => `${r.label}/${r.server}`).join(', ')}`);
   const dropped = x.runs.filter((r) => r.noisy).length;

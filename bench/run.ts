@@ -19,36 +19,36 @@
 // its own module (bench/README.md lists them). Flags: --help.
 
 import { performance } from 'node:perf_hooks';
-import { ensureLoadgen, snapshotServers } from './build.js';
+import { ensureHelpers, snapshotServers } from './build.js';
 import { helpText, parseOptions, UsageError, wantsHelp, type Options } from './options.js';
 import { OtlpSink } from './otlp-sink.js';
 import { runAlternating, runIdleTests, runPairedCheck, runProfiles, type Context } from './phases.js';
 import { quietWaitedS } from './proc.js';
 import { detectPinning, killAll, killChildrenOnExit } from './processes.js';
-import { idleTable, loadTable, notes, otlpLines, pairedTable, profileTable } from './report.js';
+import { idleTable, loadTable, logTable, notes, otlpLines, pairedTable, profileTable } from './report.js';
 import { writeResults } from './results.js';
 import { summarise, summariseIdle } from './summary.js';
 import { pairedBaseline, summarisePaired } from './paired.js';
-import { WORKLOADS } from './workloads.js';
+import { workloadsFor } from './workloads.js';
 
 const T_START = performance.now();
 
 async function main(opts: Options): Promise<void> {
   killChildrenOnExit();
   const pinned = detectPinning();
-  ensureLoadgen();
+  ensureHelpers();
   snapshotServers();
   const sink = new OtlpSink();
   await sink.start();
   const ctx: Context = { opts, sink, elapsed: () => (performance.now() - T_START) / 1000, skipped: [] };
 
-  const workloads = WORKLOADS.filter((w) => opts.only === undefined || opts.only.has(w.key));
+  const workloads = workloadsFor(opts);
   const doIdle = opts.only === undefined || opts.only.has('idle');
   const doPaired = opts.only === undefined || opts.only.has('paired') || opts.against !== undefined;
 
   console.log(
     `fugue-server benchmark: ${opts.quick ? 'QUICK (smoke test) ' : ''}${opts.seconds}s measured after ${opts.warmup}s warm-up, up to ${opts.reps} repetitions, ` +
-      `${pinned ? 'server pinned to core 0, loadgen+harness to core 1' : 'NOT PINNED (taskset missing or < 2 cores): numbers are noisier'}; node ${process.version}`,
+      `${pinned ? 'server pinned to core 0, loadgen, log reader and harness to core 1' : 'NOT PINNED (taskset missing or < 2 cores): numbers are noisier'}; node ${process.version}`,
   );
   const runs = await runAlternating(ctx, workloads, doIdle);
   const idleRuns = doIdle ? await runIdleTests(ctx) : [];
@@ -59,6 +59,8 @@ async function main(opts: Options): Promise<void> {
   const rows = workloads.flatMap((w) => summarise(w, runs));
   if (rows.length > 0) console.log(`\n${loadTable(rows)}`);
   for (const line of otlpLines(runs)) console.log(line);
+  const logs = logTable(runs);
+  if (logs !== undefined) console.log(`\n${logs}`);
   const idle = idleRuns.length > 0 ? summariseIdle(idleRuns, opts.idleConns) : undefined;
   if (idle !== undefined) console.log(`\n${idleTable(idle)}`);
   const pairedSummary = summarisePaired(pairedRuns, pairedBaseline(opts).id);

@@ -1,6 +1,13 @@
 // Starting and stopping the servers under test: the bare baseline
 // (bench/bare-server.ts) and the real fugue-server CLI. Every run gets a fresh
 // process, pinned to core 0, in a fresh 0700 directory.
+//
+// fugue runs as deployed (issue 12): its default configuration, log level
+// included (info), with stdout and stderr read by a separate log consumer
+// (log-reader.ts). The only settings the harness makes are the ones a run
+// needs: its socket, a free HTTP port (scraped after the run), the client
+// limit of the idle test, the OTLP rows' exporter, and the extra rows of
+// --log-level. The bare server writes nothing; its output goes to the harness.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -8,6 +15,7 @@ import { createConnection, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { LogReader } from './log-reader.js';
 import { SNAPSHOT } from './paths.js';
 import { procNofile } from './proc.js';
 import { exited, killAll, pinnedCommand, sleep, tail, track } from './processes.js';
@@ -20,6 +28,8 @@ export interface ServerSpec {
   tracing?: number;
   /** Where its dist/ is (default: the snapshot of this checkout). */
   root?: string;
+  /** fugue's log.level; absent = its default (info), as deployed. */
+  logLevel?: string;
 }
 
 export const BARE: ServerSpec = { id: 'bare', kind: 'bare' };
@@ -42,16 +52,22 @@ export interface RunningServer {
   pid: number;
   socket: string;
   child: ChildProcess;
+  /** fugue's HTTP sidecar port (always set for fugue). */
   httpPort: number | undefined;
+  /** fugue's log consumer; undefined for bare. */
+  logs: LogReader | undefined;
   /** The RLIMIT_NOFILE the server got. */
   nofile: number;
   /** The tail of its stdout and stderr, for error messages. */
-  output(): string;
+  output(): Promise<string>;
   /** SIGTERM, wait for exit (then SIGKILL); resolves with ms from signal to exit. */
   stop(): Promise<number>;
 }
 
-/** A free TCP port on loopback. At log level warn fugue does not log the port it picked for http.port 0. */
+/**
+ * A free TCP port on loopback, for fugue's sidecar: the harness scrapes it, and
+ * at levels above info fugue does not log the port it would pick for http.port 0.
+ */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
@@ -82,11 +98,9 @@ function fugueEnv(spec: ServerSpec, socket: string, extra: StartOptions): NodeJS
   Object.assign(env, {
     FUGUE_SOCKET_PATH: socket,
     FUGUE_HTTP_PORT: String(extra.httpPort ?? 0),
-    // warn: no per-connection info lines (a real deployment would log at info;
-    // that cost is not what these workloads are about).
-    FUGUE_LOG_LEVEL: 'warn',
     FUGUE_MAX_CLIENTS: String(extra.maxClients ?? 1024),
   });
+  if (spec.logLevel !== undefined) env.FUGUE_LOG_LEVEL = spec.logLevel;
   if (spec.tracing !== undefined) {
     if (extra.otlpEndpoint === undefined) throw new Error(`${spec.id}: no OTLP sink to export to`);
     Object.assign(env, {
@@ -104,22 +118,31 @@ export async function startServer(spec: ServerSpec, extra: StartOptions = {}): P
   const socket = join(dir, spec.kind === 'bare' ? 'b.sock' : 'f.sock');
   const nodeArgs: string[] = [];
   if (extra.cpuProfDir !== undefined) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${extra.cpuProfDir}`);
+  // Raise the descriptor limit for the 10k-connection test; without privilege
+  // fall back to the hard limit (reported in the output).
+  const ulimit = 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null';
   let env: NodeJS.ProcessEnv;
+  let logs: LogReader | undefined;
+  let wrapper: string[];
+  let httpPort: number | undefined;
   if (spec.kind === 'bare') {
     nodeArgs.push(join(spec.root ?? SNAPSHOT, 'dist/bench/bare-server.js'), socket);
     env = { ...process.env };
+    wrapper = ['-c', `${ulimit}; exec "$@"`, 'bench-server'];
   } else {
     nodeArgs.push(join(spec.root ?? SNAPSHOT, 'dist/src/cli/fugue-server.js'));
-    env = fugueEnv(spec, socket, extra);
+    httpPort = extra.httpPort ?? (await freePort());
+    env = fugueEnv(spec, socket, { ...extra, httpPort });
+    // The consumer holds the FIFOs open before the server opens them: the
+    // shell's redirections then never block, and nothing is lost at start-up.
+    logs = await LogReader.start(dir);
+    wrapper = ['-c', `out=$1 err=$2; shift 2; ${ulimit}; exec "$@" >"$out" 2>"$err"`, 'bench-server', logs.stdoutPath, logs.stderrPath];
   }
-  // Raise the descriptor limit for the 10k-connection test; without privilege
-  // fall back to the hard limit (reported in the output).
-  const script = 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"';
-  const [cmd, args] = pinnedCommand(0, 'sh', ['-c', script, 'bench-server', process.execPath, ...nodeArgs]);
+  const [cmd, args] = pinnedCommand(0, 'sh', [...wrapper, process.execPath, ...nodeArgs]);
   const child = track(spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] }));
   const out = tail(child.stdout);
   const err = tail(child.stderr);
-  const output = () => `${out()}${err()}`.trim();
+  const output = async () => `${out()}${err()}${logs === undefined ? '' : await logs.tail()}`.trim();
   const pid = child.pid as number;
 
   // Ready when fugue's pid file names this process (written after the socket is
@@ -127,7 +150,7 @@ export async function startServer(spec: ServerSpec, extra: StartOptions = {}): P
   const deadline = performance.now() + 15_000;
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`${spec.id} exited during start-up (${child.exitCode ?? child.signalCode}):\n${output()}`);
+      throw new Error(`${spec.id} exited during start-up (${child.exitCode ?? child.signalCode}):\n${await output()}`);
     }
     if (spec.kind === 'fugue') {
       try {
@@ -139,8 +162,9 @@ export async function startServer(spec: ServerSpec, extra: StartOptions = {}): P
       break;
     }
     if (performance.now() > deadline) {
+      const text = await output();
       killAll();
-      throw new Error(`${spec.id} did not become ready within 15 s:\n${output()}`);
+      throw new Error(`${spec.id} did not become ready within 15 s:\n${text}`);
     }
     await sleep(20);
   }
@@ -153,8 +177,11 @@ export async function startServer(spec: ServerSpec, extra: StartOptions = {}): P
       clearTimeout(timer);
     }
     const ms = performance.now() - t0;
+    // The consumer reads to the end of both streams (the server's last lines
+    // are its drain), then exits; it must not take the FIFOs with it unread.
+    if (logs !== undefined) await Promise.race([logs.ended, sleep(5000)]);
     rmSync(dir, { recursive: true, force: true });
     return ms;
   };
-  return { pid, socket, child, httpPort: extra.httpPort, nofile: procNofile(pid), output, stop };
+  return { pid, socket, child, httpPort, logs, nofile: procNofile(pid), output, stop };
 }

@@ -8,6 +8,7 @@
 
 import type { IdleRun } from './idle.js';
 import type { LoadRun } from './load-run.js';
+import { total } from './log-reader.js';
 import { BARE, FUGUE } from './servers.js';
 import { median } from './stats.js';
 import { NOISE_CORES, type Workload } from './workloads.js';
@@ -28,10 +29,20 @@ export interface SummaryRow {
   invalid: boolean;
   /** Every repetition had other processes competing for CPU. */
   noisy: boolean;
+  /** fugue: log lines (stdout + stderr) per second of the measured window, as its consumer read them. */
+  logLinesPerS: number | undefined;
+  /** fugue: their bytes per second. */
+  logBytesPerS: number | undefined;
   ratio: number | undefined;
   ratioOf: 'rate' | 'p99';
   target: string | undefined;
   verdict: string;
+}
+
+function logRates(rs: LoadRun[]): Pick<SummaryRow, 'logLinesPerS' | 'logBytesPerS'> {
+  const logged = rs.flatMap((r) => (r.logs === undefined ? [] : [{ t: total(r.logs.window), s: r.result.seconds }]));
+  if (logged.length === 0) return { logLinesPerS: undefined, logBytesPerS: undefined };
+  return { logLinesPerS: median(logged.map((x) => x.t.lines / x.s)), logBytesPerS: median(logged.map((x) => x.t.bytes / x.s)) };
 }
 
 export function summarise(w: Workload, runs: LoadRun[]): SummaryRow[] {
@@ -60,6 +71,7 @@ export function summarise(w: Workload, runs: LoadRun[]): SummaryRow[] {
       errors: rs.reduce((a, r) => a + r.result.errors, 0),
       invalid: rs.some((r) => r.invalid),
       noisy: clean.length === 0,
+      ...logRates(rs),
       ratio: undefined,
       ratioOf: w.compare,
       target: undefined,

@@ -1,6 +1,7 @@
 // The load workloads: what the load generator does, which servers run it, what
 // the fugue / bare ratio compares, and the targets from the performance issue.
 
+import type { Options } from './options.js';
 import { BARE, FUGUE, FUGUE_T1, FUGUE_T100, type ServerSpec } from './servers.js';
 
 export interface Target {
@@ -65,6 +66,20 @@ export const WORKLOADS: readonly Workload[] = [
     targets: { fugue: atLeast(0.8) },
   },
 ];
+
+/** A fugue row at a log level other than its default (--log-level). */
+export const fugueAtLevel = (level: string): ServerSpec => ({ id: `fugue log=${level}`, kind: 'fugue', logLevel: level });
+
+/**
+ * The workloads of this run: the table, with a row per --log-level level right
+ * after the plain fugue row of each. Those rows have no target: they are reported.
+ */
+export function workloadsFor(opts: Pick<Options, 'logLevels' | 'only'>): Workload[] {
+  return WORKLOADS.filter((w) => opts.only === undefined || opts.only.has(w.key)).map((w) => {
+    const servers = w.servers.flatMap((s) => (s === FUGUE ? [s, ...opts.logLevels.map(fugueAtLevel)] : [s]));
+    return { ...w, servers };
+  });
+}
 
 /** The workload with this key (the paired check and --cpu-prof reuse echo64 and churn). */
 export function workload(key: string): Workload {

@@ -6,7 +6,7 @@ import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { FLAGS, ONLY_KEYS, UsageError, defaultOptions, helpText, parseOptions } from '../../bench/options.js';
-import { WORKLOADS } from '../../bench/workloads.js';
+import { WORKLOADS, workloadsFor } from '../../bench/workloads.js';
 
 const RUN = fileURLToPath(new URL('../../bench/run.js', import.meta.url));
 const runCli = (...args: string[]) => spawnSync(process.execPath, [RUN, ...args], { encoding: 'utf8', timeout: 20_000 });
@@ -88,4 +88,14 @@ test('values: both --flag value and --flag=value; --quick only changes the defau
 
 test('--only knows every workload, the idle test and the paired check', (t) => {
   t.deepEqual([...ONLY_KEYS].sort(), [...WORKLOADS.map((w) => w.key), 'idle', 'paired'].sort());
+});
+
+test('--log-level adds rows at other levels; info (the plain rows\' level) and unknown levels are refused', (t) => {
+  t.deepEqual(parseOptions(['--log-level', 'warn,debug,warn']).logLevels, ['warn', 'debug']);
+  t.deepEqual(parseOptions([]).logLevels, []);
+  t.throws(() => parseOptions(['--log-level', 'info']), { message: /--log-level: info is fugue's default level, which the plain fugue rows already run at/ });
+  t.throws(() => parseOptions(['--log-level', 'warn,verbose']), { message: /--log-level expects a comma-separated list of fatal, error, warn, debug, trace, silent; got "warn,verbose"/ });
+  const churn = workloadsFor({ only: new Set(['churn']), logLevels: ['warn', 'debug'] });
+  t.deepEqual(churn.map((w) => w.servers.map((s) => `${s.id}:${s.logLevel ?? 'default'}`)), [['bare:default', 'fugue:default', 'fugue log=warn:warn', 'fugue log=debug:debug']]);
+  t.is(churn[0]?.targets['fugue log=warn'], undefined, 'extra rows are reported, not judged');
 });
