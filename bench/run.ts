@@ -8,8 +8,11 @@
 // - Load comes from bench/loadgen.c (compiled here), a C epoll client that uses
 //   far less CPU per message than the servers. It reports its own CPU share;
 //   a run where it used >= 95% of its core measured the generator: INVALID.
-// - Server on core 0, loadgen (and this harness) on core 1, via taskset, so the
-//   two sides do not steal each other's CPU.
+// - fugue runs as deployed: default configuration (log level info), its stdout
+//   and stderr read by a separate log consumer process (bench/logreader.c);
+//   --log-level adds rows at other levels.
+// - Server on core 0; loadgen, fugue's log consumer and this harness on core 1,
+//   via taskset, so the two sides do not steal each other's CPU.
 // - Servers alternate (bare, fugue, bare, fugue, ...) and each pair repeats, the
 //   median is reported: slow drifts of the machine (thermal, other tenants) hit
 //   both sides instead of whichever ran last.
