@@ -18,7 +18,12 @@
 //           a `shutdown` message from the server (graceful drain) is answered with
 //           `detach`, and the mode ends when the server has closed every connection.
 // Common: --server-pid PID reads the server's utime+stime from /proc over the
-// measured window (exactly aligned with it, which the harness could not do).
+// measured window (exactly aligned with it, which the harness could not do);
+// --aux-pid PID does the same for one more process (the harness's log reader),
+// reported as aux_cpu_s, so that it is not counted as another tenant's noise.
+// echo, latency and churn print "WINDOW start" and "WINDOW end" lines on stdout
+// as the measured window opens and closes: the harness samples what it counts
+// itself (log lines read) at those moments.
 //
 // Build: cc -O2 -o bench/build/loadgen bench/loadgen.c
 
@@ -166,7 +171,7 @@ static struct {
   enum mode mode;
   const char *mode_name;
   const char *socket;
-  int conns, inflight, size, parallel, max_pending, server_pid;
+  int conns, inflight, size, parallel, max_pending, server_pid, aux_pid;
   double seconds, warmup;
 } cfg = {.conns = 100, .inflight = 16, .size = 64, .parallel = 16, .max_pending = 256, .seconds = 5, .warmup = 1};
 
@@ -559,7 +564,7 @@ static void on_signal(int sig) {
 static void usage(void) {
   fprintf(stderr,
           "usage: loadgen echo|latency|churn|idle --socket PATH [--conns N] [--inflight N] [--size BYTES]\n"
-          "               [--seconds S] [--warmup S] [--parallel N] [--max-pending N] [--server-pid PID]\n");
+          "               [--seconds S] [--warmup S] [--parallel N] [--max-pending N] [--server-pid PID] [--aux-pid PID]\n");
   exit(64);
 }
 
@@ -590,6 +595,7 @@ int main(int argc, char **argv) {
     else if (strcmp(a, "--parallel") == 0) cfg.parallel = atoi(v);
     else if (strcmp(a, "--max-pending") == 0) cfg.max_pending = atoi(v);
     else if (strcmp(a, "--server-pid") == 0) cfg.server_pid = atoi(v);
+    else if (strcmp(a, "--aux-pid") == 0) cfg.aux_pid = atoi(v);
     else usage();
   }
   if (cfg.socket == NULL) usage();
@@ -646,7 +652,7 @@ int main(int argc, char **argv) {
   const int MAXEV = 1024;
   struct epoll_event evs[1024];
   uint64_t t0 = now_ns(), setup_done = 0, warm_end = 0, measure_start = 0, measure_end = 0, ending_deadline = 0;
-  double cpu0 = 0, cpu1 = 0, srv0 = -1, srv1 = -1, mach0 = -1, mach1 = -1;
+  double cpu0 = 0, cpu1 = 0, srv0 = -1, srv1 = -1, aux0 = -1, aux1 = -1, mach0 = -1, mach1 = -1;
   int next_to_open = 0; // echo/idle: connections are opened in order, at most max_pending at a time
   bool quit_requested = false;
   uint64_t setup_deadline = t0 + 60ull * 1000000000ull;
@@ -707,14 +713,20 @@ int main(int argc, char **argv) {
       measure_start = t;
       cpu0 = self_cpu_s();
       srv0 = proc_cpu_s(cfg.server_pid);
+      aux0 = proc_cpu_s(cfg.aux_pid);
       mach0 = machine_busy_s();
       phase = P_MEASURE;
+      printf("WINDOW start\n");
+      fflush(stdout);
     }
     if (phase == P_MEASURE && t >= measure_start + (uint64_t)(cfg.seconds * 1e9)) {
       measure_end = t;
       cpu1 = self_cpu_s();
       srv1 = proc_cpu_s(cfg.server_pid);
+      aux1 = proc_cpu_s(cfg.aux_pid);
       mach1 = machine_busy_s();
+      printf("WINDOW end\n");
+      fflush(stdout);
       measuring = false;
       phase = P_ENDING;
       ending_deadline = t + 3000000000ull;
@@ -793,11 +805,12 @@ int main(int argc, char **argv) {
     printf("{\"mode\":\"%s\",\"conns\":%d,\"inflight\":%d,\"size\":%d,\"replies\":%" PRIu64 ",\"seconds\":%.3f,\"rate\":%.1f,"
            "\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,"
            "\"errors\":%" PRIu64 ",\"err\":{\"connect\":%" PRIu64 ",\"io\":%" PRIu64 ",\"closed\":%" PRIu64 ",\"reply\":%" PRIu64 ",\"order\":%" PRIu64 ",\"server\":%" PRIu64 "},"
-           "\"connect_retries\":%" PRIu64 ",\"loadgen_cpu_s\":%.3f,\"loadgen_cpu_share\":%.3f,\"server_cpu_s\":%.3f,\"machine_busy_s\":%.3f}\n",
+           "\"connect_retries\":%" PRIu64 ",\"loadgen_cpu_s\":%.3f,\"loadgen_cpu_share\":%.3f,\"server_cpu_s\":%.3f,\"aux_cpu_s\":%.3f,\"machine_busy_s\":%.3f}\n",
            cfg.mode_name, cfg.conns, cfg.inflight, cfg.mode == M_CHURN ? 0 : cfg.size, count, secs, secs > 0 ? (double)count / secs : 0,
            hist_pct_us(&hist, 0.5), hist_pct_us(&hist, 0.9), hist_pct_us(&hist, 0.99), hist_pct_us(&hist, 0.999), (double)hist.max / 1000.0,
            total_errors(), err_connect, err_io, err_closed, err_reply, err_order, err_server, connect_retries, lg_cpu,
-           secs > 0 ? lg_cpu / secs : 0, srv0 >= 0 && srv1 >= 0 ? srv1 - srv0 : -1.0, mach0 >= 0 && mach1 >= 0 ? mach1 - mach0 : -1.0);
+           secs > 0 ? lg_cpu / secs : 0, srv0 >= 0 && srv1 >= 0 ? srv1 - srv0 : -1.0, aux0 >= 0 && aux1 >= 0 ? aux1 - aux0 : -1.0,
+           mach0 >= 0 && mach1 >= 0 ? mach1 - mach0 : -1.0);
   }
   fflush(stdout);
   return setup_failed ? 2 : 0;

@@ -1,0 +1,130 @@
+// One run of a load workload against one server: a fresh server, one load
+// generator for warm-up plus the measured window, then the server's peak
+// memory and, for fugue, what it logged and, for the OTLP rows, what it
+// exported.
+
+import { countsBetween, total, type LogCounts, type LogReader, type StreamCount } from './log-reader.js';
+import { startLoadgen, type LoadgenResult, type WindowEdge } from './loadgen.js';
+import type { Options } from './options.js';
+import type { OtlpSink } from './otlp-sink.js';
+import { procStatus } from './proc.js';
+import { sleep } from './processes.js';
+import { metricValue, scrape } from './scrape.js';
+import { startServer, type RunningServer, type ServerSpec } from './servers.js';
+import { NOISE_CORES, type Workload } from './workloads.js';
+
+/** fugue's log output in one run, as its consumer read it and as fugue counted it. */
+export interface LogRun {
+  /** fugue's log.level in this run: info (its default) unless a --log-level row. */
+  level: string;
+  /** Read during the measured window (between loadgen's WINDOW lines). */
+  window: LogCounts;
+  /** Read over the server's whole life: start-up, warm-up, window, detach, drain, exit. */
+  whole: LogCounts;
+  /** The consumer's CPU over the window, as a share of one core. */
+  readerCpuShare: number;
+  /** fugue's own counters, scraped after the load (absent: a build without them, e.g. --against an older one). */
+  counters: { linesWritten?: number; bytesWritten?: number; linesDropped?: number; bytesDropped?: number };
+  /** What the consumer had read from stdout when the counters were scraped, once the output had settled. */
+  readAtScrape: StreamCount;
+  /** readAtScrape matches fugue_log_lines_written_total and fugue_log_written_bytes_total; undefined without counters. */
+  agree: boolean | undefined;
+}
+
+export interface LoadRun {
+  workload: string;
+  server: string;
+  rep: number;
+  result: LoadgenResult;
+  serverCpuShare: number;
+  peakRssMb: number;
+  invalid: boolean;
+  /** CPU (in cores) used by processes other than server, loadgen and log reader during the window. */
+  foreignCpu: number;
+  noisy: boolean;
+  tracing?: { requests: number; bytes: number; spansDropped: number | undefined };
+  logs?: LogRun;
+  nofile: number;
+}
+
+/** loadgen arguments for one measured run of `w` against `server`. */
+export function loadArgs(w: Workload, server: RunningServer, opts: Options): { args: string[]; timeoutMs: number } {
+  const args = [...w.args, '--socket', server.socket, '--seconds', String(opts.seconds), '--warmup', String(opts.warmup), '--server-pid', String(server.pid)];
+  // The log reader's CPU is measured over the same window, apart from other tenants'.
+  if (server.logs !== undefined) args.push('--aux-pid', String(server.logs.pid));
+  return { args, timeoutMs: (opts.seconds + opts.warmup + 60) * 1000 };
+}
+
+/**
+ * The consumer's counts once they stop changing (100 ms without a new byte, at
+ * most 3 s): the lines of the clients' disconnects may still be on their way.
+ */
+async function settled(logs: LogReader): Promise<LogCounts> {
+  let last = await logs.counts();
+  const deadline = Date.now() + 3000;
+  for (let still = 0; still < 4 && Date.now() < deadline; ) {
+    await sleep(25);
+    const now = await logs.counts();
+    still = total(now).bytes === total(last).bytes ? still + 1 : 0;
+    last = now;
+  }
+  return last;
+}
+
+export async function runLoad(w: Workload, spec: ServerSpec, rep: number, opts: Options, sink: OtlpSink, cpuProfDir?: string): Promise<LoadRun> {
+  const server = await startServer(spec, { otlpEndpoint: sink.endpoint, ...(cpuProfDir !== undefined ? { cpuProfDir } : {}) });
+  const sink0 = sink.snapshot();
+  try {
+    const { args, timeoutMs } = loadArgs(w, server, opts);
+    const logs = server.logs;
+    const edges: Partial<Record<WindowEdge, Promise<LogCounts>>> = {};
+    const result = await startLoadgen(args, timeoutMs, logs === undefined ? undefined : (edge) => (edges[edge] = logs.counts())).done;
+    const st = procStatus(server.pid);
+    const run: LoadRun = {
+      workload: w.key,
+      server: spec.id,
+      rep,
+      result,
+      serverCpuShare: result.server_cpu_s / result.seconds,
+      peakRssMb: st.hwmKb / 1024,
+      invalid: result.loadgen_cpu_share >= 0.95,
+      foreignCpu: 0,
+      noisy: false,
+      nofile: server.nofile,
+    };
+    const readerCpuS = Math.max(0, result.aux_cpu_s ?? 0);
+    if (result.machine_busy_s >= 0 && result.server_cpu_s >= 0) {
+      run.foreignCpu = Math.max(0, (result.machine_busy_s - result.server_cpu_s - result.loadgen_cpu_s - readerCpuS) / result.seconds);
+      run.noisy = run.foreignCpu > NOISE_CORES;
+    }
+    let body: string | undefined;
+    if (logs !== undefined) {
+      // The reader shares core 1 with the load generator: together they must not fill it.
+      const readerCpuShare = readerCpuS / result.seconds;
+      if (result.loadgen_cpu_share + readerCpuShare >= 0.95) run.invalid = true;
+      const atStart = (await edges.start) ?? (await logs.counts());
+      const atEnd = (await edges.end) ?? (await logs.counts());
+      await settled(logs);
+      body = server.httpPort === undefined ? undefined : (await scrape(server.httpPort)).body;
+      const readAtScrape = (await settled(logs)).stdout;
+      const value = (name: string) => (body === undefined ? undefined : metricValue(body, name));
+      const counters = {
+        linesWritten: value('fugue_log_lines_written_total'),
+        bytesWritten: value('fugue_log_written_bytes_total'),
+        linesDropped: value('fugue_log_lines_dropped_total'),
+        bytesDropped: value('fugue_log_dropped_bytes_total'),
+      };
+      const agree = counters.linesWritten === undefined ? undefined : counters.linesWritten === readAtScrape.lines && counters.bytesWritten === readAtScrape.bytes;
+      run.logs = { level: spec.logLevel ?? 'info', window: countsBetween(atStart, atEnd), whole: atEnd, readerCpuShare, counters, readAtScrape, agree };
+    }
+    await server.stop(); // before reading the sink: the final flush belongs to this run
+    if (logs !== undefined && run.logs !== undefined) run.logs.whole = await logs.ended;
+    if (spec.tracing !== undefined) run.tracing = { ...sink.since(sink0), spansDropped: body === undefined ? undefined : metricValue(body, 'fugue_spans_dropped_total') };
+    return run;
+  } catch (err) {
+    await server.stop();
+    throw new Error(`${w.key}/${spec.id}: ${(err as Error).message}\nserver output:\n${await server.output()}`);
+  } finally {
+    await server.stop();
+  }
+}

@@ -1,0 +1,101 @@
+// The benchmark's command line (issue 11, point 7): --help lists every flag the
+// parser knows, and anything else is refused with exit 64 before a benchmark
+// starts. The CLI cases run the real dist/bench/run.js; none of them gets as
+// far as starting a server.
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { FLAGS, ONLY_KEYS, UsageError, defaultOptions, helpText, parseOptions } from '../../bench/options.js';
+import { WORKLOADS, workloadsFor } from '../../bench/workloads.js';
+
+const RUN = fileURLToPath(new URL('../../bench/run.js', import.meta.url));
+const runCli = (...args: string[]) => spawnSync(process.execPath, [RUN, ...args], { encoding: 'utf8', timeout: 20_000 });
+
+/** --help's entries, each flag's wrapped lines joined into one. */
+function helpEntries(): string[] {
+  const entries: string[] = [];
+  for (const line of helpText().split('\n')) {
+    if (line.startsWith('  --')) entries.push(line.trim());
+    else if (/^ {4,}\S/.test(line) && entries.length > 0) entries[entries.length - 1] += ` ${line.trim()}`;
+  }
+  return entries.map((e) => e.replace(/\s+/g, ' '));
+}
+
+test('--help lists every flag the parser knows, with its value, meaning and default', (t) => {
+  const entries = helpEntries();
+  for (const f of FLAGS) {
+    const entry = entries.find((e) => e.startsWith(`${f.name}${f.value === undefined ? '' : ` ${f.value}`} `));
+    t.truthy(entry, `${f.name} is not in --help`);
+    t.true(entry!.includes(f.meaning), f.name);
+    if (f.default !== '') t.true(entry!.includes(`(default: ${f.default})`), f.name);
+  }
+  for (const line of helpText().split('\n')) t.true(line.length <= 100, `too wide: ${line}`);
+});
+
+test('every flag in --help is one the parser accepts', (t) => {
+  const listed = [...helpText().matchAll(/^ {2}(--[a-z-]+)/gm)].map((m) => m[1]);
+  t.deepEqual(listed, FLAGS.map((f) => f.name));
+});
+
+test('run.js --help prints the help and exits 0 without starting anything', (t) => {
+  const r = runCli('--help');
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stdout, helpText());
+  t.is(runCli('--seconds', 'abc', '-h').status, 0, '--help wins over a malformed flag');
+});
+
+test('unknown flags and stray arguments are refused, naming them', (t) => {
+  t.throws(() => parseOptions(['--sconds', '3']), { instanceOf: UsageError, message: /unknown flag --sconds/ });
+  t.throws(() => parseOptions(['quick']), { instanceOf: UsageError, message: /unexpected argument "quick"/ });
+  t.throws(() => parseOptions(['-q']), { instanceOf: UsageError, message: /unknown flag -q/ });
+});
+
+test('a flag without its value is refused, with what it expects', (t) => {
+  t.throws(() => parseOptions(['--seconds']), { instanceOf: UsageError, message: /--seconds needs a value: --seconds N/ });
+  t.throws(() => parseOptions(['--only', '--quick']), { instanceOf: UsageError, message: /--only needs a value/ });
+  t.throws(() => parseOptions(['--quick=1']), { instanceOf: UsageError, message: /--quick takes no value/ });
+});
+
+test('malformed values are refused, naming the flag, what it expects and what it got', (t) => {
+  t.throws(() => parseOptions(['--seconds', 'abc']), { message: '--seconds expects the measured seconds per run, a number > 0; got "abc"' });
+  t.throws(() => parseOptions(['--reps', '0']), { message: '--reps expects the number of repetitions, an integer >= 1; got "0"' });
+  t.throws(() => parseOptions(['--reps', '1.5']), { message: /--reps expects .* an integer >= 1; got "1.5"/ });
+  t.throws(() => parseOptions(['--budget=-5']), { message: /--budget expects .* a number > 0; got "-5"/ });
+  t.throws(() => parseOptions(['--idle-conns', '']), { message: /--idle-conns expects/ });
+  t.throws(() => parseOptions(['--paired-reps', 'x']), { message: /--paired-reps expects/ });
+  t.throws(() => parseOptions(['--only', 'echo64,ehco4k']), { message: /--only expects a comma-separated list of .*\(unknown: ehco4k\)/ });
+  t.throws(() => parseOptions(['--against', '/nonexistent/fugue']), { message: /--against expects a built fugue-server checkout; \/nonexistent\/fugue has no dist\/src\/cli\/fugue-server\.js/ });
+});
+
+test('run.js exits 64 on a usage error, with the message and a pointer to --help', (t) => {
+  for (const args of [['--bogus'], ['--seconds', 'abc'], ['--reps', '0'], ['--seconds']]) {
+    const r = runCli(...args);
+    t.is(r.status, 64, args.join(' '));
+    t.regex(r.stderr, new RegExp(`^bench: .*${args[0]}`), args.join(' '));
+    t.regex(r.stderr, /--help/);
+    t.is(r.stdout, '', 'nothing was run');
+  }
+});
+
+test('values: both --flag value and --flag=value; --quick only changes the defaults, wherever it is', (t) => {
+  t.deepEqual(parseOptions([]), defaultOptions(false));
+  const a = parseOptions(['--quick', '--reps', '2', '--seconds=1.5', '--only', 'echo64,idle', '--cpu-prof']);
+  const b = parseOptions(['--reps=2', '--seconds', '1.5', '--only=echo64,idle', '--cpu-prof', '--quick']);
+  t.deepEqual(a, b);
+  t.like(a, { quick: true, reps: 2, idleReps: 2, seconds: 1.5, warmup: 0.5, budgetS: 120, pairedReps: 1, cpuProf: true });
+  t.deepEqual([...(a.only ?? [])], ['echo64', 'idle']);
+});
+
+test('--only knows every workload, the idle test and the paired check', (t) => {
+  t.deepEqual([...ONLY_KEYS].sort(), [...WORKLOADS.map((w) => w.key), 'idle', 'paired'].sort());
+});
+
+test('--log-level adds rows at other levels; info (the plain rows\' level) and unknown levels are refused', (t) => {
+  t.deepEqual(parseOptions(['--log-level', 'warn,debug,warn']).logLevels, ['warn', 'debug']);
+  t.deepEqual(parseOptions([]).logLevels, []);
+  t.throws(() => parseOptions(['--log-level', 'info']), { message: /--log-level: info is fugue's default level, which the plain fugue rows already run at/ });
+  t.throws(() => parseOptions(['--log-level', 'warn,verbose']), { message: /--log-level expects a comma-separated list of fatal, error, warn, debug, trace, silent; got "warn,verbose"/ });
+  const churn = workloadsFor({ only: new Set(['churn']), logLevels: ['warn', 'debug'] });
+  t.deepEqual(churn.map((w) => w.servers.map((s) => `${s.id}:${s.logLevel ?? 'default'}`)), [['bare:default', 'fugue:default', 'fugue log=warn:warn', 'fugue log=debug:debug']]);
+  t.is(churn[0]?.targets['fugue log=warn'], undefined, 'extra rows are reported, not judged');
+});
