@@ -10,8 +10,13 @@
 //   dropped and counted, and once the reader catches up one line says how many
 //   were lost;
 // - regular files and devices such as /dev/null cannot stall: written synchronously;
-// - flush(timeoutMs) waits, bounded, for the backlog to reach the reader: every
-//   controlled exit calls it, so a reading consumer gets every line.
+// - the lines logged during one turn of the event loop go out in one write
+//   (at setImmediate), not one write each: per-connection lines at thousands
+//   of connections a second cost one system call per turn, not per line;
+// - flush(timeoutMs) writes what is pending and waits, bounded, for the backlog
+//   to reach the reader: every controlled exit calls it, so a reading consumer
+//   gets every line. A kill -9 loses what is pending (one turn's lines) and the
+//   backlog (at most log.maxBufferedBytes, only while the reader is slow).
 //
 // Node restores the O_NONBLOCK flag of its stdio descriptors at exit, so the
 // terminal or pipe is left as it was found.
@@ -70,6 +75,10 @@ export class LogSink {
   #stallSince = 0;
   // While lines are being dropped: watches for the backlog to empty.
   #stallTimer: NodeJS.Timeout | undefined;
+  // Lines accepted during this turn of the event loop, written together at setImmediate.
+  #pending = '';
+  #pendingLines = 0;
+  #pendingBytes = 0;
 
   constructor(options: LogSinkOptions = {}) {
     this.fd = options.fd ?? 1;
@@ -99,28 +108,47 @@ export class LogSink {
   /** pino's destination interface: one serialised line, newline included. */
   write(line: string): boolean {
     const bytes = line.length; // close enough for the bound: log lines are mostly ASCII
-    if (this.#broken) {
+    if (this.#broken || (this.#stream !== undefined && this.#stream.writableLength + this.#pendingBytes + bytes > this.maxBufferedBytes)) {
       this.#drop(bytes);
       return false;
     }
-    if (this.#kind === 'sync') {
-      try {
-        writeSync(this.fd, line);
-      } catch {
-        this.#drop(bytes); // ENOSPC, EBADF...: lose the line, never the server
-        return false;
-      }
-      this.#wrote(bytes);
-      return true;
-    }
-    const stream = this.#stream as Socket;
-    if (stream.writableLength + bytes > this.maxBufferedBytes) {
-      this.#drop(bytes);
-      return false;
-    }
-    stream.write(line);
+    if (this.#pendingLines === 0) setImmediate(this.#writePending);
+    this.#pending += line;
+    this.#pendingLines++;
+    this.#pendingBytes += bytes;
     this.#wrote(bytes);
     return true;
+  }
+
+  // One write for the lines of one turn.
+  #writePending = (): void => {
+    if (this.#pendingLines === 0) return;
+    const text = this.#pending;
+    const lines = this.#pendingLines;
+    const bytes = this.#pendingBytes;
+    this.#pending = '';
+    this.#pendingLines = 0;
+    this.#pendingBytes = 0;
+    if (this.#broken) {
+      this.#unwrite(lines, bytes);
+      return;
+    }
+    if (this.#stream !== undefined) {
+      this.#stream.write(text);
+      return;
+    }
+    try {
+      writeSync(this.fd, text);
+    } catch {
+      this.#unwrite(lines, bytes); // ENOSPC, EBADF...: lose the lines, never the server
+    }
+  };
+
+  // Lines counted as written that could not be: count them as dropped instead.
+  #unwrite(lines: number, bytes: number): void {
+    this.#stats.linesWritten -= lines;
+    this.#stats.bytesWritten -= bytes;
+    this.#drop(bytes, lines);
   }
 
   #wrote(bytes: number): void {
@@ -128,11 +156,11 @@ export class LogSink {
     this.#stats.bytesWritten += bytes;
   }
 
-  #drop(bytes: number): void {
-    this.#stats.linesDropped++;
+  #drop(bytes: number, lines = 1): void {
+    this.#stats.linesDropped += lines;
     this.#stats.bytesDropped += bytes;
     if (this.#stallLines === 0) this.#stallSince = performance.now();
-    this.#stallLines++;
+    this.#stallLines += lines;
     this.#stallBytes += bytes;
     // The stream's 'drain' is not emitted for a backlog kept below its high-water
     // mark: watch the backlog instead, only while a stall lasts.
@@ -161,6 +189,7 @@ export class LogSink {
    * `timeoutMs` has passed. Resolves true when nothing is left. Never rejects.
    */
   async flush(timeoutMs: number): Promise<boolean> {
+    this.#writePending();
     const deadline = performance.now() + timeoutMs;
     while (!this.#broken && this.#buffered() > 0 && performance.now() < deadline) await delay(5);
     return this.#buffered() === 0;
