@@ -10,6 +10,7 @@ import {
   errorMessage,
   ERROR_TEXT,
   PROTOCOL_VERSION,
+  replyPayload,
   ReplyShape,
   type ClientMessage,
   type Frameable,
@@ -178,35 +179,48 @@ export class HandlerTable {
 
 // --- protocol v1 core handlers ---
 
-const connect: MessageHandler = {
-  beforeHandshake: true,
-  validate(msg) {
-    if (typeof msg.protocol_version !== 'number' || !Number.isInteger(msg.protocol_version)) {
-      return msg.protocol_version === undefined
-        ? 'missing field "protocol_version"; send {"type":"connect","protocol_version":1}'
-        : `field "protocol_version" must be an integer, got ${describe(msg.protocol_version)}`;
-    }
-    if (msg.client_name !== undefined && typeof msg.client_name !== 'string') {
-      return `field "client_name" must be a string, got ${describe(msg.client_name)}`;
-    }
-    return undefined;
-  },
-  handle(msg, ctx) {
-    if (ctx.handshaken) return errorMessage('already_connected', ERROR_TEXT.already_connected);
-    const version = msg.protocol_version as number;
-    if (version !== PROTOCOL_VERSION) {
-      ctx.closeAfterReply('protocol_error');
-      const upgrade = version > PROTOCOL_VERSION ? 'upgrade fugue-server, or use a client that speaks protocol 1' : 'upgrade the client to one that speaks protocol 1';
-      return errorMessage('unsupported_version', `protocol_version ${version} is not supported; this server (${ctx.server.version}) speaks protocol 1: ${upgrade}`, undefined, {
-        supported: [PROTOCOL_VERSION],
-        server_version: ctx.server.version,
-      });
-    }
-    ctx.completeHandshake(msg.client_name as string | undefined);
-    return { type: 'connected', protocol_version: PROTOCOL_VERSION, server_version: ctx.server.version, client_id: ctx.clientId };
-  },
-};
-
+// One per table (the version is the table's server's): `connected`, sent
+// once per connection, has its fixed fields serialised once.
+function connectHandler(): MessageHandler {
+  let shape: ReplyShape | undefined;
+  let shapeVersion: unknown;
+  return {
+    beforeHandshake: true,
+    validate(msg) {
+      if (typeof msg.protocol_version !== 'number' || !Number.isInteger(msg.protocol_version)) {
+        return msg.protocol_version === undefined
+          ? 'missing field "protocol_version"; send {"type":"connect","protocol_version":1}'
+          : `field "protocol_version" must be an integer, got ${describe(msg.protocol_version)}`;
+      }
+      if (msg.client_name !== undefined && typeof msg.client_name !== 'string') {
+        return `field "client_name" must be a string, got ${describe(msg.client_name)}`;
+      }
+      return undefined;
+    },
+    handle(msg, ctx) {
+      if (ctx.handshaken) return errorMessage('already_connected', ERROR_TEXT.already_connected);
+      const version = msg.protocol_version as number;
+      if (version !== PROTOCOL_VERSION) {
+        ctx.closeAfterReply('protocol_error');
+        const upgrade = version > PROTOCOL_VERSION ? 'upgrade fugue-server, or use a client that speaks protocol 1' : 'upgrade the client to one that speaks protocol 1';
+        return errorMessage('unsupported_version', `protocol_version ${version} is not supported; this server (${ctx.server.version}) speaks protocol 1: ${upgrade}`, undefined, {
+          supported: [PROTOCOL_VERSION],
+          server_version: ctx.server.version,
+        });
+      }
+      ctx.completeHandshake(msg.client_name as string | undefined);
+      return { type: 'connected', protocol_version: PROTOCOL_VERSION, server_version: ctx.server.version, client_id: ctx.clientId };
+    },
+    serialize(reply, id) {
+      if (reply.type !== 'connected') return replyPayload(reply, id);
+      if (shape === undefined || shapeVersion !== reply.server_version) {
+        shapeVersion = reply.server_version;
+        shape = new ReplyShape('connected', 'client_id', { protocol_version: reply.protocol_version, server_version: reply.server_version });
+      }
+      return shape.payload(id, reply.client_id);
+    },
+  };
+}
 const ping: MessageHandler = {
   handle: () => ({ type: 'pong' }),
 };
@@ -241,7 +255,7 @@ const detach: MessageHandler = {
 export const coreFeature: Feature = {
   name: 'core',
   register(table) {
-    table.register('connect', connect).register('ping', ping).register('echo', echo).register('status', status).register('detach', detach);
+    table.register('connect', connectHandler()).register('ping', ping).register('echo', echo).register('status', status).register('detach', detach);
   },
 };
 

@@ -1,6 +1,6 @@
 // The dispatch step on its own: no socket, a plain object as the connection.
 import test from 'ava';
-import { FrameDecoder, FrameEncoder, type Frameable } from '../../src/protocol/index.js';
+import { FrameDecoder, FrameEncoder, replyPayload, type Frameable } from '../../src/protocol/index.js';
 import { Dispatcher, type DispatchContext } from '../../src/server/dispatch.js';
 import { coreHandlers, type ClientHandle, type ServerView } from '../../src/server/handlers.js';
 import type { CloseReason, MessageEvent } from '../../src/server/instrumentation.js';
@@ -126,6 +126,15 @@ test('core serialisers give exactly what the generic serialiser gives (the fast 
       t.is(text(echo.serialize!(reply, id)), JSON.stringify(id === undefined ? reply : { type: 'echo', id, data }));
     }
   }
+  const connect = table.get('connect')!;
+  for (const version of ['1.0.0', '2.0.0-rc "q"', '1.0.0']) {
+    for (const id of [undefined, 3, 'c']) {
+      const reply = { type: 'connected', protocol_version: 1, server_version: version, client_id: 42 };
+      t.is(text(connect.serialize!(reply, id)), text(replyPayload(reply, id)), `${version} ${String(id)}`);
+    }
+  }
+  const err = { type: 'error', code: 'already_connected', message: 'm' };
+  t.is(text(connect.serialize!(err, 5)), text(replyPayload(err, 5)), 'its error replies take the generic path');
 });
 
 test('the source of a push is the client whose handler is running, only while it runs', (t) => {
