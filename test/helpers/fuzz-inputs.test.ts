@@ -1,9 +1,9 @@
 // The fuzz's generators (fuzz-inputs.ts): deterministic per seed, judged by the
 // model they are given, within the reply budget, and covering what they claim to.
 import test from 'ava';
-import { makeScript, replyCost, type FuzzConfig, type Script } from './fuzz-inputs.js';
+import { makeScript, replyCost, subSeed, type FuzzConfig, type Script } from './fuzz-inputs.js';
 import { ConnectionModel, PROTOCOL_V1, withMessages, type Expect } from './protocol-model.js';
-import { mulberry32, subSeed } from './seeded-random.js';
+import { Random } from './rng.js';
 
 const CONFIG: FuzzConfig = { spec: PROTOCOL_V1, maxFrameBytes: 65_536, replyBudget: 600_000 };
 const SCRIPTS = 150;
@@ -32,11 +32,11 @@ test('the same config, index and seed give the same script, byte for byte', (t) 
 test('each case carries what a fresh model predicts for the whole script, however its bytes are split', (t) => {
   for (const s of core().slice(0, 60)) {
     const bytes = Buffer.concat(s.cases.map((c) => c.bytes));
-    const rng = mulberry32(s.seed);
+    const rng = new Random(s.seed);
     const model = new ConnectionModel(CONFIG.spec, { maxFrameBytes: CONFIG.maxFrameBytes });
     const predicted = [];
     for (let pos = 0; pos < bytes.length; ) {
-      const n = 1 + Math.floor(rng() * 3000);
+      const n = 1 + Math.floor(rng.next() * 3000);
       predicted.push(...model.push(bytes.subarray(pos, pos + n)));
       pos += n;
     }

@@ -6,7 +6,7 @@
 // Pure: no sockets, no timers.
 
 import { ConnectionModel, VERSION_FIELD, type Expect, type FieldKind, type Id, type MessageSpec, type ProtocolSpec } from './protocol-model.js';
-import { chance, int, mulberry32, pick, randomBytes, type Rng } from './seeded-random.js';
+import { Random } from './rng.js';
 
 export interface FuzzConfig {
   readonly spec: ProtocolSpec;
@@ -35,55 +35,63 @@ export const ECHO_DEPTH = 1000;
  */
 export const MAX_STRING_FIELD_BYTES = 8192;
 
+/** The seed of fuzz connection `index` under a master seed: connection i replays the same bytes for the same master seed. */
+export function subSeed(master: number, index: number): number {
+  let h = (master ^ Math.imul(index + 1, 0x9e3779b9)) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> 0;
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
 // --- random JSON --------------------------------------------------------------
 
 export const ODD_STRINGS = ['', 'héllo', '日本語', '🎉💥', 'a\u0000b', '\t\n\r"\\/', '\u2028\u2029', '\ud800', 'x\udfff', '\u{10ffff}', '</script>', '${x}', '%s%n', 'null'];
 const KEYS = ['a', 'type', 'id', 'data', '__proto__', 'constructor', 'toString', 'hasOwnProperty', '', 'ключ', '🔑', 'k'.repeat(50)];
 
 /** A string of at most 2000 characters: ASCII, odd (lone surrogates, NUL...), any code point, long, or control characters. */
-export function randomString(rng: Rng): string {
-  switch (int(rng, 0, 4)) {
+export function randomString(rng: Random): string {
+  switch (rng.int(0, 4)) {
     case 0: {
       let s = '';
-      for (let i = int(rng, 0, 40); i > 0; i--) s += String.fromCharCode(int(rng, 0x20, 0x7e));
+      for (let i = rng.int(0, 40); i > 0; i--) s += String.fromCharCode(rng.int(0x20, 0x7e));
       return s;
     }
     case 1:
-      return pick(rng, ODD_STRINGS);
+      return rng.pick(ODD_STRINGS);
     case 2: {
       let s = '';
-      for (let i = int(rng, 0, 20); i > 0; i--) {
-        const cp = chance(rng, 0.8) ? int(rng, 0, 0xd7ff) : int(rng, 0xe000, 0x10ffff);
+      for (let i = rng.int(0, 20); i > 0; i--) {
+        const cp = rng.bool(0.8) ? rng.int(0, 0xd7ff) : rng.int(0xe000, 0x10ffff);
         s += String.fromCodePoint(cp);
       }
       return s;
     }
     case 3:
-      return 'x'.repeat(int(rng, 0, 2000));
+      return 'x'.repeat(rng.int(0, 2000));
     default: {
       let s = '';
-      for (let i = int(rng, 1, 10); i > 0; i--) s += String.fromCharCode(int(rng, 0, 0x1f));
+      for (let i = rng.int(1, 10); i > 0; i--) s += String.fromCharCode(rng.int(0, 0x1f));
       return s;
     }
   }
 }
 
-export function randomJson(rng: Rng, depth = 0): unknown {
-  const r = rng();
+export function randomJson(rng: Random, depth = 0): unknown {
+  const r = rng.next();
   if (depth > 3 || r < 0.55) {
-    switch (int(rng, 0, 7)) {
+    switch (rng.int(0, 7)) {
       case 0: return null;
-      case 1: return chance(rng, 0.5);
-      case 2: return int(rng, -1e9, 1e9);
-      case 3: return rng() * 1e6 - 5e5;
-      case 4: return pick(rng, [1e300, -1e-300, 2 ** 53, Number.MAX_SAFE_INTEGER, 0.1]);
+      case 1: return rng.bool(0.5);
+      case 2: return rng.int(-1e9, 1e9);
+      case 3: return rng.next() * 1e6 - 5e5;
+      case 4: return rng.pick([1e300, -1e-300, 2 ** 53, Number.MAX_SAFE_INTEGER, 0.1]);
       default: return randomString(rng);
     }
   }
-  if (r < 0.78) return Array.from({ length: int(rng, 0, 6) }, () => randomJson(rng, depth + 1));
+  if (r < 0.78) return Array.from({ length: rng.int(0, 6) }, () => randomJson(rng, depth + 1));
   const o: Record<string, unknown> = {};
-  for (let i = int(rng, 0, 6); i > 0; i--) {
-    const key = chance(rng, 0.5) ? pick(rng, KEYS) : randomString(rng);
+  for (let i = rng.int(0, 6); i > 0; i--) {
+    const key = rng.bool(0.5) ? rng.pick(KEYS) : randomString(rng);
     // A plain assignment to "__proto__" would set the prototype; define an own property like JSON.parse does.
     Object.defineProperty(o, key, { value: randomJson(rng, depth + 1), enumerable: true, writable: true, configurable: true });
   }
@@ -96,12 +104,12 @@ export function nested(depth: number, kind: 'array' | 'object', closed = true): 
   return '{"a":'.repeat(depth) + '0' + (closed ? '}'.repeat(depth) : '');
 }
 
-function hugeString(rng: Rng, bytes: number): string {
+function hugeString(rng: Random, bytes: number): string {
   const pool = ['a', 'é', '日', '🎉', ' ', 'z', 'Ω'];
   let s = '';
   let b = 0;
   for (;;) {
-    const c = chance(rng, 0.9) ? 'x' : pick(rng, pool);
+    const c = rng.bool(0.9) ? 'x' : rng.pick(pool);
     if (b + Buffer.byteLength(c) > bytes) return s;
     s += c;
     b += Buffer.byteLength(c);
@@ -133,13 +141,13 @@ function padded(fields: Record<string, unknown>, target: number, padKey: string)
   return str({ ...fields, [padKey]: 'x'.repeat(n) });
 }
 
-function validId(rng: Rng): Id | undefined {
-  switch (int(rng, 0, 4)) {
+function validId(rng: Random): Id | undefined {
+  switch (rng.int(0, 4)) {
     case 0: return undefined;
-    case 1: return int(rng, 0, 1e6);
-    case 2: return -int(rng, 1, 1e9);
+    case 1: return rng.int(0, 1e6);
+    case 2: return -rng.int(1, 1e9);
     case 3: return randomString(rng).slice(0, 60);
-    default: return pick(rng, ['', 'p1', '0', 'ÿ', '🎉']);
+    default: return rng.pick(['', 'p1', '0', 'ÿ', '🎉']);
   }
 }
 
@@ -217,19 +225,19 @@ function typesOf(spec: ProtocolSpec): Types {
 }
 
 /** A well-formed value for field `name` of `m`; the version field gets another version now and then unless `exact`. */
-function validValue(rng: Rng, spec: ProtocolSpec, m: MessageSpec, name: string, kind: FieldKind, exact = false): unknown {
-  if (m.role === 'handshake' && name === VERSION_FIELD) return exact || chance(rng, 0.93) ? spec.version : pick(rng, [spec.version + 1, 0, 99]);
+function validValue(rng: Random, spec: ProtocolSpec, m: MessageSpec, name: string, kind: FieldKind, exact = false): unknown {
+  if (m.role === 'handshake' && name === VERSION_FIELD) return exact || rng.bool(0.93) ? spec.version : rng.pick([spec.version + 1, 0, 99]);
   switch (kind) {
-    case 'integer': return int(rng, -1e6, 1e6);
+    case 'integer': return rng.int(-1e6, 1e6);
     case 'string': return randomString(rng);
     case 'json': return randomJson(rng);
   }
 }
 
 /** Well-formed fields of `m`: every required one, each optional one half of the time. */
-function validFields(rng: Rng, spec: ProtocolSpec, m: MessageSpec, exact = false): Array<[string, unknown]> {
+function validFields(rng: Random, spec: ProtocolSpec, m: MessageSpec, exact = false): Array<[string, unknown]> {
   return Object.entries(m.fields ?? {})
-    .filter(([, f]) => f.required || chance(rng, 0.5))
+    .filter(([, f]) => f.required || rng.bool(0.5))
     .map(([name, f]) => [name, validValue(rng, spec, m, name, f.kind, exact)]);
 }
 
@@ -255,7 +263,7 @@ export function replyCost(config: FuzzConfig, e: Expect | undefined): number {
 }
 
 /** One hostile frame judged by `model` (updated); redrawn while its reply would exceed the budget left. */
-export function genCase(rng: Rng, config: FuzzConfig, model: ConnectionModel, budgetLeft: number): Case {
+export function genCase(rng: Random, config: FuzzConfig, model: ConnectionModel, budgetLeft: number): Case {
   for (;;) {
     const probe = model.clone();
     const c = rawCase(rng, config, probe);
@@ -266,7 +274,7 @@ export function genCase(rng: Rng, config: FuzzConfig, model: ConnectionModel, bu
   }
 }
 
-function rawCase(rng: Rng, config: FuzzConfig, model: ConnectionModel): Case {
+function rawCase(rng: Random, config: FuzzConfig, model: ConnectionModel): Case {
   const { spec, maxFrameBytes } = config;
   const types = typesOf(spec);
   const message = (label: string, payload: Buffer): Case => {
@@ -276,24 +284,24 @@ function rawCase(rng: Rng, config: FuzzConfig, model: ConnectionModel): Case {
     const [p] = predictions as [(typeof predictions)[number]];
     return { label, bytes, expect: p.expect, closes: p.closes, trigger: bytes.length };
   };
-  const r = rng();
+  const r = rng.next();
   // A well-formed message of a known type (the handshake often when not yet handshaken).
   if (r < 0.3) {
-    let type = !model.handshaken && types.handshake !== undefined && chance(rng, 0.35) ? types.handshake : pick(rng, types.all);
-    if (type === types.detach && types.plain.length > 0 && chance(rng, 0.85)) type = pick(rng, types.plain); // keep connections going for a while
+    let type = !model.handshaken && types.handshake !== undefined && rng.bool(0.35) ? types.handshake : rng.pick(types.all);
+    if (type === types.detach && types.plain.length > 0 && rng.bool(0.85)) type = rng.pick(types.plain); // keep connections going for a while
     const m = spec.messages[type] as MessageSpec;
     return message(`valid ${type}`, str(obj([['type', type], ['id', validId(rng)], ...validFields(rng, spec, m)])));
   }
   // A known type with a bad id, a field of the wrong kind or missing, or a type that is not a string.
   if (r < 0.45) {
-    const type = pick(rng, types.all);
+    const type = rng.pick(types.all);
     const m = spec.messages[type] as MessageSpec;
-    const what = int(rng, 0, 3);
-    const fields: Array<[string, unknown]> = [['type', what === 3 ? pick(rng, WRONG_TYPES) : type], ['id', what === 0 ? pick(rng, WRONG_IDS) : validId(rng)]];
+    const what = rng.int(0, 3);
+    const fields: Array<[string, unknown]> = [['type', what === 3 ? rng.pick(WRONG_TYPES) : type], ['id', what === 0 ? rng.pick(WRONG_IDS) : validId(rng)]];
     for (const [name, f] of Object.entries(m.fields ?? {})) {
-      if (what === 1 || chance(rng, 0.5)) {
+      if (what === 1 || rng.bool(0.5)) {
         // Garbled: missing, or (integer and string fields) a value of the wrong kind.
-        if (f.kind !== 'json' && !chance(rng, 0.2)) fields.push([name, pick(rng, WRONG_VALUES[f.kind])]);
+        if (f.kind !== 'json' && !rng.bool(0.2)) fields.push([name, rng.pick(WRONG_VALUES[f.kind])]);
       } else {
         fields.push([name, validValue(rng, spec, m, name, f.kind)]);
       }
@@ -301,27 +309,27 @@ function rawCase(rng: Rng, config: FuzzConfig, model: ConnectionModel): Case {
     return message(`wrong-fields ${type}/${what}`, str(obj(fields)));
   }
   if (r < 0.53) {
-    const type = pick(rng, MAYBE_UNKNOWN_TYPES.filter((x) => !Object.hasOwn(spec.messages, x)));
-    return message('unknown-type', str(obj([['type', type], ['id', validId(rng)], ['data', chance(rng, 0.5) ? randomJson(rng) : undefined]])));
+    const type = rng.pick(MAYBE_UNKNOWN_TYPES.filter((x) => !Object.hasOwn(spec.messages, x)));
+    return message('unknown-type', str(obj([['type', type], ['id', validId(rng)], ['data', rng.bool(0.5) ? randomJson(rng) : undefined]])));
   }
-  if (r < 0.61) return message('raw-text', Buffer.from(pick(rng, RAW_TEXTS)));
+  if (r < 0.61) return message('raw-text', Buffer.from(rng.pick(RAW_TEXTS)));
   if (r < 0.67) {
-    const text = str(obj([['type', pick(rng, [...types.all, 'nope'])], ['id', int(rng, 0, 99)], [VERSION_FIELD, spec.version], ['data', randomString(rng)]]));
-    const at = int(rng, 0, text.length);
-    return message('invalid-utf8', Buffer.concat([text.subarray(0, at), Buffer.from(pick(rng, INVALID_UTF8)), text.subarray(at)]));
+    const text = str(obj([['type', rng.pick([...types.all, 'nope'])], ['id', rng.int(0, 99)], [VERSION_FIELD, spec.version], ['data', randomString(rng)]]));
+    const at = rng.int(0, text.length);
+    return message('invalid-utf8', Buffer.concat([text.subarray(0, at), Buffer.from(rng.pick(INVALID_UTF8)), text.subarray(at)]));
   }
   if (r < 0.71) {
-    const text = str(obj([['type', pick(rng, types.all)], ['id', int(rng, 0, 99)], ['data', randomJson(rng)]]));
-    return message('truncated-json', text.subarray(0, int(rng, 1, Math.max(1, text.length - 1))));
+    const text = str(obj([['type', rng.pick(types.all)], ['id', rng.int(0, 99)], ['data', randomJson(rng)]]));
+    return message('truncated-json', text.subarray(0, rng.int(1, Math.max(1, text.length - 1))));
   }
   if (r < 0.74) return message('length-0', Buffer.alloc(0));
-  if (r < 0.77) return message('length-1', randomBytes(rng, 1));
+  if (r < 0.77) return message('length-1', rng.bytes(1));
   if (r < 0.8) {
     // Exactly maxFrameBytes: legal, must be served.
     const candidates = model.handshaken || types.handshake === undefined ? [...types.plain, 'nope'] : [types.handshake, ...types.plain];
-    const type = pick(rng, candidates);
+    const type = rng.pick(candidates);
     const m: MessageSpec = Object.hasOwn(spec.messages, type) ? (spec.messages[type] as MessageSpec) : { reply: undefined };
-    const fields = Object.fromEntries([['type', type], ['id', `max-${int(rng, 0, 999)}`], ...validFields(rng, spec, m, true)]) as Record<string, unknown>;
+    const fields = Object.fromEntries([['type', type], ['id', `max-${rng.int(0, 999)}`], ...validFields(rng, spec, m, true)]) as Record<string, unknown>;
     const padKey = Object.entries(m.fields ?? {}).find(([, f]) => f.kind === 'json')?.[0] ?? 'pad';
     const payload = padded(fields, maxFrameBytes, padKey) ?? padded({ type, id: 'max' }, maxFrameBytes, 'pad');
     return message(`length-max ${type}`, payload as Buffer);
@@ -329,35 +337,35 @@ function rawCase(rng: Rng, config: FuzzConfig, model: ConnectionModel): Case {
   if (r < 0.83) {
     // A huge string near the limit, mixed multi-byte: in a JSON field when the type has one, else in an ignored field
     // (string fields get one of at most MAX_STRING_FIELD_BYTES).
-    const type = pick(rng, [...types.plain, ...(types.handshake === undefined ? [] : [types.handshake]), 'nope']);
+    const type = rng.pick([...types.plain, ...(types.handshake === undefined ? [] : [types.handshake]), 'nope']);
     const m: MessageSpec = Object.hasOwn(spec.messages, type) ? (spec.messages[type] as MessageSpec) : { reply: undefined };
     const fields: Array<[string, unknown]> = [['type', type], ['id', 'huge'], ...validFields(rng, spec, m, true).filter(([name]) => m.fields?.[name]?.kind !== 'string')];
     const fieldsOf = (kind: FieldKind) => Object.entries(m.fields ?? {}).filter(([, f]) => f.kind === kind).map(([name]) => name);
-    for (const name of fieldsOf('string')) fields.push([name, hugeString(rng, int(rng, 1000, MAX_STRING_FIELD_BYTES))]);
+    for (const name of fieldsOf('string')) fields.push([name, hugeString(rng, rng.int(1000, MAX_STRING_FIELD_BYTES))]);
     const json = fieldsOf('json')[0];
-    fields.push([json ?? 'blob', hugeString(rng, int(rng, 20_000, maxFrameBytes - 200 - MAX_STRING_FIELD_BYTES))]);
+    fields.push([json ?? 'blob', hugeString(rng, rng.int(20_000, maxFrameBytes - 200 - MAX_STRING_FIELD_BYTES))]);
     const payload = str(obj(fields));
     return message(`huge-string ${type}`, payload.length <= maxFrameBytes ? payload : payload.subarray(0, maxFrameBytes));
   }
   if (r < 0.88) {
     // Deeply nested JSON wherever the server does not serialise it back.
-    const where = int(rng, 0, 6);
-    const deep = nested(DEEP, chance(rng, 0.7) ? 'array' : 'object');
+    const where = rng.int(0, 6);
+    const deep = nested(DEEP, rng.bool(0.7) ? 'array' : 'object');
     const texts = [
       `{"type":"ping","id":"deep","x":${deep}}`,
       `{"type":"nope","data":${deep}}`,
       `{"type":"connect","protocol_version":1,"client_name":${deep}}`,
       `{"type":"ping","id":${deep}}`,
       `{"type":"echo","data":${nested(DEEP, 'array', false)}}`,
-      `{"type":"echo","id":"deep-echo","data":${nested(int(rng, 10, ECHO_DEPTH), chance(rng, 0.5) ? 'array' : 'object')}}`,
+      `{"type":"echo","id":"deep-echo","data":${nested(rng.int(10, ECHO_DEPTH), rng.bool(0.5) ? 'array' : 'object')}}`,
       model.handshaken ? `{"type":"status","traceparent":${deep}}` : `{"type":"echo","data":${deep}}`,
     ];
     return message(`deep-${where}`, Buffer.from(texts[where] as string));
   }
   if (r < 0.93) {
     // A well-formed message plus junk fields: traceparents of every shape, prototype keys.
-    const type = pick(rng, types.plain);
-    const tp = pick(rng, [
+    const type = rng.pick(types.plain);
+    const tp = rng.pick([
       '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
       '00-00000000000000000000000000000000-00f067aa0ba902b7-01',
       'zz',
@@ -367,20 +375,20 @@ function rawCase(rng: Rng, config: FuzzConfig, model: ConnectionModel): Case {
       null,
       '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra',
     ]);
-    const junk: Array<[string, unknown]> = [['traceparent', tp], ['tracestate', pick(rng, ['a=b', 7, '', 'x'.repeat(600)])], ['__proto__', { id: 'x' }], [randomString(rng), randomJson(rng)]];
+    const junk: Array<[string, unknown]> = [['traceparent', tp], ['tracestate', rng.pick(['a=b', 7, '', 'x'.repeat(600)])], ['__proto__', { id: 'x' }], [randomString(rng), randomJson(rng)]];
     return message(`junk-fields ${type}`, str(obj([['type', type], ['id', validId(rng)], ...junk, ...validFields(rng, spec, spec.messages[type] as MessageSpec)])));
   }
   // Split-sensitive: tiny frames, back to back.
-  return message('tiny', str(obj([['type', types.bare.length > 0 ? pick(rng, types.bare) : 'ping'], ['id', int(rng, 0, 9)]])));
+  return message('tiny', str(obj([['type', types.bare.length > 0 ? rng.pick(types.bare) : 'ping'], ['id', rng.int(0, 9)]])));
 }
 
 /** A header over maxFrameBytes, and junk: the server must answer frame_too_large, then close. */
-export function oversizeCase(rng: Rng, config: FuzzConfig, model: ConnectionModel): Case {
+export function oversizeCase(rng: Random, config: FuzzConfig, model: ConnectionModel): Case {
   const max = config.maxFrameBytes;
-  const length = pick(rng, [max + 1, 0xffff_ffff, int(rng, max + 2, 0xffff_fffe), 0x8000_0000]);
+  const length = rng.pick([max + 1, 0xffff_ffff, rng.int(max + 2, 0xffff_fffe), 0x8000_0000]);
   const h = Buffer.alloc(4);
   h.writeUInt32BE(length);
-  const junk = chance(rng, 0.5) ? str({ type: 'ping', id: 'never' }) : randomBytes(rng, int(rng, 0, 2048));
+  const junk = rng.bool(0.5) ? str({ type: 'ping', id: 'never' }) : rng.bytes(rng.int(0, 2048));
   const bytes = Buffer.concat([h, junk]);
   const [p] = model.push(bytes);
   if (p === undefined) throw new Error(`the model did not answer a ${length}-byte header`);
@@ -405,11 +413,11 @@ export interface Script {
 export function makeScript(config: FuzzConfig, index: number, seed: number): Script {
   const { spec } = config;
   const types = typesOf(spec);
-  const rng = mulberry32(seed);
+  const rng = new Random(seed);
   const model = new ConnectionModel(spec, { maxFrameBytes: config.maxFrameBytes });
   const cases: Case[] = [];
   let budget = config.replyBudget;
-  const steps = rng() < 0.5 ? int(rng, 1, 12) : int(rng, 10, 80);
+  const steps = rng.next() < 0.5 ? rng.int(1, 12) : rng.int(10, 80);
   for (let i = 0; i < steps && !model.closed; i++) {
     const c = genCase(rng, config, model, budget);
     budget -= replyCost(config, c.expect);
@@ -421,13 +429,13 @@ export function makeScript(config: FuzzConfig, index: number, seed: number): Scr
   if (model.closed) {
     ending = 'closed';
   } else {
-    const e = rng();
+    const e = rng.next();
     if (e < 0.12) {
       cases.push(oversizeCase(rng, config, model));
       ending = 'closed';
     } else if (e < 0.2 && closingType !== undefined) {
       // Detach, or a handshake with a version the server does not speak.
-      const closing = str(model.handshaken ? { type: closingType } : { type: closingType, [VERSION_FIELD]: pick(rng, [0, spec.version + 1, spec.version + 2, 1000]) });
+      const closing = str(model.handshaken ? { type: closingType } : { type: closingType, [VERSION_FIELD]: rng.pick([0, spec.version + 1, spec.version + 2, 1000]) });
       const bytes = frameOf(closing);
       const [p] = model.push(bytes);
       if (p === undefined) throw new Error('no prediction for the closing message');
@@ -438,18 +446,18 @@ export function makeScript(config: FuzzConfig, index: number, seed: number): Scr
     } else if (e < 0.6) {
       // A truncated frame (partial header, or a header and part of the body), then close.
       const full = frameOf(str({ type: 'echo', data: randomString(rng) }));
-      tail = full.subarray(0, int(rng, 1, full.length - 1));
+      tail = full.subarray(0, rng.int(1, full.length - 1));
       ending = 'truncated-end';
     } else if (e < 0.75) {
       ending = 'wait-destroy';
     } else if (e < 0.8) {
-      tail = randomBytes(rng, int(rng, 1, 64));
+      tail = rng.bytes(rng.int(1, 64));
       ending = 'abort';
     } else {
       // Random bytes: pure noise, or plausible small frames full of noise.
-      tail = chance(rng, 0.5)
-        ? randomBytes(rng, int(rng, 1, 4096))
-        : Buffer.concat(Array.from({ length: int(rng, 1, 20) }, () => frameOf(randomBytes(rng, int(rng, 0, 64)))));
+      tail = rng.bool(0.5)
+        ? rng.bytes(rng.int(1, 4096))
+        : Buffer.concat(Array.from({ length: rng.int(1, 20) }, () => frameOf(rng.bytes(rng.int(0, 64)))));
       ending = 'chaos';
     }
   }

@@ -24,10 +24,10 @@ import { performance } from 'node:perf_hooks';
 import { setImmediate as tick, setTimeout as delay } from 'node:timers/promises';
 import { FugueClient } from '../../src/client/client.js';
 import { encodeFrame, type ServerMessage } from '../../src/protocol/index.js';
-import { DEEP, makeScript, MAX_STRING_FIELD_BYTES, nested, randomJson, randomString, type FuzzConfig, type Script } from '../helpers/fuzz-inputs.js';
+import { DEEP, makeScript, MAX_STRING_FIELD_BYTES, nested, randomJson, randomString, subSeed, type FuzzConfig, type Script } from '../helpers/fuzz-inputs.js';
 import { checkServerFrame, mismatch, PROTOCOL_V1, summary, withMessages, type Expect, type ProtocolSpec } from '../helpers/protocol-model.js';
 import { RawClient } from '../helpers/raw-client.js';
-import { chance, int, mulberry32, subSeed } from '../helpers/seeded-random.js';
+import { envInt, fuzzSeed, Random } from '../helpers/rng.js';
 import { startServer } from '../helpers/server.js';
 import { spawnServer, type Spawned } from '../helpers/spawn-server.js';
 import { tmpDir } from '../helpers/tmp.js';
@@ -37,16 +37,8 @@ const MAX_FRAME = 65_536;
 const MAX_BUFFERED = 1_048_576;
 const MB = 1024 * 1024;
 
-function envInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n)) throw new Error(`${name} must be a number, got ${raw}`);
-  return Math.trunc(n);
-}
-
 const FUZZ_MS = envInt('FUGUE_FUZZ_MS', 8000);
-const FUZZ_SEED = envInt('FUGUE_FUZZ_SEED', Math.floor(Math.random() * 2 ** 32)) >>> 0;
+const FUZZ_SEED = fuzzSeed();
 const FUZZ_CONNECTIONS = 8;
 
 /**
@@ -169,7 +161,7 @@ async function writePaced(socket: Socket, chunk: Buffer): Promise<void> {
 
 /** Run one script; returns a failure description, or undefined when the server kept every promise. */
 async function runScript(socketPath: string, script: Script, stats: FuzzStats): Promise<string | undefined> {
-  const rng = mulberry32(script.seed ^ 0x5eed);
+  const rng = new Random(script.seed ^ 0x5eed);
   const socket = await connectSocket(socketPath);
   stats.connections++;
   stats.endings[script.ending] = (stats.endings[script.ending] ?? 0) + 1;
@@ -203,16 +195,16 @@ async function runScript(socketPath: string, script: Script, stats: FuzzStats): 
     // Random split points, random pacing: the server sees frames cut anywhere.
     let pos = 0;
     while (pos < stream.length) {
-      const r = rng();
-      let size = r < 0.15 ? 1 : r < 0.45 ? int(rng, 1, 16) : r < 0.8 ? int(rng, 1, 2048) : stream.length - pos;
+      const r = rng.next();
+      let size = r < 0.15 ? 1 : r < 0.45 ? rng.int(1, 16) : r < 0.8 ? rng.int(1, 2048) : stream.length - pos;
       if (pos + size > noSplitAfter) size = stream.length - pos;
       const chunk = stream.subarray(pos, pos + size);
       pos += size;
       stats.bytesSent += chunk.length;
       await writePaced(socket, chunk);
-      const p = rng();
+      const p = rng.next();
       if (p < 0.25) await tick();
-      else if (p < 0.3) await delay(int(rng, 1, 3));
+      else if (p < 0.3) await delay(rng.int(1, 3));
     }
 
     const expectAll = () => reader.messages.length >= expected.length;
@@ -290,7 +282,7 @@ interface WitnessResult {
 }
 
 async function witness(socketPath: string, name: string, seed: number, stop: () => boolean): Promise<WitnessResult> {
-  const rng = mulberry32(seed);
+  const rng = new Random(seed);
   const res: WitnessResult = { exchanges: 0, failures: [] };
   const c = await FugueClient.connect(socketPath, { clientName: name, timeoutMs: 10_000 });
   c.on('message', (m: ServerMessage) => res.failures.push(`${name}: unsolicited message ${JSON.stringify(m).slice(0, 200)}`));
@@ -300,9 +292,9 @@ async function witness(socketPath: string, name: string, seed: number, stop: () 
   try {
     while (!stop() && res.failures.length === 0) {
       const order: number[] = [];
-      const batch = Array.from({ length: int(rng, 1, 8) }, () => {
+      const batch = Array.from({ length: rng.int(1, 8) }, () => {
         const n = seq++;
-        if (chance(rng, 0.3)) {
+        if (rng.bool(0.3)) {
           return c.ping().then((r) => {
             order.push(n);
             if (r.type !== 'pong' || Object.keys(r).sort().join() !== 'id,type') res.failures.push(`${name}: ping #${n} got ${JSON.stringify(r).slice(0, 200)}`);
