@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { FugueClient } from '../../src/client/client.js';
+import { childEnv, childEnvArgs } from '../helpers/child-env.js';
 import { testNeeding } from '../helpers/needs.js';
 import { startNotifyReceiver } from '../helpers/notify-receiver.js';
 import { SERVER_BIN, spawnServer } from '../helpers/spawn-server.js';
@@ -25,7 +26,7 @@ test('sd_notify: READY once serving, RELOADING with MONOTONIC_USEC then READY ar
   const dir = tmpDir(t);
   const sock = join(dir, 'f.sock');
   const s = spawnServer(t, { env: { FUGUE_SOCKET_PATH: sock, NOTIFY_SOCKET: rx.address, FUGUE_SHUTDOWN_TIMEOUT_MS: '4000' } });
-  const ready = await rx.waitFor((m) => m.READY === '1', 'READY=1');
+  const ready = await rx.waitFor((m) => m.READY === '1', 'READY=1', { timeoutMs: 30_000 }); // a start under CI load
   t.true(existsSync(sock), 'READY comes once the socket is bound');
   t.regex(ready.fields.STATUS ?? '', /serving 0 clients on /);
   t.is(ready.pid, s.child.pid, 'sent by the main process (NotifyAccess=main)');
@@ -58,7 +59,7 @@ test('sd_notify: WATCHDOG=1 at half of WATCHDOG_USEC, to an abstract-namespace s
   const rx = await startNotifyReceiver(t, { abstract: true });
   const sock = join(tmpDir(t), 'f.sock');
   const s = spawnServer(t, { env: { FUGUE_SOCKET_PATH: sock, NOTIFY_SOCKET: rx.address, WATCHDOG_USEC: '400000', FUGUE_SHUTDOWN_TIMEOUT_MS: '3000' } });
-  const ready = await rx.waitFor((m) => m.READY === '1', 'READY=1');
+  const ready = await rx.waitFor((m) => m.READY === '1', 'READY=1', { timeoutMs: 30_000 }); // a start under CI load
   await waitFor(() => rx.messages().filter((m) => m.WATCHDOG === '1').length >= 6, { what: 'six watchdog pings (every 200 ms)', timeoutMs: 5000 });
   const pings = rx.datagrams.filter((d) => d.fields.WATCHDOG === '1');
   const gaps = pings.slice(1).map((p, i) => Number(p.monotonicUsec - pings[i]!.monotonicUsec) / 1000);
@@ -82,7 +83,7 @@ test('sd_notify: WATCHDOG=1 at half of WATCHDOG_USEC, to an abstract-namespace s
 testNeeding({ missing: HAS_ACTIVATE ? undefined : "systemd-socket-activate is not installed; .ci/run installs Debian's systemd package (apt-get install systemd)", providedByCi: true }, 'systemd-socket-activate: the first client\'s connection starts the server, and it is answered; the socket file is left to the manager', async (t) => {
   const dir = tmpDir(t);
   const sock = join(dir, 'f.sock');
-  const child = spawn('systemd-socket-activate', ['-l', sock, '-E', `FUGUE_SOCKET_PATH=${sock}`, '-E', 'FUGUE_HTTP_PORT=0', '-E', `PATH=${process.env.PATH}`, process.execPath, SERVER_BIN], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('systemd-socket-activate', ['-l', sock, '-E', `FUGUE_SOCKET_PATH=${sock}`, '-E', 'FUGUE_HTTP_PORT=0', '-E', `PATH=${process.env.PATH}`, ...childEnvArgs(), process.execPath, SERVER_BIN], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => child.kill('SIGKILL'));
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -105,7 +106,7 @@ test('a parent that holds the socket across restarts (as systemd does): no conne
   const dir = tmpDir(t);
   const sock = join(dir, 'f.sock');
   const parent = spawn('python3', [PARENT, sock, process.execPath, SERVER_BIN], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, FUGUE_SOCKET_PATH: sock, FUGUE_HTTP_PORT: '0', FUGUE_SHUTDOWN_TIMEOUT_MS: '3000' },
+    env: childEnv({ PATH: process.env.PATH, HOME: process.env.HOME, FUGUE_SOCKET_PATH: sock, FUGUE_HTTP_PORT: '0', FUGUE_SHUTDOWN_TIMEOUT_MS: '3000' }),
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   t.teardown(() => parent.kill('SIGKILL'));
@@ -169,7 +170,7 @@ test('socket activation with a descriptor that is not a listening AF_UNIX stream
       close = () => srv.close();
     } else fd = fdOrTcp;
     const child = spawn('sh', ['-c', `LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$1"`, process.execPath, SERVER_BIN], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, FUGUE_SOCKET_PATH: join(dir, 'f.sock'), FUGUE_HTTP_PORT: '0' },
+      env: childEnv({ PATH: process.env.PATH, HOME: process.env.HOME, FUGUE_SOCKET_PATH: join(dir, 'f.sock'), FUGUE_HTTP_PORT: '0' }),
       stdio: ['ignore', 'pipe', 'pipe', fd],
     });
     let stderr = '';
@@ -183,7 +184,7 @@ test('socket activation with a descriptor that is not a listening AF_UNIX stream
   }
   // Several descriptors, none named "fugue".
   const child = spawn('sh', ['-c', 'LISTEN_PID=$$ LISTEN_FDS=2 LISTEN_FDNAMES=a:b exec "$0" "$1"', process.execPath, SERVER_BIN], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, FUGUE_SOCKET_PATH: join(dir, 'f.sock') },
+    env: childEnv({ PATH: process.env.PATH, HOME: process.env.HOME, FUGUE_SOCKET_PATH: join(dir, 'f.sock') }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';

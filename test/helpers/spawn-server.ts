@@ -4,6 +4,7 @@ import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
+import { childEnv } from './child-env.js';
 import { waitFor } from './wait-for.js';
 import type { LogLine } from './log-sink.js';
 
@@ -36,7 +37,7 @@ export interface SpawnServerOptions {
 /** Spawn fugue-server; killed (SIGKILL) at teardown if still running. */
 export function spawnServer(t: ExecutionContext, options: SpawnServerOptions = {}): Spawned {
   const spawnOpts: SpawnOptions = {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, FUGUE_HTTP_PORT: '0', ...options.env },
+    env: childEnv({ PATH: process.env.PATH, HOME: process.env.HOME, FUGUE_HTTP_PORT: '0', ...options.env }),
     stdio: ['ignore', options.stdoutFd ?? 'pipe', 'pipe'],
     ...(options.cwd ? { cwd: options.cwd } : {}),
     ...(options.uid !== undefined ? { uid: options.uid } : {}),
@@ -53,9 +54,11 @@ export function spawnServer(t: ExecutionContext, options: SpawnServerOptions = {
     stderr: '',
     // 'close', not 'exit': it comes after stdout and stderr are fully read.
     exited: new Promise((resolve) => child.once('close', (code, signal) => resolve({ code, signal }))),
-    waitLog: (pred, what, timeoutMs = 10_000) =>
+    // Generous deadlines: a server starts in about 0.5 s, but CI runs two test
+    // files at once on two cores, each starting several servers.
+    waitLog: (pred, what, timeoutMs = 20_000) =>
       waitFor(() => s.logs.find(pred), { what: `${what} (stderr: ${s.stderr.slice(0, 500)})`, timeoutMs }),
-    ready: async (timeoutMs = 10_000) => {
+    ready: async (timeoutMs = 30_000) => {
       await Promise.race([
         // The log line, or (at log levels above info) the pid file the server writes once it serves.
         waitFor(

@@ -13,6 +13,7 @@ import { pino } from 'pino';
 import { monotonicUsec, Notifier, type NotifyLogger } from '../../src/supervisor/notify.js';
 import { koffiSenderFactory, NATIVE_UNLOADABLE, type SenderFactory } from '../../src/supervisor/unix-datagram.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { childEnv } from '../helpers/child-env.js';
 import { LogSink } from '../helpers/log-sink.js';
 import { testNeeding } from '../helpers/needs.js';
 import { startNotifyReceiver, type NotifyDatagram, type NotifyReceiver } from '../helpers/notify-receiver.js';
@@ -119,7 +120,7 @@ test('importing the supervisor module and notifying without NOTIFY_SOCKET never 
     n.ready(); n.startWatchdog(); n.close();
     const loaded = Object.keys(createRequire(import.meta.url).cache).filter((k) => k.includes('koffi'));
     process.stdout.write(JSON.stringify(loaded));`;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { PATH: process.env.PATH } });
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: childEnv({ PATH: process.env.PATH }) });
   t.is(r.status, 0, r.stderr);
   t.deepEqual(JSON.parse(r.stdout), []);
 });
