@@ -1,16 +1,16 @@
 // A client written in Python from docs/protocol.md alone, against the real server process.
-import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { testNeeding } from '../helpers/needs.js';
 import { spawnServer } from '../helpers/spawn-server.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const CLIENT = fileURLToPath(new URL('../../../test/fixtures/foreign_client.py', import.meta.url));
 const hasPython = spawnSync('python3', ['--version']).status === 0;
-const maybe = hasPython || process.env.CI ? test : test.skip;
+const maybe = (title: string, impl: Parameters<typeof testNeeding>[2]) => testNeeding({ missing: hasPython ? undefined : 'python3 is not installed', providedByCi: true }, title, impl);
 
 function runPython(args: string[]) {
   const child = spawn('python3', [CLIENT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -14,6 +14,7 @@ import { startServer } from '../helpers/server.js';
 import { CTL_BIN, spawnServer } from '../helpers/spawn-server.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { childEnv } from '../helpers/child-env.js';
 
 interface Run {
   code: number | null;
@@ -28,7 +29,7 @@ interface Ctl extends Run {
 }
 
 function startCtl(args: string[], env: NodeJS.ProcessEnv = {}): Ctl {
-  const c = spawn(process.execPath, [CTL_BIN, ...args], { env: { PATH: process.env.PATH, HOME: '/tmp', ...env }, timeout: 60_000 });
+  const c = spawn(process.execPath, [CTL_BIN, ...args], { env: childEnv({ PATH: process.env.PATH, HOME: '/tmp', ...env }), timeout: 60_000 });
   const live = { stdout: '', stderr: '' };
   c.stdout.on('data', (d: Buffer) => (live.stdout += d.toString()));
   c.stderr.on('data', (d: Buffer) => (live.stderr += d.toString()));

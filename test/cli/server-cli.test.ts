@@ -5,6 +5,7 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, statSync, writeFileSync } 
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { FugueClient } from '../../src/client/client.js';
+import { testNeeding } from '../helpers/needs.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { SERVER_BIN, spawnServer } from '../helpers/spawn-server.js';
 import { tmpDir } from '../helpers/tmp.js';
@@ -138,7 +139,7 @@ function letOthersTraverse(t: Parameters<typeof tmpDir>[0]): void {
   });
 }
 
-(isRoot ? test.serial : test.skip)('permission denied: as an unprivileged uid in a directory it may not write, exit 77 and a clear message', async (t) => {
+testNeeding({ missing: isRoot ? undefined : `needs root, to run the server as uid ${NOBODY}`, serial: true }, 'permission denied: as an unprivileged uid in a directory it may not write, exit 77 and a clear message', async (t) => {
   if (!nobodyCanRead()) letOthersTraverse(t);
   t.true(nobodyCanRead(), 'uid 65534 can read the built server');
   const root = tmpDir(t); // 0700, owned by root

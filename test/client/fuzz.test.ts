@@ -18,6 +18,7 @@ import { frameOf, startFakeServer, type FakeConnection } from '../helpers/fake-s
 import { envInt, fuzzSeed, Random } from '../helpers/rng.js';
 import { CTL_BIN } from '../helpers/spawn-server.js';
 import { TIMED_OUT, within } from '../helpers/wait-for.js';
+import { childEnv } from '../helpers/child-env.js';
 
 const SEED = fuzzSeed();
 const FUZZ_MS = envInt('FUGUE_FUZZ_MS', 3000);
@@ -164,7 +165,7 @@ function safeJson(v: unknown): string {
 
 function ctl(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const c = spawn(process.execPath, [CTL_BIN, ...args], { env: { PATH: process.env.PATH, HOME: '/tmp' }, timeout: 20_000 });
+    const c = spawn(process.execPath, [CTL_BIN, ...args], { env: childEnv({ PATH: process.env.PATH, HOME: '/tmp' }), timeout: 20_000 });
     let stdout = '';
     let stderr = '';
     c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -14,6 +14,7 @@ import { MAX_CONFIG_FILE_BYTES } from '../../src/config/read-file.js';
 import { FugueError } from '../../src/errors.js';
 import { SERVER_BIN } from '../helpers/spawn-server.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { childEnv } from '../helpers/child-env.js';
 
 const env = { HOME: '/home/u', XDG_RUNTIME_DIR: '/run/user/1000' };
 
@@ -342,7 +343,7 @@ test('control characters in keys and paths are escaped in messages', (t) => {
 // The real CLI: exit 78 and a message, never a stack trace, and never a hang on a FIFO or /dev/zero.
 function checkConfig(args: string[]): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve) => {
-    const c = spawn(process.execPath, [SERVER_BIN, '--check-config', ...args], { env: { PATH: process.env.PATH, HOME: '/tmp', FUGUE_SOCKET_PATH: '/tmp/fg-never/f.sock' }, stdio: ['ignore', 'ignore', 'pipe'], timeout: 20_000 });
+    const c = spawn(process.execPath, [SERVER_BIN, '--check-config', ...args], { env: childEnv({ PATH: process.env.PATH, HOME: '/tmp', FUGUE_SOCKET_PATH: '/tmp/fg-never/f.sock' }), stdio: ['ignore', 'ignore', 'pipe'], timeout: 20_000 });
     let stderr = '';
     c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     c.on('close', (code) => resolve({ code, stderr }));

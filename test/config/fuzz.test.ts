@@ -20,6 +20,7 @@ import { FugueError } from '../../src/errors.js';
 import { SERVER_BIN } from '../helpers/spawn-server.js';
 import { envInt, fuzzSeed, Random } from '../helpers/rng.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { childEnv } from '../helpers/child-env.js';
 
 const SEED = fuzzSeed();
 const FUZZ_MS = envInt('FUGUE_FUZZ_MS', 3000);
@@ -356,7 +357,7 @@ async function checkViaCli(t: ExecutionContext, c: Case, o: Outcome): Promise<vo
 
 function checkConfigCli(c: Case): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolvePromise) => {
-    const child = spawn(process.execPath, [SERVER_BIN, '--check-config', ...argvOf(c)], { cwd: c.cwd, env: { PATH: process.env.PATH, ...BASE_ENV, ...c.env }, stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
+    const child = spawn(process.execPath, [SERVER_BIN, '--check-config', ...argvOf(c)], { cwd: c.cwd, env: childEnv({ PATH: process.env.PATH, ...BASE_ENV, ...c.env }), stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -4,6 +4,7 @@ import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
+import { childEnv } from './child-env.js';
 import { waitFor } from './wait-for.js';
 import type { LogLine } from './log-sink.js';
 
@@ -36,7 +37,7 @@ export interface SpawnServerOptions {
 /** Spawn fugue-server; killed (SIGKILL) at teardown if still running. */
 export function spawnServer(t: ExecutionContext, options: SpawnServerOptions = {}): Spawned {
   const spawnOpts: SpawnOptions = {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, FUGUE_HTTP_PORT: '0', ...options.env },
+    env: childEnv({ PATH: process.env.PATH, HOME: process.env.HOME, FUGUE_HTTP_PORT: '0', ...options.env }),
     stdio: ['ignore', options.stdoutFd ?? 'pipe', 'pipe'],
     ...(options.cwd ? { cwd: options.cwd } : {}),
     ...(options.uid !== undefined ? { uid: options.uid } : {}),

@@ -6,6 +6,7 @@ import { chmodSync, existsSync, lstatSync, readFileSync, renameSync, unlinkSync,
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { FugueClient } from '../../src/client/client.js';
+import { testNeeding } from '../helpers/needs.js';
 import { httpPortOf, spawnServer, type Spawned } from '../helpers/spawn-server.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -122,7 +123,7 @@ test('rolling restart: B starts and serves while A drains; when A finishes, B st
 const NOBODY = 65534;
 const canSwitchUid = process.getuid?.() === 0 && spawnSync('python3', ['-c', 'pass'], { uid: NOBODY, gid: NOBODY }).status === 0;
 
-(canSwitchUid ? test : test.skip)('a client running as another uid is denied by the kernel (socket 0600); 0666 lets it in', async (t) => {
+testNeeding({ missing: canSwitchUid ? undefined : `needs root, and python3 runnable as uid ${NOBODY}` }, 'a client running as another uid is denied by the kernel (socket 0600); 0666 lets it in', async (t) => {
   const dir = tmpDir(t);
   chmodSync(dir, 0o711); // others may traverse to the socket, not list or write
   const connectAs = (path: string) =>

@@ -115,17 +115,22 @@ test('a client that stops reading is disconnected at maxBufferedBytes; others ar
 });
 
 test('a long-running connection exchanges messages for several seconds', async (t) => {
-  const server = await startServer(t, { idleTimeoutMs: 1000 });
+  const idleTimeoutMs = 1000;
+  const server = await startServer(t, { idleTimeoutMs });
   const c = await FugueClient.connect(server.socketPath);
-  const until = Date.now() + 4000;
+  const start = Date.now();
+  const until = start + 4 * idleTimeoutMs;
   let n = 0;
+  let lastReply = start;
   while (Date.now() < until) {
     const r = await c.echo(n);
     t.is(r.data, n);
+    lastReply = Date.now();
     n++;
-    if (n % 50 === 0) await new Promise((r2) => setTimeout(r2, 20));
+    if (n % 50 === 0) await new Promise((r2) => setTimeout(r2, 20)); // pacing
   }
-  t.true(n > 100);
+  // Traffic keeps the idle timer from firing: replies still came long after one idle timeout.
+  t.true(lastReply - start >= 3 * idleTimeoutMs, `last reply ${lastReply - start} ms in, after ${n} exchanges`);
   const s = await c.status();
   t.is(s.clients, 1);
   await c.detach();

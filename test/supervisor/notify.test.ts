@@ -13,10 +13,10 @@ import { pino } from 'pino';
 import { monotonicUsec, Notifier, type NotifyLogger } from '../../src/supervisor/notify.js';
 import { koffiSenderFactory, NATIVE_UNLOADABLE, type SenderFactory } from '../../src/supervisor/unix-datagram.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { childEnv } from '../helpers/child-env.js';
 import { LogSink } from '../helpers/log-sink.js';
+import { testNeeding } from '../helpers/needs.js';
 import { startNotifyReceiver, type NotifyDatagram, type NotifyReceiver } from '../helpers/notify-receiver.js';
-
-const IN_CI = process.env.CI !== undefined && !['', '0', 'false'].includes(process.env.CI.toLowerCase());
 
 interface Logged {
   level: 'debug' | 'info' | 'warn' | 'error';
@@ -120,7 +120,7 @@ test('importing the supervisor module and notifying without NOTIFY_SOCKET never 
     n.ready(); n.startWatchdog(); n.close();
     const loaded = Object.keys(createRequire(import.meta.url).cache).filter((k) => k.includes('koffi'));
     process.stdout.write(JSON.stringify(loaded));`;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { PATH: process.env.PATH } });
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: childEnv({ PATH: process.env.PATH }) });
   t.is(r.status, 0, r.stderr);
   t.deepEqual(JSON.parse(r.stdout), []);
 });
@@ -369,34 +369,35 @@ function findExecutable(name: string): string | undefined {
 
 const SYSTEMD_NOTIFY = findExecutable('systemd-notify');
 const SETPRIV = findExecutable('setpriv');
-const interopTitle = 'our READY/STATUS datagram is byte-for-byte what systemd-notify sends, and unlike it comes from the main pid';
-if (SYSTEMD_NOTIFY !== undefined) {
-  test(interopTitle, async (t) => {
-    // Abstract: no file permissions, so an unprivileged systemd-notify can reach it too.
-    const rx = await startNotifyReceiver(t, { abstract: true });
-    const r = spawnSync(SYSTEMD_NOTIFY, ['--ready', '--status=serving; 0 clients'], { env: { NOTIFY_SOCKET: rx.address }, encoding: 'utf8' });
-    t.is(r.status, 0, r.stderr);
-    const theirs = await rx.waitFor((m) => m.READY === '1', 'systemd-notify READY=1');
-    const n = notifierFor(t, { NOTIFY_SOCKET: rx.address });
-    n.ready('serving; 0 clients');
-    const ours = await rx.waitFor((m) => m.READY === '1', 'our READY=1', { after: theirs });
-    t.is(ours.raw, theirs.raw);
-    t.is(ours.pid, process.pid);
+const NOTIFY_MISSING = SYSTEMD_NOTIFY === undefined ? 'systemd-notify is not installed; apt-get install systemd' : undefined;
 
-    // systemd-notify claims its parent's pid, but the kernel allows that only with
-    // CAP_SYS_ADMIN. Run as the unprivileged user a service runs as, its datagram
-    // carries its own pid, which systemd drops under NotifyAccess=main (the
-    // Type=notify default). That is why it is not the mechanism.
-    const asUser = process.getuid?.() === 0 ? (SETPRIV === undefined ? undefined : [SETPRIV, '--reuid=65534', '--regid=65534', '--clear-groups', SYSTEMD_NOTIFY]) : [SYSTEMD_NOTIFY];
-    if (asUser === undefined) return t.log('running as root without setpriv: the unprivileged systemd-notify case is not checked');
-    const u = spawnSync(asUser[0]!, [...asUser.slice(1), '--ready', '--status=unprivileged'], { env: { NOTIFY_SOCKET: rx.address }, encoding: 'utf8' });
+testNeeding({ missing: NOTIFY_MISSING, providedByCi: true }, 'our READY/STATUS datagram is byte-for-byte what systemd-notify sends, and comes from the main pid', async (t) => {
+  const rx = await startNotifyReceiver(t, { abstract: true });
+  const r = spawnSync(SYSTEMD_NOTIFY!, ['--ready', '--status=serving; 0 clients'], { env: { NOTIFY_SOCKET: rx.address }, encoding: 'utf8' });
+  t.is(r.status, 0, r.stderr);
+  const theirs = await rx.waitFor((m) => m.READY === '1', 'systemd-notify READY=1');
+  const n = notifierFor(t, { NOTIFY_SOCKET: rx.address });
+  n.ready('serving; 0 clients');
+  const ours = await rx.waitFor((m) => m.READY === '1', 'our READY=1', { after: theirs });
+  t.is(ours.raw, theirs.raw);
+  t.is(ours.pid, process.pid);
+});
+
+// systemd-notify claims its parent's pid, but the kernel allows that only with
+// CAP_SYS_ADMIN. Run as the unprivileged user a service runs as, its datagram
+// carries its own pid, which systemd drops under NotifyAccess=main (the
+// Type=notify default). That is why it is not the mechanism.
+const UNPRIVILEGED_NOTIFY = SYSTEMD_NOTIFY === undefined ? undefined : process.getuid?.() !== 0 ? [SYSTEMD_NOTIFY] : SETPRIV === undefined ? undefined : [SETPRIV, '--reuid=65534', '--regid=65534', '--clear-groups', SYSTEMD_NOTIFY];
+testNeeding(
+  { missing: NOTIFY_MISSING ?? (UNPRIVILEGED_NOTIFY === undefined ? 'running as root without setpriv (util-linux) to drop privileges' : undefined), providedByCi: true },
+  'systemd-notify run as an unprivileged user sends from its own pid, not the main pid',
+  async (t) => {
+    // Abstract: no file permissions, so an unprivileged systemd-notify can reach it.
+    const rx = await startNotifyReceiver(t, { abstract: true });
+    const [cmd, ...args] = UNPRIVILEGED_NOTIFY as [string, ...string[]];
+    const u = spawnSync(cmd, [...args, '--ready', '--status=unprivileged'], { env: { NOTIFY_SOCKET: rx.address }, encoding: 'utf8' });
     t.is(u.status, 0, u.stderr);
     const unprivileged = await rx.waitFor((m) => m.STATUS === 'unprivileged', 'the unprivileged systemd-notify READY=1');
     t.not(unprivileged.pid, process.pid);
-  });
-} else if (IN_CI) {
-  test(interopTitle, (t) => t.fail('systemd-notify is not installed; .ci/run installs the Debian package systemd'));
-} else {
-  test.skip(`${interopTitle} (skipped: systemd-notify is not installed; apt-get install systemd)`, () => {});
-}
-
+  },
+);
