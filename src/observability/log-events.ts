@@ -54,8 +54,12 @@ export class LogEvents {
     this.log.info({ phase: 'drained', durationMs: Math.round(info.durationMs), left: info.left, forced: info.forced }, 'drain finished');
   }
 
+  // At debug, not info: one line per connection at info (`client disconnected`,
+  // with everything about it) costs half of two, and at thousands of
+  // connections a second the log was a fifth of the server's time
+  // (docs/performance.md). `fuguectl clients` lists who is connected now.
   connected(clientId: number): void {
-    if (this.#info) this.log.info({ clientId }, 'client connected');
+    if (this.#debug) this.log.debug({ clientId }, 'client connected');
   }
 
   handshake(clientId: number, clientName: string | undefined): void {

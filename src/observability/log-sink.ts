@@ -10,13 +10,15 @@
 //   dropped and counted, and once the reader catches up one line says how many
 //   were lost;
 // - regular files and devices such as /dev/null cannot stall: written synchronously;
-// - the lines logged during one turn of the event loop go out in one write
-//   (at setImmediate), not one write each: per-connection lines at thousands
-//   of connections a second cost one system call per turn, not per line;
+// - lines are written in batches: every FLUSH_INTERVAL_MS, or as soon as
+//   FLUSH_BYTES are pending, one write for all of them. Per-connection lines at
+//   thousands of connections a second then cost a system call (and a wake-up
+//   of the log reader) per batch, not per line;
 // - flush(timeoutMs) writes what is pending and waits, bounded, for the backlog
 //   to reach the reader: every controlled exit calls it, so a reading consumer
-//   gets every line. A kill -9 loses what is pending (one turn's lines) and the
-//   backlog (at most log.maxBufferedBytes, only while the reader is slow).
+//   gets every line. A kill -9 loses what is pending (at most FLUSH_INTERVAL_MS
+//   of lines, at most FLUSH_BYTES) and the backlog (at most
+//   log.maxBufferedBytes, only while the reader is slow).
 //
 // Node restores the O_NONBLOCK flag of its stdio descriptors at exit, so the
 // terminal or pipe is left as it was found.
@@ -52,6 +54,11 @@ export interface LogSinkOptions {
   maxBufferedBytes?: number;
 }
 
+/** Longest a line waits before it is written, in ms (what a kill -9 can lose, besides the backlog). */
+export const FLUSH_INTERVAL_MS = 20;
+/** Pending bytes that are written at once, without waiting for the interval. */
+export const FLUSH_BYTES = 16 * 1024;
+
 /** How often a stalled sink checks whether its reader caught up, in ms. */
 const STALL_CHECK_MS = 50;
 
@@ -75,7 +82,8 @@ export class LogSink {
   #stallSince = 0;
   // While lines are being dropped: watches for the backlog to empty.
   #stallTimer: NodeJS.Timeout | undefined;
-  // Lines accepted during this turn of the event loop, written together at setImmediate.
+  // Lines accepted since the last write, written together (FLUSH_INTERVAL_MS, FLUSH_BYTES).
+  #flushTimer: NodeJS.Timeout | undefined;
   #pending = '';
   #pendingLines = 0;
   #pendingBytes = 0;
@@ -112,16 +120,18 @@ export class LogSink {
       this.#drop(bytes);
       return false;
     }
-    if (this.#pendingLines === 0) setImmediate(this.#writePending);
+    if (this.#pendingLines === 0) this.#flushTimer = setTimeout(this.#writePending, FLUSH_INTERVAL_MS).unref();
     this.#pending += line;
     this.#pendingLines++;
     this.#pendingBytes += bytes;
     this.#wrote(bytes);
+    if (this.#pendingBytes >= FLUSH_BYTES) this.#writePending();
     return true;
   }
 
   // One write for the lines of one turn.
   #writePending = (): void => {
+    clearTimeout(this.#flushTimer);
     if (this.#pendingLines === 0) return;
     const text = this.#pending;
     const lines = this.#pendingLines;

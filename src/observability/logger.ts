@@ -1,7 +1,7 @@
 // Structured JSON logs on stdout (pino). Log lines are a lowercase event phrase
 // plus fields; errors go under `err`.
 
-import { pino, stdTimeFunctions, type DestinationStream, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 import type { LogLevel } from '../config/schema.js';
 
 export type { Logger };
@@ -17,9 +17,23 @@ export function createLogger(options: LoggerOptions): Logger {
     {
       level: options.level,
       base: { pid: process.pid },
-      timestamp: stdTimeFunctions.isoTime,
+      timestamp: isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
     options.destination,
   );
+}
+
+// pino's stdTimeFunctions.isoTime, with the text made once per millisecond:
+// toISOString() was about 3 % of the server's time at thousands of
+// connections a second, where many lines share a millisecond.
+let lastMs = 0;
+let lastText = '';
+function isoTime(): string {
+  const now = Date.now();
+  if (now !== lastMs) {
+    lastMs = now;
+    lastText = `,"time":"${new Date(now).toISOString()}"`;
+  }
+  return lastText;
 }

@@ -177,7 +177,6 @@ test.serial(`stress: ${STRESS_CLIENTS} concurrent clients handshake, ping, echo,
     });
     t.like(st, { type: 'status', id: 'st', clients: N, draining: false });
   }
-  await waitFor(() => s.logs.filter((l) => l.msg === 'client connected').length >= N, { what: `${N} 'client connected' lines`, timeoutMs: 20_000 });
   const rssAll = rssOf(pid);
 
   // SIGTERM: every client gets `shutdown` and detaches; the server exits 0.
@@ -400,10 +399,9 @@ test.serial(`soak: ${SOAK_SECONDS} s of mixed traffic with connection churn; eve
   }));
   t.true(longLived.every(({ c }) => c.error === undefined), 'long-lived clients saw no socket error');
 
-  // The server saw every connection leave: one 'client disconnected' per 'client connected'.
-  const connectedLines = (): number => s.logs.filter((l) => l.msg === 'client connected').length;
+  // The server saw every connection leave: one 'client disconnected' (the one line per connection at info) each.
   const disconnectedLines = (): number => s.logs.filter((l) => l.msg === 'client disconnected').length;
-  await waitFor(() => connectedLines() === LONG_LIVED + churned && disconnectedLines() === connectedLines(), { what: 'a disconnect logged for every connection', timeoutMs: 10_000 });
+  await waitFor(() => disconnectedLines() === LONG_LIVED + churned, { what: 'a disconnect logged for every connection', timeoutMs: 10_000 });
   t.is(s.logs.filter((l) => l.level === 'error').length, 0, 'no error logged');
 
   t.deepEqual(ledger.errors, [], 'every reply correct, none unsolicited or duplicated, none missing');

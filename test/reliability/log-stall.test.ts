@@ -77,11 +77,11 @@ test('a stalled log reader: clients and probes are served, lost lines are bounde
   t.timeout(60_000);
   const { s, reader, sock, port } = await startWithFifo(t);
   reader.pause();
-  await churn(sock, port, 400); // throws if a reply or a probe is late
+  await churn(sock, port, 800); // throws if a reply or a probe is late (one log line per connection at info)
   const dropped = await metric(port, 'fugue_log_lines_dropped_total');
   t.true(dropped > 0, `lines dropped while stalled: ${dropped}`);
   t.true((await metric(port, 'fugue_log_buffered_bytes')) <= BUFFER, 'the backlog stays within log.maxBufferedBytes');
-  t.log(`LOGSTALL: 400 connections while the reader was stalled; ${dropped} lines dropped, ${await metric(port, 'fugue_log_lines_written_total')} written`);
+  t.log(`LOGSTALL: 800 connections while the reader was stalled; ${dropped} lines dropped, ${await metric(port, 'fugue_log_lines_written_total')} written`);
 
   reader.resume();
   const summary = await waitFor(() => reader.lines.find((l) => l.msg.startsWith('log output stalled')), { what: 'the stall summary', timeoutMs: 5000 });
@@ -101,7 +101,7 @@ test('SIGTERM while the log reader is stalled: the drain completes and the proce
   t.timeout(60_000);
   const { s, reader, sock, port } = await startWithFifo(t, { FUGUE_SHUTDOWN_TIMEOUT_MS: '3000' });
   reader.pause();
-  await churn(sock, port, 500);
+  await churn(sock, port, 800);
   t.true((await metric(port, 'fugue_log_lines_dropped_total')) > 0, 'the reader is really stalled');
   const stay = await FugueClient.connect(sock);
   const t0 = Date.now();
