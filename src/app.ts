@@ -11,7 +11,7 @@ import { FugueError, isFugueError } from './errors.js';
 import { probeDrainingPeer } from './http/probe.js';
 import { HttpSidecar, type Readiness } from './http/sidecar.js';
 import { createObservability, type Observability, type ObservabilityOptions } from './observability/index.js';
-import { EXPORTER_MAX_SOCKETS, resolveTracingSettings } from './observability/tracing.js';
+import { resolveTracingSettings } from './observability/tracing.js';
 import { clientsFeature } from './features/clients.js';
 import { coreHandlers, type Feature } from './server/handlers.js';
 import { FugueServer, type DrainResult, type LiveSettings } from './server/server.js';
@@ -99,7 +99,7 @@ export class App {
         // + 2: the sidecar's spare place (see http/sidecar.ts) and its listening
         // socket, opened after the budget is read when a handover waits for the port
         http: config.http.enabled ? config.http.maxConnections + 2 : 0,
-        exporter: this.observability.tracing.settings.exporter === 'otlp' ? EXPORTER_MAX_SOCKETS : 0,
+        exporter: this.observability.tracing.exporterSockets,
       },
     });
     this.sidecar = config.http.enabled

@@ -63,6 +63,7 @@ export function createObservability(options: ObservabilityOptions): Observabilit
     version: options.version,
     log,
     onDrop: (n) => metrics.spansDropped.inc(n),
+    env: options.env ?? process.env,
     ...(options.tracer ? { tracer: options.tracer } : {}),
   });
   const instrumentation = new ObservabilityInstrumentation({ log, metrics, tracing });

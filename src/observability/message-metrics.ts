@@ -4,10 +4,10 @@
 // type kept at hand (consecutive messages are mostly of one type, so most
 // skip the map lookups).
 
-import type { SpanContext } from '@opentelemetry/api';
 import type { CloseEvent, MessageEvent } from '../server/instrumentation.js';
 import { INVALID_TYPE, UNKNOWN_TYPE, type ServerMetrics } from './metrics.js';
 import type { CounterSlot, HistogramSeries } from './prom-adapter.js';
+import type { SpanIds } from './spans.js';
 
 /** The bounded label of a message type: registered types as themselves, the rest as `unknown` or `invalid`. */
 export function typeLabel(ev: MessageEvent): string {
@@ -36,7 +36,7 @@ export class MetricRecorder {
   }
 
   /** One message: counted, its duration observed (with the span as exemplar when it was exported). */
-  message(ev: MessageEvent, label: string, span: SpanContext | undefined): void {
+  message(ev: MessageEvent, label: string, span: SpanIds | undefined): void {
     const m = this.#m;
     if (label !== this.#lastLabel) {
       this.#lastLabel = label;
@@ -46,7 +46,7 @@ export class MetricRecorder {
     this.#lastReceived.n++;
     if (ev.errorCode !== undefined) m.protocolErrors.slot(ev.errorCode).n++;
     const seconds = (ev.endMs - ev.startMs) / 1000;
-    m.messageDuration.observe(this.#lastDuration as HistogramSeries, seconds, 1, span?.traceId, span?.spanId);
+    m.messageDuration.observe(this.#lastDuration as HistogramSeries, seconds, 1, span);
   }
 
   sent(type: string): void {

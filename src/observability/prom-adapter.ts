@@ -15,6 +15,9 @@
 
 import { Registry, type Counter, type Metric, type OpenMetricsContentType } from 'prom-client';
 
+/** How often a histogram bucket's exemplar is replaced at most, in seconds. */
+export const EXEMPLAR_REFRESH_S = 1;
+
 /** The prom-client version these adapters were verified against (package-lock.json pins it). */
 export const PROM_CLIENT_VERSION = '15.1.3';
 
@@ -162,16 +165,25 @@ export class BatchedHistogram {
     return s;
   }
 
-  /** Record `count` observations of `value` (default 1). */
-  observe(s: HistogramSeries, value: number, count = 1, traceId?: string, spanId?: string): void {
+  /**
+   * Record `count` observations of `value` (default 1). An `exemplar`
+   * replaces the bucket's when that is more than EXEMPLAR_REFRESH_S old (a
+   * scrape shows one per bucket; its ids are read only then, so a lazily
+   * computed pair costs nothing the rest of the time).
+   */
+  observe(s: HistogramSeries, value: number, count = 1, exemplar?: { readonly traceId: string; readonly spanId: string }): void {
     const bounds = this.#bounds;
     let i = 0;
     while (i < bounds.length && value > (bounds[i] as number)) i++;
     s.counts[i] = (s.counts[i] as number) + count;
     s.sum += value * count;
     s.count += count;
-    if (traceId !== undefined) {
-      s.exemplars[i] = { labelSet: { trace_id: traceId, span_id: spanId ?? '' }, value, timestamp: Date.now() / 1000 };
+    if (exemplar !== undefined) {
+      const now = Date.now() / 1000;
+      const cur = s.exemplars[i];
+      if (cur === undefined || now - cur.timestamp >= EXEMPLAR_REFRESH_S) {
+        s.exemplars[i] = { labelSet: { trace_id: exemplar.traceId, span_id: exemplar.spanId }, value, timestamp: now };
+      }
     }
   }
 

@@ -5,11 +5,18 @@
 // made when its event arrives, with the start and end times the event
 // carries, so it is started and ended in one go.
 
-import { INVALID_SPAN_CONTEXT, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Attributes, type Context, type Span, type SpanContext } from '@opentelemetry/api';
+import { INVALID_SPAN_CONTEXT, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { performance } from 'node:perf_hooks';
 import { parseTraceparent } from '../protocol/index.js';
 import type { CloseEvent, CloseReason, ConnectionInfo, MessageEvent, PushEvent } from '../server/instrumentation.js';
+import { MAX_ATTRIBUTE_CHARS, type LeanParent } from './lean-spans.js';
 import type { Tracing } from './tracing.js';
+
+/** The ids of an exported span, for an exemplar. */
+export interface SpanIds {
+  readonly traceId: string;
+  readonly spanId: string;
+}
 
 /** Close reasons that end the connection span with status ERROR. */
 export const ABNORMAL_CLOSE: ReadonlySet<CloseReason> = new Set(['client_reset', 'error', 'timeout', 'slow_consumer', 'protocol_error', 'shutdown_forced']);
@@ -22,6 +29,8 @@ export const UNSAMPLED: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 export class SpanRecorder {
   #tracing: Tracing;
   #linkMode: boolean;
+  // A connection span's ids as bytes, for the lean path's parents and links (made once per connection).
+  #raw = new WeakMap<Span, LeanParent>();
 
   constructor(tracing: Tracing) {
     this.#tracing = tracing;
@@ -46,7 +55,7 @@ export class SpanRecorder {
    * Record one message's span, from its start to its end. Returns its span
    * context when the span was sampled (exported): an exemplar may point at it.
    */
-  message(connSpan: Span, ev: MessageEvent, label: string): SpanContext | undefined {
+  message(connSpan: Span, ev: MessageEvent, label: string): SpanIds | undefined {
     const tracing = this.#tracing;
     if (!tracing.active) return undefined;
     const remote = ev.traceparent === undefined ? undefined : parseTraceparent(ev.traceparent, ev.tracestate);
@@ -75,6 +84,30 @@ export class SpanRecorder {
         reason = 'ratio';
       }
     }
+    // Exported by fugue's own OTLP encoder when it can (lean-spans.ts); the SDK
+    // keeps the rest: exception events, injected tracers, other exporters.
+    const lean = tracing.lean;
+    if (lean !== undefined && ev.error === undefined) {
+      let leanParent: LeanParent | undefined;
+      if (remote !== undefined) {
+        if ((remote.traceFlags & TraceFlags.SAMPLED) === 0) return undefined; // the client decided: not sampled
+        leanParent = { traceId: Buffer.from(remote.traceId, 'hex'), spanId: Buffer.from(remote.spanId, 'hex'), remote: true, traceState: remote.traceState };
+      } else if (!link) {
+        leanParent = this.#rawIds(connSpan);
+      }
+      return lean.message({
+        name: label,
+        startMs: ev.startMs,
+        endMs: ev.endMs,
+        clientId: ev.clientId,
+        bytes: ev.bytes,
+        messageId: ev.id === undefined ? undefined : String(ev.id),
+        errorCode: ev.errorCode,
+        reason,
+        parent: leanParent,
+        link: link && connSpan !== UNSAMPLED ? this.#rawIds(connSpan) : undefined,
+      });
+    }
     const span = tracing.tracer.startSpan(label, { kind: SpanKind.SERVER, startTime: timeOrigin + ev.startMs }, parent);
     // Attributes and links only for spans that are recorded: an unsampled or
     // no-op span costs no allocations here.
@@ -90,7 +123,7 @@ export class SpanRecorder {
       'fugue.message.outcome': ev.errorCode === undefined ? 'ok' : 'error',
       'fugue.sampling.reason': reason,
     };
-    if (ev.id !== undefined) attributes['fugue.message.id'] = String(ev.id);
+    if (ev.id !== undefined) attributes['fugue.message.id'] = String(ev.id).slice(0, MAX_ATTRIBUTE_CHARS);
     if (ev.errorCode !== undefined) {
       attributes['error.type'] = ev.errorCode;
       span.setStatus({ code: SpanStatusCode.ERROR, message: ev.errorCode });
@@ -100,6 +133,16 @@ export class SpanRecorder {
     span.end(timeOrigin + ev.endMs);
     const sc = span.spanContext();
     return (sc.traceFlags & TraceFlags.SAMPLED) === 0 ? undefined : sc;
+  }
+
+  #rawIds(span: Span): LeanParent {
+    let ids = this.#raw.get(span);
+    if (ids === undefined) {
+      const sc = span.spanContext();
+      ids = { traceId: Buffer.from(sc.traceId, 'hex'), spanId: Buffer.from(sc.spanId, 'hex'), remote: false };
+      this.#raw.set(span, ids);
+    }
+    return ids;
   }
 
   /** An unsolicited message: a PRODUCER span in the receiving connection's trace, when that is sampled. */

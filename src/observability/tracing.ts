@@ -9,7 +9,7 @@ import { diag, DiagLogLevel, trace, type Tracer } from '@opentelemetry/api';
 import { ExportResultCode } from '@opentelemetry/core';
 import { OTLPTraceExporter as OtlpJsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as OtlpProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { defaultResource, envDetector, hostDetector, resourceFromAttributes } from '@opentelemetry/resources';
+import { defaultResource, detectResources, envDetector, hostDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import {
   BatchSpanProcessor,
@@ -21,11 +21,13 @@ import {
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import type { Config } from '../config/schema.js';
+import { EXPORT_CONCURRENCY, LeanSpanExporter } from './lean-spans.js';
 import type { Logger } from './logger.js';
+import type { OtlpValue } from './proto-writer.js';
 
 export type ExporterKind = 'none' | 'otlp' | 'console';
 
-/** Sockets the OTLP exporter may hold open: its share of the fd budget (server/fd-budget.ts). */
+/** Sockets the OTLP exporters may hold open: the SDK's and the lean one's, their share of the fd budget (server/fd-budget.ts). */
 export const EXPORTER_MAX_SOCKETS = 2;
 
 export interface TracingSettings {
@@ -126,6 +128,8 @@ export interface TracingOptions {
   onDrop(count: number): void;
   /** Use this tracer instead of starting an SDK (tests: an in-memory provider). */
   tracer?: Tracer;
+  /** Where OTEL_EXPORTER_OTLP_* are read (the lean exporter's endpoint, headers, timeout). Default: process.env. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export class Tracing {
@@ -137,6 +141,8 @@ export class Tracing {
   #exportErrorLogged = false;
   #injected = false;
   #sdkRunning = false;
+  /** Message spans' exporter when fugue encodes them itself (OTLP over HTTP, protobuf); else undefined. */
+  readonly lean: LeanSpanExporter | undefined;
 
   constructor(options: TracingOptions) {
     this.settings = options.settings;
@@ -146,6 +152,7 @@ export class Tracing {
     if (options.tracer !== undefined) {
       this.tracer = options.tracer;
       this.#injected = true;
+      this.lean = undefined;
       return;
     }
     if (settings.exporter !== 'none') {
@@ -160,16 +167,18 @@ export class Tracing {
       };
       const exporter = new CountingExporter(this.#exporter(settings), onDrop);
       const processor: SpanProcessor = new BatchSpanProcessor(exporter, { maxQueueSize: 4096, maxExportBatchSize: 512, scheduledDelayMillis: 1000 });
+      const base = defaultResource().merge(
+        resourceFromAttributes({
+          'service.name': 'fugue-server',
+          'service.version': options.version,
+          'process.pid': process.pid,
+          'process.runtime.name': 'nodejs',
+          'process.runtime.version': process.versions.node,
+        }),
+      );
+      this.lean = leanExporter(settings, options.env ?? process.env, base, options.version, onDrop);
       this.#sdk = new NodeSDK({
-        resource: defaultResource().merge(
-          resourceFromAttributes({
-            'service.name': 'fugue-server',
-            'service.version': options.version,
-            'process.pid': process.pid,
-            'process.runtime.name': 'nodejs',
-            'process.runtime.version': process.versions.node,
-          }),
-        ),
+        resource: base,
         // Not the process detector: it ships the full command line and user name.
         resourceDetectors: [envDetector, hostDetector],
         ...(settings.serviceName !== undefined ? { serviceName: settings.serviceName } : {}),
@@ -184,8 +193,15 @@ export class Tracing {
       this.#sdk.start();
       this.#sdkRunning = true;
     }
+    else this.lean = undefined;
     // With no SDK started this is the API's no-op tracer.
     this.tracer = trace.getTracer('fugue-server', options.version);
+  }
+
+  /** Sockets the span exporters may hold open (the fd budget reserves them). */
+  get exporterSockets(): number {
+    if (this.settings.exporter !== 'otlp' || this.#injected) return 0;
+    return EXPORTER_MAX_SOCKETS + (this.lean !== undefined ? EXPORT_CONCURRENCY : 0);
   }
 
   /**
@@ -243,6 +259,7 @@ export class Tracing {
     const sdk = this.#sdk;
     if (sdk === undefined) return;
     this.#sdk = undefined;
+    const lean = this.lean?.shutdown(timeoutMs);
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => resolve('timeout'), Math.max(timeoutMs, 1));
@@ -256,5 +273,52 @@ export class Tracing {
     } finally {
       clearTimeout(timer);
     }
+    await lean;
   }
+}
+
+/**
+ * The lean exporter (lean-spans.ts) for OTLP over HTTP with protobuf, the
+ * default. Not for what it does not implement: OTLP/JSON, compression, client
+ * certificates; those keep the SDK's exporter for every span.
+ */
+function leanExporter(settings: TracingSettings, env: NodeJS.ProcessEnv, base: Resource, version: string, onDrop: (n: number, err?: Error) => void): LeanSpanExporter | undefined {
+  if (settings.exporter !== 'otlp' || settings.protocol !== 'http/protobuf') return undefined;
+  const pick = (name: string) => env[`OTEL_EXPORTER_OTLP_TRACES_${name}`] ?? env[`OTEL_EXPORTER_OTLP_${name}`];
+  if ((pick('COMPRESSION') ?? 'none') !== 'none' || pick('CERTIFICATE') !== undefined || pick('CLIENT_KEY') !== undefined || pick('CLIENT_CERTIFICATE') !== undefined) return undefined;
+  const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+  const url = settings.url ?? (endpoint !== undefined && endpoint !== '' ? endpoint : `${(env.OTEL_EXPORTER_OTLP_ENDPOINT || 'http://localhost:4318').replace(/\/+$/, '')}/v1/traces`);
+  const timeout = Number(pick('TIMEOUT') ?? 10_000);
+  // The same resource the SDK exports: the base, then what the detectors find, then service.name.
+  let resource = base.merge(detectResources({ detectors: [envDetector, hostDetector] }));
+  if (settings.serviceName !== undefined) resource = resource.merge(resourceFromAttributes({ 'service.name': settings.serviceName }));
+  const attributes: Record<string, OtlpValue> = {};
+  const settled = resource.waitForAsyncAttributes?.() ?? Promise.resolve();
+  const exporter = new LeanSpanExporter({
+    url,
+    headers: parseHeaders(pick('HEADERS') ?? ''),
+    timeoutMs: Number.isFinite(timeout) && timeout > 0 ? timeout : 10_000,
+    resource: () => attributes,
+    ready: settled.then(() => {
+      for (const [k, v] of Object.entries(resource.attributes)) if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') attributes[k] = v;
+    }),
+    scope: { name: 'fugue-server', version },
+    onDrop,
+  });
+  return exporter;
+}
+
+// OTEL_EXPORTER_OTLP_HEADERS: key=value pairs, comma-separated, values URL-encoded.
+function parseHeaders(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of text.split(',')) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) continue;
+    try {
+      out[decodeURIComponent(pair.slice(0, eq).trim())] = decodeURIComponent(pair.slice(eq + 1).trim());
+    } catch {
+      // a malformed pair is skipped, as the SDK does
+    }
+  }
+  return out;
 }

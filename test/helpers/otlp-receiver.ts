@@ -33,6 +33,11 @@ export interface ReceivedSpan {
   scope: { name: string; version: string | undefined };
   /** The Content-Type the span arrived with. */
   encoding: 'json' | 'protobuf';
+  /** start_time_unix_nano, end_time_unix_nano. */
+  startNs?: bigint;
+  endNs?: bigint;
+  /** Span flags (fixed32; protobuf only), when set. */
+  flags?: number;
 }
 
 export interface ReceivedRequest {
@@ -331,6 +336,9 @@ export function decodeProtobufRequest(body: Buffer): ReceivedSpan[] {
           resource,
           scope,
           encoding: 'protobuf',
+          startNs: one(s, 7)?.bytes?.readBigUInt64LE(0),
+          endNs: one(s, 8)?.bytes?.readBigUInt64LE(0),
+          ...(one(s, 16)?.bytes !== undefined ? { flags: one(s, 16)!.bytes!.readUInt32LE(0) } : {}),
         });
       }
     }

@@ -50,18 +50,19 @@ test('BatchedHistogram: buckets are cumulative, sum and count exact, exemplars r
   const s = h.series('echo');
   h.observe(s, 0.005);
   h.observe(s, 0.05, 2);
-  h.observe(s, 0.5, 1, 'a'.repeat(32), 'b'.repeat(16));
+  h.observe(s, 0.5, 1, { traceId: 'a'.repeat(32), spanId: 'b'.repeat(16) });
+  h.observe(s, 0.6, 1, { traceId: 'c'.repeat(32), spanId: 'd'.repeat(16) }); // within EXEMPLAR_REFRESH_S: the first stays
   h.observe(s, 5);
   const text = await textRegistryOf(registry).metrics();
   t.regex(text, /^x_seconds_bucket\{le="0\.01",type="echo"\} 1$/m);
   t.regex(text, /^x_seconds_bucket\{le="0\.1",type="echo"\} 3$/m);
-  t.regex(text, /^x_seconds_bucket\{le="1",type="echo"\} 4$/m);
-  t.regex(text, /^x_seconds_bucket\{le="\+Inf",type="echo"\} 5$/m);
-  t.regex(text, /^x_seconds_count\{type="echo"\} 5$/m);
-  t.regex(text, /^x_seconds_sum\{type="echo"\} 5\.605$/m);
+  t.regex(text, /^x_seconds_bucket\{le="1",type="echo"\} 5$/m);
+  t.regex(text, /^x_seconds_bucket\{le="\+Inf",type="echo"\} 6$/m);
+  t.regex(text, /^x_seconds_count\{type="echo"\} 6$/m);
+  t.regex(text, /^x_seconds_sum\{type="echo"\} 6\.205$/m);
   t.notRegex(text, /trace_id/, 'no exemplars in the text format');
   const om = await registry.metrics();
-  t.regex(om, new RegExp(`^x_seconds_bucket\\{le="1",type="echo"\\} 4 # \\{trace_id="${'a'.repeat(32)}",span_id="${'b'.repeat(16)}"\\} 0\\.5 \\d+(\\.\\d+)?$`, 'm'));
+  t.regex(om, new RegExp(`^x_seconds_bucket\\{le="1",type="echo"\\} 5 # \\{trace_id="${'a'.repeat(32)}",span_id="${'b'.repeat(16)}"\\} 0\\.5 \\d+(\\.\\d+)?$`, 'm'));
   t.regex(om, /^# EOF$/m);
   h.reset();
   t.is(s.count, 0);
