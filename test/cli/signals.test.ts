@@ -75,16 +75,17 @@ test('a second drain signal of another kind forces the exit with 128+its number'
 
 test('control: without fugue-server\'s handler, SIGUSR1 opens Node\'s inspector on the port the check below watches', async (t) => {
   const port = await freePort();
-  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { env: { PATH: process.env.PATH, NODE_OPTIONS: `--inspect-port=127.0.0.1:${port}` }, stdio: ['ignore', 'ignore', 'pipe'] });
+  // It says "up" once it runs JavaScript: by then Node's own SIGUSR1 handler is installed
+  // (a SIGUSR1 during Node's bootstrap would kill it instead: the default action).
+  const child = spawn(process.execPath, ['-e', 'console.log("up"); setInterval(() => {}, 1000)'], { env: { PATH: process.env.PATH, NODE_OPTIONS: `--inspect-port=127.0.0.1:${port}` }, stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => child.kill('SIGKILL'));
   let stderr = '';
+  let stdout = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  await onceWithin(child, 'spawn', 5000, 'spawn');
-  // Node installs its SIGUSR1 handler during bootstrap: retry until the debugger answers.
-  await waitFor(async () => {
-    child.kill('SIGUSR1');
-    return tcpOpen(port);
-  }, { what: 'the inspector to open', timeoutMs: 10_000, intervalMs: 100 });
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  await waitFor(() => stdout.includes('up'), { what: 'the control process to run', timeoutMs: 10_000 });
+  child.kill('SIGUSR1');
+  await waitFor(() => tcpOpen(port), { what: `the inspector to open (stderr: ${stderr})`, timeoutMs: 10_000, intervalMs: 50 });
   t.regex(stderr, /Debugger listening/);
 });
 

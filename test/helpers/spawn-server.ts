@@ -47,6 +47,8 @@ export function spawnServer(t: ExecutionContext, options: SpawnServerOptions = {
   const [cmd, ...rest] = [...(options.wrapper ?? []), ...argv] as [string, ...string[]];
   const child = spawn(cmd, rest, spawnOpts);
   const socketPath = options.env?.FUGUE_SOCKET_PATH;
+  const level = options.env?.FUGUE_LOG_LEVEL ?? 'info';
+  const logsReadable = options.stdoutFd === undefined && ['info', 'debug', 'trace'].includes(level);
   const s: Spawned = {
     child,
     logs: [],
@@ -60,9 +62,12 @@ export function spawnServer(t: ExecutionContext, options: SpawnServerOptions = {
       waitFor(() => s.logs.find(pred), { what: `${what} (stderr: ${s.stderr.slice(0, 500)})`, timeoutMs }),
     ready: async (timeoutMs = 30_000) => {
       await Promise.race([
-        // The log line, or (at log levels above info) the pid file the server writes once it serves.
+        // The log line; where there is none to read (a log level above info, stdout
+        // elsewhere), the pid file the server writes once it serves. Not both: the
+        // pid file comes before the lines logged at start reach stdout (they are
+        // written in batches), and a test reading those lines needs them there.
         waitFor(
-          () => s.logs.some((l) => l.msg === 'server listening') || (socketPath !== undefined && pidFileNames(socketPath, child.pid)),
+          () => (logsReadable ? s.logs.some((l) => l.msg === 'server listening') : socketPath !== undefined && pidFileNames(socketPath, child.pid)),
           { what: `server listening (stderr: ${s.stderr.slice(0, 500)})`, timeoutMs },
         ),
         s.exited.then((e) => { throw new Error(`server exited early (${e.code ?? e.signal}): ${s.stderr}`); }),
