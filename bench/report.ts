@@ -46,7 +46,8 @@ export function otlpLines(runs: LoadRun[]): string[] {
     const mb = tr.reduce((a, r) => a + (r.tracing?.bytes ?? 0), 0) / 1e6;
     const reqs = tr.reduce((a, r) => a + (r.tracing?.requests ?? 0), 0);
     const dropped = tr.reduce((a, r) => a + (r.tracing?.spansDropped ?? 0), 0);
-    return [`${spec.id}: ${reqs} OTLP requests, ${mb.toFixed(1)} MB exported, ${dropped} spans dropped (fugue_spans_dropped_total) for ${(msgs / 1e6).toFixed(2)}M measured messages in ${tr.length} run(s)`];
+    const share = msgs > 0 ? (dropped / msgs) * 100 : 0;
+    return [`${spec.id}: ${reqs} OTLP requests, ${mb.toFixed(1)} MB exported, ${dropped} spans dropped (fugue_spans_dropped_total) for ${(msgs / 1e6).toFixed(2)}M measured messages in ${tr.length} run(s): ${share.toFixed(2)} % dropped${spec.tracing === 1 ? ` (target < 1 %: ${share < 1 ? 'met' : 'MISS'})` : ''}`];
   });
 }
 
