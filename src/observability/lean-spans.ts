@@ -18,7 +18,7 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { performance } from 'node:perf_hooks';
 import type { ProtocolErrorCode } from '../protocol/index.js';
-import { keyValueField, lengthDelimited, lengthHeader, ProtoWriter, type OtlpValue } from './proto-writer.js';
+import { keyPart, keyValueField, lengthDelimited, lengthHeader, ProtoWriter, type OtlpValue } from './proto-writer.js';
 
 /** Spans per export request at most. */
 const MAX_BATCH_SPANS = 4096;
@@ -39,6 +39,11 @@ const SPAN_FLAGS_LOCAL = Buffer.from([0x85, 0x01, 0x01, 0x01, 0x00, 0x00]);
 const SPAN_FLAGS_REMOTE = Buffer.from([0x85, 0x01, 0x01, 0x03, 0x00, 0x00]);
 const LINK_FLAGS_LOCAL = Buffer.from([0x35, 0x01, 0x01, 0x00, 0x00]);
 const ID_BYTES = 24; // 16 trace + 8 span
+const CLIENT_ID_KEY = keyPart('fugue.client.id');
+const SIZE_KEY = keyPart('fugue.message.size');
+const MESSAGE_ID_KEY = keyPart('fugue.message.id');
+const OUTCOME_OK = keyValueField(9, 'fugue.message.outcome', 'ok');
+const OUTCOME_ERROR = keyValueField(9, 'fugue.message.outcome', 'error');
 const POOL_SPANS = 2048;
 
 export interface LeanSpanOptions {
@@ -78,7 +83,8 @@ export interface LeanMessageSpan {
   endMs: number;
   clientId: number;
   bytes: number;
-  messageId: string | undefined;
+  /** The message's id: a number is written as its digits (what String() gives), a string cut to MAX_ATTRIBUTE_CHARS. */
+  messageId: string | number | undefined;
   errorCode: ProtocolErrorCode | undefined;
   reason: string;
   parent: LeanParent | undefined;
@@ -112,9 +118,12 @@ export class LeanSpanExporter {
   #names = new Map<string, Buffer>();
   #methods = new Map<string, Buffer>();
   #constant: Buffer;
-  #texts = new Map<string, Buffer>();
+  #reasons = new Map<string, Buffer>();
+  #errorTypes = new Map<string, Buffer>();
   #statuses = new Map<string, Buffer>();
   #timeOrigin: TimeOrigin;
+  // Reused for every span: the caller reads it at once (an exemplar), or not at all.
+  #ids = new RecordedIds();
 
   constructor(options: LeanSpanOptions) {
     this.#options = options;
@@ -160,19 +169,19 @@ export class LeanSpanExporter {
     // attributes (9), in the order the SDK path sets them
     w.raw(this.#constant);
     w.raw(this.#method(s.name));
-    w.raw(keyValueField(9, 'fugue.client.id', s.clientId));
-    w.raw(keyValueField(9, 'fugue.message.size', s.bytes));
-    w.raw(this.#text('fugue.message.outcome', s.errorCode === undefined ? 'ok' : 'error'));
-    w.raw(this.#text('fugue.sampling.reason', s.reason));
-    if (s.messageId !== undefined) w.raw(keyValueField(9, 'fugue.message.id', clip(s.messageId)));
-    if (s.errorCode !== undefined) w.raw(this.#text('error.type', s.errorCode));
-    // links (13)
+    w.intKeyValue(9, CLIENT_ID_KEY, s.clientId);
+    w.intKeyValue(9, SIZE_KEY, s.bytes);
+    w.raw(s.errorCode === undefined ? OUTCOME_OK : OUTCOME_ERROR);
+    w.raw(this.#cached(this.#reasons, 'fugue.sampling.reason', s.reason));
+    if (s.messageId !== undefined) w.stringKeyValue(9, MESSAGE_ID_KEY, typeof s.messageId === 'number' ? s.messageId : clip(s.messageId));
+    if (s.errorCode !== undefined) w.raw(this.#cached(this.#errorTypes, 'error.type', s.errorCode));
+    // links (13): Link{trace_id(1), span_id(2), flags(6)}, 34 bytes
     if (s.link !== undefined) {
-      const link = new ProtoWriter(40);
-      link.bytesField(1, s.link.traceId);
-      link.bytesField(2, s.link.spanId);
-      link.raw(LINK_FLAGS_LOCAL);
-      w.messageField(13, link);
+      w.tag(13, 2);
+      w.varint(2 + 16 + 2 + 8 + LINK_FLAGS_LOCAL.length);
+      w.bytesField(1, s.link.traceId);
+      w.bytesField(2, s.link.spanId);
+      w.raw(LINK_FLAGS_LOCAL);
     }
     // status (15): ERROR with the code as its message
     if (s.errorCode !== undefined) w.raw(this.#status(s.errorCode));
@@ -181,15 +190,7 @@ export class LeanSpanExporter {
     this.#count++;
     if (this.#count >= MAX_BATCH_SPANS || this.#spans.pos >= MAX_BATCH_BYTES) this.#seal();
     else if (this.#timer === undefined) this.#timer = setTimeout(() => this.#seal(), BATCH_DELAY_MS).unref();
-    const traceSource = s.parent === undefined ? pool : undefined;
-    return {
-      get traceId() {
-        return traceSource === undefined ? Buffer.from(s.parent!.traceId).toString('hex') : traceSource.toString('hex', ids, ids + 16);
-      },
-      get spanId() {
-        return pool.toString('hex', ids + 16, ids + ID_BYTES);
-      },
-    };
+    return this.#ids.point(pool, ids, s.parent);
   }
 
   /** Send what is pending and wait, at most `timeoutMs`, for every request to finish. Never rejects. */
@@ -247,12 +248,12 @@ export class LeanSpanExporter {
     return this.#methods.get(label) as Buffer; // made by #name, always called first
   }
 
-  #text(key: string, value: string): Buffer {
-    const k = `${key}=${value}`;
-    let b = this.#texts.get(k);
+  // A KeyValue attribute field with a string value from a small set, encoded once per value.
+  #cached(cache: Map<string, Buffer>, key: string, value: string): Buffer {
+    let b = cache.get(value);
     if (b === undefined) {
       b = keyValueField(9, key, value);
-      this.#texts.set(k, b);
+      cache.set(value, b);
     }
     return b;
   }
@@ -329,6 +330,29 @@ export class LeanSpanExporter {
     req.on('timeout', () => req.destroy(new Error(`no answer from ${this.#url.href} within ${this.#options.timeoutMs} ms`)));
     req.on('error', (err) => finish(err));
     req.end(body);
+  }
+}
+
+/** The ids of the span just recorded, as hex, made only when read. */
+class RecordedIds implements LeanSpanIds {
+  #pool: Buffer = Buffer.alloc(0);
+  #at = 0;
+  #parent: LeanParent | undefined;
+
+  point(pool: Buffer, at: number, parent: LeanParent | undefined): this {
+    this.#pool = pool;
+    this.#at = at;
+    this.#parent = parent;
+    return this;
+  }
+
+  get traceId(): string {
+    const p = this.#parent;
+    return p === undefined ? this.#pool.toString('hex', this.#at, this.#at + 16) : Buffer.from(p.traceId).toString('hex');
+  }
+
+  get spanId(): string {
+    return this.#pool.toString('hex', this.#at + 16, this.#at + ID_BYTES);
   }
 }
 

@@ -64,12 +64,59 @@ export class ProtoWriter {
   raw(bytes: Uint8Array, start = 0, end = bytes.length): void {
     const n = end - start;
     this.ensure(n);
-    if (n <= 32) {
+    if (n <= 64) {
+      // Short runs: a JS loop is cheaper than a native call.
       for (let i = 0; i < n; i++) this.buf[this.pos + i] = bytes[start + i] as number;
     } else {
-      this.buf.set(bytes.subarray(start, end), this.pos);
+      // Buffer#copy: native, and no view object made for the source range.
+      Buffer.prototype.copy.call(bytes, this.buf, this.pos, start, end);
     }
     this.pos += n;
+  }
+
+  /** A whole KeyValue field `field` whose key part (`keyPart`: 0x0A, length, key) is precomputed and whose value is a non-negative integer. */
+  intKeyValue(field: number, keyPart: Buffer, value: number): void {
+    const anyLen = 1 + varintLength(value);
+    this.tag(field, WIRE_LEN);
+    this.varint(keyPart.length + 2 + anyLen);
+    this.raw(keyPart);
+    this.ensure(2);
+    this.buf[this.pos++] = 0x12; // value (2), AnyValue
+    this.buf[this.pos++] = anyLen;
+    this.varintField(3, value); // int_value (3)
+  }
+
+  /** The same with a string value: a safe integer's decimal digits (no string made), or a string. */
+  stringKeyValue(field: number, keyPart: Buffer, value: string | number): void {
+    if (typeof value === 'number') {
+      const digits = decimalLength(value);
+      const anyLen = 2 + digits;
+      this.tag(field, WIRE_LEN);
+      this.varint(keyPart.length + 2 + anyLen);
+      this.raw(keyPart);
+      this.ensure(4 + digits);
+      const b = this.buf;
+      b[this.pos++] = 0x12; // value (2), AnyValue
+      b[this.pos++] = anyLen;
+      b[this.pos++] = 0x0a; // string_value (1)
+      b[this.pos++] = digits;
+      let n = Math.abs(value);
+      for (let i = this.pos + digits - 1; i >= this.pos + (value < 0 ? 1 : 0); i--) {
+        b[i] = 0x30 + (n % 10);
+        n = Math.floor(n / 10);
+      }
+      if (value < 0) b[this.pos] = 0x2d;
+      this.pos += digits;
+      return;
+    }
+    const n = Buffer.byteLength(value);
+    const anyLen = 1 + varintLength(n) + n;
+    this.tag(field, WIRE_LEN);
+    this.varint(keyPart.length + 1 + varintLength(anyLen) + anyLen);
+    this.raw(keyPart);
+    this.tag(2, WIRE_LEN);
+    this.varint(anyLen);
+    this.stringField(1, value); // string_value (1)
   }
 
   /** Field `field`, length-delimited, from `bytes[start, end)`. */
@@ -110,6 +157,30 @@ export class ProtoWriter {
   bytes(): Buffer {
     return this.buf.subarray(0, this.pos);
   }
+}
+
+/** Characters of a safe integer in decimal (with its minus sign), as String(n) has. */
+function decimalLength(n: number): number {
+  let len = n < 0 ? 2 : 1;
+  for (let x = Math.abs(n); x >= 10; x = Math.floor(x / 10)) len++;
+  return len;
+}
+
+/** Bytes of `n` as a varint. */
+export function varintLength(n: number): number {
+  let len = 1;
+  while (n > 0x7f) {
+    n = Math.floor(n / 0x80);
+    len++;
+  }
+  return len;
+}
+
+/** The key part of a KeyValue (field 1: the key), for intKeyValue/stringKeyValue. */
+export function keyPart(key: string): Buffer {
+  const w = new ProtoWriter(64);
+  w.stringField(1, key);
+  return Buffer.from(w.bytes());
 }
 
 /** The whole encoding of field `field` holding `body` (length-delimited), as a Buffer. */

@@ -101,7 +101,7 @@ export class SpanRecorder {
         endMs: ev.endMs,
         clientId: ev.clientId,
         bytes: ev.bytes,
-        messageId: ev.id === undefined ? undefined : String(ev.id),
+        messageId: ev.id,
         errorCode: ev.errorCode,
         reason,
         parent: leanParent,

@@ -35,8 +35,9 @@ test('the real CLI over OTLP/protobuf: message spans (lean) carry the resource a
   const s = spawnServer(t, { env: { FUGUE_SOCKET_PATH: sock, FUGUE_TRACING_EXPORTER: 'otlp', FUGUE_TRACING_ENDPOINT: r.url, FUGUE_TRACING_SAMPLE_RATIO: '1', OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment=test,team=core', OTEL_SERVICE_NAME: 'lean-check' } });
   await s.ready();
   const c = await RawClient.handshaken(sock);
-  for (let i = 0; i < 5; i++) {
-    c.send({ type: 'echo', id: i, data: 'x'.repeat(i) });
+  const ids = [0, 7, -7, 1234567890123, Number.MAX_SAFE_INTEGER];
+  for (const [i, id] of ids.entries()) {
+    c.send({ type: 'echo', id, data: 'x'.repeat(i) });
     await c.next();
   }
   c.send({ type: 'ping', id: 'x'.repeat(1000) }); // a long id: the attribute is cut at 256 characters
@@ -55,6 +56,7 @@ test('the real CLI over OTLP/protobuf: message spans (lean) carry the resource a
   }
   t.is(conn.resource['service.name'], 'lean-check');
   t.is(conn.resource['team'], 'core');
+  t.deepEqual(messages.filter((m) => m.name === 'echo').map((m) => m.attributes['fugue.message.id']), ids.map(String), 'numeric ids written as String() writes them');
   const ping = messages.find((m) => m.name === 'ping')!;
   t.is((ping.attributes['fugue.message.id'] as string).length, 256);
   // Flags as the SDK writes them: sampled, and "is_remote is known" (not remote: no client traceparent).
