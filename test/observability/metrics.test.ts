@@ -137,3 +137,19 @@ test('two metric instances in one process do not collide', (t) => {
   t.not(a.registry, b.registry);
   return b.render(false).then((r) => t.is(sample(r.body, 'fugue_active_clients'), 0));
 });
+
+// process_open_fds is Linux-only (prom-client registers it only there).
+(process.platform === 'linux' ? test : test.skip)('process_open_fds counts this process\'s open fds, as a listing of /proc/self/fd does', async (t) => {
+  const { openSync, closeSync, readdirSync } = await import('node:fs');
+  const m = new ServerMetrics({ version: '1', maxClients: 1, shutdownTimeoutMs: 1 });
+  const opened = Array.from({ length: 50 }, () => openSync('/dev/null', 'r'));
+  try {
+    const listed = readdirSync('/proc/self/fd').length - 1;
+    const text = (await m.render(false)).body;
+    t.is(sample(text, 'process_open_fds'), listed, 'the scraped count equals the listing (stat size on Linux 6.2+, the listing before)');
+    t.true(listed >= 50);
+    t.is(text.match(/^# TYPE process_open_fds /gm)?.length, 1, 'one family: prom-client\'s own collector was replaced, not doubled');
+  } finally {
+    for (const fd of opened) closeSync(fd);
+  }
+});
