@@ -62,17 +62,11 @@ export interface FugueServerOptions {
   inheritedFd?: number;
 }
 
-/** What a configuration reload may change while the server runs. */
-export interface LiveSettings {
-  shutdownTimeoutMs?: number;
-  maxClients?: number;
-  maxFrameBytes?: number;
-  maxBufferedBytes?: number;
-  handshakeTimeoutMs?: number;
-  idleTimeoutMs?: number;
-  frameTimeoutMs?: number;
-  socketCheckIntervalMs?: number;
-}
+/** What a configuration reload may change while the server runs (FugueServerOptions documents each). */
+export type LiveSettings = Pick<
+  FugueServerOptions,
+  'shutdownTimeoutMs' | 'maxClients' | 'maxFrameBytes' | 'maxBufferedBytes' | 'handshakeTimeoutMs' | 'idleTimeoutMs' | 'frameTimeoutMs' | 'socketCheckIntervalMs'
+>;
 
 /** How a graceful drain ended. */
 export interface DrainResult {

@@ -12,14 +12,15 @@
 
 import test, { type ExecutionContext } from 'ava';
 import { spawnSync } from 'node:child_process';
-import { accessSync, chmodSync, constants as fsConstants, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SPAN_FLUSH_MAX_MS } from '../../src/app.js';
 import { EXIT_LOG_FLUSH_MS } from '../../src/cli/daemon.js';
 import { loadConfig } from '../../src/config/load.js';
 import { EXIT } from '../../src/errors.js';
 import { testNeeding } from '../helpers/needs.js';
+import { findExecutable, IN_CI } from '../helpers/executables.js';
 
 // Compiled to dist/test/deploy/: three levels up is the repository root.
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -131,20 +132,8 @@ function assertKnownConfig(path: string): void {
 // ---------------------------------------------------------------------------
 // systemd-analyze
 
-function findExecutable(name: string): string | undefined {
-  for (const dir of [...(process.env.PATH ?? '').split(delimiter), '/usr/bin', '/bin'].filter((d) => d !== '')) {
-    try {
-      accessSync(join(dir, name), fsConstants.X_OK);
-      return join(dir, name);
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
 
 const ANALYZE = findExecutable('systemd-analyze');
-const IN_CI = process.env.CI !== undefined && !['', '0', 'false'].includes(process.env.CI.toLowerCase());
 const INSTALL_HINT = "systemd-analyze is not installed; .ci/run installs Debian's systemd package (apt-get install systemd)";
 
 /** A test that needs systemd-analyze: skipped without it, failed without it in CI. */

@@ -3,29 +3,14 @@
 // except in CI (CI set), where they fail: .ci/run installs the package.
 
 import test, { type ExecutionContext } from 'ava';
-import { accessSync, constants as fsConstants } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { findExecutable, IN_CI } from './executables.js';
+
+export { findExecutable, IN_CI };
 
 export const INSTALL_HINT = 'prometheus is not installed; .ci/run installs it with apt-get install prometheus';
 
-/** Absolute path of an executable on PATH (or in /usr/bin, /usr/local/bin), or undefined. */
-export function findExecutable(name: string): string | undefined {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/local/bin', '/usr/bin'].filter((d) => d !== '');
-  for (const dir of dirs) {
-    const candidate = join(dir, name);
-    try {
-      accessSync(candidate, fsConstants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
 export const PROMETHEUS = findExecutable('prometheus');
 export const PROMTOOL = findExecutable('promtool');
-export const IN_CI = process.env.CI !== undefined && !['', '0', 'false'].includes(process.env.CI.toLowerCase());
 
 export interface Tools {
   prometheus: string;

@@ -6,8 +6,8 @@
 
 import test, { type ExecutionContext } from 'ava';
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants as fsConstants, writeFileSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { pino } from 'pino';
 import { monotonicUsec, Notifier, type NotifyLogger } from '../../src/supervisor/notify.js';
@@ -17,6 +17,7 @@ import { childEnv } from '../helpers/child-env.js';
 import { LogSink } from '../helpers/log-sink.js';
 import { testNeeding } from '../helpers/needs.js';
 import { startNotifyReceiver, type NotifyDatagram, type NotifyReceiver } from '../helpers/notify-receiver.js';
+import { findExecutable } from '../helpers/executables.js';
 
 interface Logged {
   level: 'debug' | 'info' | 'warn' | 'error';
@@ -355,17 +356,6 @@ test.serial('an invalid WATCHDOG_USEC is logged as a warning and disables pings;
 // ---------------------------------------------------------------------------
 // Interop with systemd's own sender.
 
-function findExecutable(name: string): string | undefined {
-  for (const dir of [...(process.env.PATH ?? '').split(delimiter), '/usr/bin', '/bin'].filter((d) => d !== '')) {
-    try {
-      accessSync(join(dir, name), fsConstants.X_OK);
-      return join(dir, name);
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
 
 const SYSTEMD_NOTIFY = findExecutable('systemd-notify');
 const SETPRIV = findExecutable('setpriv');
