@@ -152,6 +152,11 @@ export class LeanSpanExporter {
   /** Record one finished message span; returns its ids (valid during the caller's turn), or undefined when it was dropped. */
   message(s: LeanMessageSpan): LeanSpanIds | undefined {
     if (this.#closed) return undefined;
+    if (this.#inFlight >= EXPORT_CONCURRENCY && this.#queue.length >= MAX_QUEUED) {
+      // Every slot is taken: not worth encoding a span that would be dropped with its request.
+      this.#options.onDrop(1);
+      return undefined;
+    }
     const ids = this.#nextIds();
     const pool = this.#pool;
     const w = this.#scratch;
@@ -175,7 +180,7 @@ export class LeanSpanExporter {
     w.raw(this.#cached(this.#reasons, 'fugue.sampling.reason', s.reason));
     if (s.messageId !== undefined) w.stringKeyValue(9, MESSAGE_ID_KEY, typeof s.messageId === 'number' ? s.messageId : clip(s.messageId));
     if (s.errorCode !== undefined) w.raw(this.#cached(this.#errorTypes, 'error.type', s.errorCode));
-    // links (13): Link{trace_id(1), span_id(2), flags(6)}, 34 bytes
+    // links (13): Link{trace_id(1), span_id(2), flags(6)}, 33 bytes (2 + 16, 2 + 8, 5)
     if (s.link !== undefined) {
       w.tag(13, 2);
       w.varint(2 + 16 + 2 + 8 + LINK_FLAGS_LOCAL.length);
@@ -317,19 +322,27 @@ export class LeanSpanExporter {
       }
     };
     const body = this.#request(batch.body);
-    const req = this.#post(this.#url, {
-      method: 'POST',
-      agent: this.#agent,
-      timeout: this.#options.timeoutMs,
-      headers: { ...this.#options.headers, 'Content-Type': 'application/x-protobuf', 'Content-Length': body.length },
-    }, (res: IncomingMessage) => {
-      res.resume();
-      res.on('end', () => finish(res.statusCode !== undefined && res.statusCode >= 200 && res.statusCode < 300 ? undefined : new Error(`the collector answered HTTP ${res.statusCode} at ${this.#url.href}`)));
-      res.on('error', (err) => finish(err));
-    });
-    req.on('timeout', () => req.destroy(new Error(`no answer from ${this.#url.href} within ${this.#options.timeoutMs} ms`)));
-    req.on('error', (err) => finish(err));
-    req.end(body);
+    try {
+      const req = this.#post(this.#url, {
+        method: 'POST',
+        agent: this.#agent,
+        timeout: this.#options.timeoutMs,
+        headers: { ...this.#options.headers, 'Content-Type': 'application/x-protobuf', 'Content-Length': body.length },
+      }, (res: IncomingMessage) => {
+        res.resume();
+        res.on('end', () => finish(res.statusCode !== undefined && res.statusCode >= 200 && res.statusCode < 300 ? undefined : new Error(`the collector answered HTTP ${res.statusCode} at ${this.#url.href}`)));
+        res.on('error', (err) => finish(err));
+        // Neither end nor error (a connection cut mid-body): the request still ends.
+        res.on('close', () => finish(new Error(`the answer from ${this.#url.href} was cut off`)));
+      });
+      req.on('timeout', () => req.destroy(new Error(`no answer from ${this.#url.href} within ${this.#options.timeoutMs} ms`)));
+      req.on('error', (err) => finish(err));
+      req.end(body);
+    } catch (err) {
+      // http.request throws at once on what it cannot send (a header value with a newline):
+      // the spans are dropped and counted, the server goes on.
+      finish(err as Error);
+    }
   }
 }
 

@@ -199,10 +199,16 @@ export class LogSink {
    * `timeoutMs` has passed. Resolves true when nothing is left. Never rejects.
    */
   async flush(timeoutMs: number): Promise<boolean> {
-    this.#writePending();
     const deadline = performance.now() + timeoutMs;
-    while (!this.#broken && this.#buffered() > 0 && performance.now() < deadline) await delay(5);
-    return this.#buffered() === 0;
+    this.#writePending();
+    // At least one turn of the event loop, and every turn while something is
+    // left: lines logged meanwhile (the clients a forced exit just cut off log
+    // theirs when their sockets close) are written too, not left pending.
+    do {
+      await delay(5);
+      this.#writePending();
+    } while (!this.#broken && (this.#pendingLines > 0 || this.#buffered() > 0) && performance.now() < deadline);
+    return this.#pendingLines === 0 && this.#buffered() === 0;
   }
 }
 

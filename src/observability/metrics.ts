@@ -7,9 +7,9 @@
 // read-only views over the same metrics: prom-client renames counters in place
 // (drops `_total`) while rendering OpenMetrics, and the views restore the name.
 
-import { readdirSync, statSync } from 'node:fs';
 import { Counter, Gauge, Registry, collectDefaultMetrics, type OpenMetricsContentType } from 'prom-client';
 import { ERROR_CODES } from '../protocol/index.js';
+import { openFdCount } from '../server/fd-budget.js';
 import { CLOSE_REASONS, REJECT_REASONS } from '../server/instrumentation.js';
 import type { LogSinkStats } from './log-sink.js';
 import { BatchedCounter, BatchedHistogram, openMetricsRegistry, registerCustom, registersOf, textRegistryOf, type CounterSlot, type GaugeSlot } from './prom-adapter.js';
@@ -67,22 +67,6 @@ const LEFT_OUT_DEFAULT_METRICS = [
   'nodejs_active_handles',
   'nodejs_active_resources',
 ];
-
-/**
- * Open fds of this process, as prom-client's process_open_fds counts them.
- * Linux 6.2+ reports the count as the size of /proc/self/fd (one stat, ~20 µs);
- * older kernels report 0 there, and the directory is listed instead (prom-client's
- * way: ~9 ms per scrape at 10,000 connections, most of a scrape's cost).
- */
-export function openFdCount(): number | undefined {
-  try {
-    const size = statSync('/proc/self/fd').size;
-    // Minus 1: the listing's own fd is open while it runs.
-    return size > 0 ? size : readdirSync('/proc/self/fd').length - 1;
-  } catch {
-    return undefined;
-  }
-}
 
 const MESSAGE_BUCKETS = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 1];
 const CONNECTION_BUCKETS = [0.01, 0.1, 1, 10, 60, 300, 1800, 3600, 14400, 86400];
@@ -180,6 +164,7 @@ export class ServerMetrics {
       collectDefaultMetrics({ register: registersOf(this.registry)[0] as Registry });
       for (const name of LEFT_OUT_DEFAULT_METRICS) this.registry.removeSingleMetric(name);
       if (process.platform === 'linux') {
+        // prom-client's lists /proc/self/fd at every scrape; openFdCount stats it.
         this.registry.removeSingleMetric('process_open_fds');
         new Gauge({ name: 'process_open_fds', help: 'Number of open file descriptors.', registers, collect() { const n = openFdCount(); if (n !== undefined) this.set(n); } });
       }

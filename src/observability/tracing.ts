@@ -6,7 +6,7 @@
 // The standard OTEL_* variables keep working; tracing.* config keys win over them.
 
 import { diag, DiagLogLevel, trace, type Tracer } from '@opentelemetry/api';
-import { ExportResultCode } from '@opentelemetry/core';
+import { ExportResultCode, parseKeyPairsIntoRecord } from '@opentelemetry/core';
 import { OTLPTraceExporter as OtlpJsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as OtlpProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { defaultResource, detectResources, envDetector, hostDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
@@ -27,7 +27,7 @@ import type { OtlpValue } from './proto-writer.js';
 
 export type ExporterKind = 'none' | 'otlp' | 'console';
 
-/** Sockets the OTLP exporters may hold open: the SDK's and the lean one's, their share of the fd budget (server/fd-budget.ts). */
+/** Sockets the SDK's OTLP exporter may hold open; the lean exporter holds EXPORT_CONCURRENCY more (their share of the fd budget: server/fd-budget.ts). */
 export const EXPORTER_MAX_SOCKETS = 2;
 
 export interface TracingSettings {
@@ -284,10 +284,14 @@ export class Tracing {
  */
 function leanExporter(settings: TracingSettings, env: NodeJS.ProcessEnv, base: Resource, version: string, onDrop: (n: number, err?: Error) => void): LeanSpanExporter | undefined {
   if (settings.exporter !== 'otlp' || settings.protocol !== 'http/protobuf') return undefined;
+  // A sampler left to the SDK (OTEL_TRACES_SAMPLER, e.g. jaeger_remote) decides per span in the SDK.
+  if (settings.sampleRatio === undefined) return undefined;
   const pick = (name: string) => env[`OTEL_EXPORTER_OTLP_TRACES_${name}`] ?? env[`OTEL_EXPORTER_OTLP_${name}`];
   if ((pick('COMPRESSION') ?? 'none') !== 'none' || pick('CERTIFICATE') !== undefined || pick('CLIENT_KEY') !== undefined || pick('CLIENT_CERTIFICATE') !== undefined) return undefined;
   const endpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
   const url = settings.url ?? (endpoint !== undefined && endpoint !== '' ? endpoint : `${(env.OTEL_EXPORTER_OTLP_ENDPOINT || 'http://localhost:4318').replace(/\/+$/, '')}/v1/traces`);
+  // An endpoint that is not an http(s) URL: the SDK's exporter reports it (and falls back), not us.
+  if (!URL.canParse(url) || !['http:', 'https:'].includes(new URL(url).protocol)) return undefined;
   const timeout = Number(pick('TIMEOUT') ?? 10_000);
   // The same resource the SDK exports: the base, then what the detectors find, then service.name.
   let resource = base.merge(detectResources({ detectors: [envDetector, hostDetector] }));
@@ -296,7 +300,8 @@ function leanExporter(settings: TracingSettings, env: NodeJS.ProcessEnv, base: R
   const settled = resource.waitForAsyncAttributes?.() ?? Promise.resolve();
   const exporter = new LeanSpanExporter({
     url,
-    headers: parseHeaders(pick('HEADERS') ?? ''),
+    // As the SDK: the generic headers, then the traces-specific ones over them.
+    headers: { ...parseKeyPairsIntoRecord(env.OTEL_EXPORTER_OTLP_HEADERS), ...parseKeyPairsIntoRecord(env.OTEL_EXPORTER_OTLP_TRACES_HEADERS) },
     timeoutMs: Number.isFinite(timeout) && timeout > 0 ? timeout : 10_000,
     resource: () => attributes,
     ready: settled.then(() => {
@@ -306,19 +311,4 @@ function leanExporter(settings: TracingSettings, env: NodeJS.ProcessEnv, base: R
     onDrop,
   });
   return exporter;
-}
-
-// OTEL_EXPORTER_OTLP_HEADERS: key=value pairs, comma-separated, values URL-encoded.
-function parseHeaders(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const pair of text.split(',')) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) continue;
-    try {
-      out[decodeURIComponent(pair.slice(0, eq).trim())] = decodeURIComponent(pair.slice(eq + 1).trim());
-    } catch {
-      // a malformed pair is skipped, as the SDK does
-    }
-  }
-  return out;
 }

@@ -12,7 +12,7 @@
 // `server_busy` replies, enforced by net.Server.maxConnections (whose 'drop'
 // events are counted). Nothing else can take the socket clients' share.
 
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 
 /** Descriptors set aside for consumers other than socket clients, each capped on its own. */
 export interface FdReserve {
@@ -57,9 +57,17 @@ export function openFilesLimit(): number | undefined {
   }
 }
 
-function openDescriptors(): number | undefined {
+/**
+ * Open fds of this process (Linux). Linux 6.2+ reports the count as the size
+ * of /proc/self/fd (one stat, ~20 µs); older kernels report 0 there, and the
+ * directory is listed instead (~9 ms at 10,000 connections). Undefined where
+ * /proc is not available.
+ */
+export function openFdCount(): number | undefined {
   try {
-    return readdirSync('/proc/self/fd').length;
+    const size = statSync('/proc/self/fd').size;
+    // Minus 1: the listing's own fd is open while it runs.
+    return size > 0 ? size : readdirSync('/proc/self/fd').length - 1;
   } catch {
     return undefined;
   }
@@ -70,7 +78,7 @@ function openDescriptors(): number | undefined {
  * consumer has its share. Where the limit cannot be read, limits.maxClients
  * stands as configured.
  */
-export function computeFdBudget(maxClients: number, reserve: FdReserve, limit = openFilesLimit(), openNow = openDescriptors()): FdBudget {
+export function computeFdBudget(maxClients: number, reserve: FdReserve, limit = openFilesLimit(), openNow = openFdCount()): FdBudget {
   const reserved = reserve.http + reserve.exporter + MISC_FDS;
   if (limit === undefined) return { openFilesLimit: undefined, openNow, maxClients, maxConnections: maxClients + BUSY_SLACK, reserved };
   const available = limit - (openNow ?? 32) - reserved - BUSY_SLACK;

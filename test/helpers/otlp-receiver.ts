@@ -46,6 +46,8 @@ export interface ReceivedRequest {
   bytes: number;
   /** HTTP status the receiver answered with. */
   status: number;
+  /** The request's headers (lower-case names). */
+  headers: IncomingMessage['headers'];
 }
 
 export interface OtlpReceiver {
@@ -82,7 +84,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     req.on('end', () => {
       const contentType = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
       const path = (req.url ?? '').split('?')[0]!;
-      const record: ReceivedRequest = { path, contentType, bytes: size, status: 0 };
+      const record: ReceivedRequest = { path, contentType, bytes: size, status: 0, headers: req.headers };
       requests.push(record);
       const reply = (status: number, type: string, body: string | Buffer) => {
         record.status = status;

@@ -97,3 +97,62 @@ test('a collector that accepts but never answers: spans beyond the bounded queue
   t.like(await c.next(), { type: 'pong', id: 'still' });
   c.end();
 });
+
+// 5,000 pipelined pings: more than one lean request (4,096 spans), so one is sealed and sent at once.
+async function pingMany(sock: string, n = 5000): Promise<void> {
+  const c = await RawClient.handshaken(sock);
+  for (let i = 0; i < n; i++) c.send({ type: 'ping', id: i });
+  for (let i = 0; i < n; i++) t_like(await c.next(), i);
+  c.end();
+  await c.closed;
+}
+function t_like(reply: unknown, id: number): void {
+  const r = reply as { type?: string; id?: unknown };
+  if (r.type !== 'pong' || r.id !== id) throw new Error(`expected pong ${id}, got ${JSON.stringify(reply)}`);
+}
+
+test('OTEL_EXPORTER_OTLP_ENDPOINT without a scheme (collector:4318): the server serves and stops cleanly, message spans go to the SDK\'s exporter, which reports it', async (t) => {
+  const sock = join(tmpDir(t), 'f.sock');
+  const s = spawnServer(t, { env: { FUGUE_SOCKET_PATH: sock, FUGUE_TRACING_EXPORTER: 'otlp', FUGUE_TRACING_SAMPLE_RATIO: '1', OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318', OTEL_EXPORTER_OTLP_TIMEOUT: '1000' } });
+  await s.ready();
+  await pingMany(sock);
+  s.child.kill('SIGTERM');
+  t.is((await s.exited).code, 0, 'a clean exit: nothing thrown by the exporter');
+});
+
+test('an OTLP header value with a newline (x-bad=a%0Ab): the requests fail, spans are dropped and counted, the server keeps serving', async (t) => {
+  const r = await startOtlpReceiver();
+  t.teardown(() => r.close());
+  const sock = join(tmpDir(t), 'f.sock');
+  const s = spawnServer(t, { env: { FUGUE_SOCKET_PATH: sock, FUGUE_TRACING_EXPORTER: 'otlp', FUGUE_TRACING_ENDPOINT: r.url, FUGUE_TRACING_SAMPLE_RATIO: '1', OTEL_EXPORTER_OTLP_HEADERS: 'x-bad=a%0Ab' } });
+  await s.ready();
+  const sidecar = await waitFor(() => httpPortOf(s), { what: 'sidecar port' });
+  await pingMany(sock);
+  const dropped = await waitFor(async () => {
+    const line = (await (await fetch(`http://127.0.0.1:${sidecar}/metrics`)).text()).split('\n').find((l) => l.startsWith('fugue_spans_dropped_total '));
+    const n = Number(line?.split(' ')[1]);
+    return n >= 4096 ? n : undefined;
+  }, { what: 'at least one lean request of 4,096 spans dropped and counted' });
+  t.true(dropped >= 4096);
+  await pingMany(sock, 10);
+  s.child.kill('SIGTERM');
+  t.is((await s.exited).code, 0);
+});
+
+test('OTLP headers as the SDK merges them: OTEL_EXPORTER_OTLP_HEADERS, with OTEL_EXPORTER_OTLP_TRACES_HEADERS over them, on the lean requests too', async (t) => {
+  const r = await startOtlpReceiver();
+  t.teardown(() => r.close());
+  const sock = join(tmpDir(t), 'f.sock');
+  const s = spawnServer(t, { env: { FUGUE_SOCKET_PATH: sock, FUGUE_TRACING_EXPORTER: 'otlp', FUGUE_TRACING_ENDPOINT: r.url, FUGUE_TRACING_SAMPLE_RATIO: '1', OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer%20secret,x-team=generic', OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'x-team=traces' } });
+  await s.ready();
+  await pingMany(sock, 3);
+  s.child.kill('SIGTERM');
+  t.is((await s.exited).code, 0);
+  await waitFor(() => r.spans.filter((x) => x.name === 'ping').length === 3, { what: 'three ping spans (lean)' });
+  t.true(r.requests.length >= 2, 'the SDK\'s request (the connection span) and the lean one (the pings)');
+  for (const q of r.requests) {
+    t.is(q.headers.authorization, 'Bearer secret', `${q.bytes} B request: the generic header`);
+    t.is(q.headers['x-team'], 'traces', `${q.bytes} B request: the traces-specific header wins`);
+  }
+});
+
