@@ -30,8 +30,8 @@ test('src/protocol is pure: no node:net, fs, timers, http or child_process', (t)
   }
 });
 
-test('errors.ts imports nothing local', (t) => {
-  t.deepEqual(all.find((f) => f.file === 'errors.ts')!.imports.filter((s) => s.startsWith('.')), []);
+test('errors.ts and host.ts import nothing local', (t) => {
+  for (const leaf of ['errors.ts', 'host.ts']) t.deepEqual(all.find((f) => f.file === leaf)!.imports.filter((s) => s.startsWith('.')), [], leaf);
 });
 
 test('src/server never imports observability, http, config, app or cli', (t) => {

@@ -9,7 +9,7 @@
 
 import { Counter, Gauge, Registry, collectDefaultMetrics, type OpenMetricsContentType } from 'prom-client';
 import { ERROR_CODES } from '../protocol/index.js';
-import { openFdCount } from '../server/fd-budget.js';
+import { openFdCount } from '../host.js';
 import { CLOSE_REASONS, REJECT_REASONS } from '../server/instrumentation.js';
 import type { LogSinkStats } from './log-sink.js';
 import { BatchedCounter, BatchedHistogram, openMetricsRegistry, registerCustom, registersOf, textRegistryOf, type CounterSlot, type GaugeSlot } from './prom-adapter.js';

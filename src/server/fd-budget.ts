@@ -12,7 +12,8 @@
 // `server_busy` replies, enforced by net.Server.maxConnections (whose 'drop'
 // events are counted). Nothing else can take the socket clients' share.
 
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { openFdCount } from '../host.js';
 
 /** Descriptors set aside for consumers other than socket clients, each capped on its own. */
 export interface FdReserve {
@@ -57,21 +58,6 @@ export function openFilesLimit(): number | undefined {
   }
 }
 
-/**
- * Open fds of this process (Linux). Linux 6.2+ reports the count as the size
- * of /proc/self/fd (one stat, ~20 µs); older kernels report 0 there, and the
- * directory is listed instead (~9 ms at 10,000 connections). Undefined where
- * /proc is not available.
- */
-export function openFdCount(): number | undefined {
-  try {
-    const size = statSync('/proc/self/fd').size;
-    // Minus 1: the listing's own fd is open while it runs.
-    return size > 0 ? size : readdirSync('/proc/self/fd').length - 1;
-  } catch {
-    return undefined;
-  }
-}
 
 /**
  * The client limit that fits in the open-files limit once every other
