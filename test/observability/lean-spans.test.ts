@@ -102,11 +102,11 @@ test('a collector that accepts but never answers: spans beyond the bounded queue
 async function pingMany(sock: string, n = 5000): Promise<void> {
   const c = await RawClient.handshaken(sock);
   for (let i = 0; i < n; i++) c.send({ type: 'ping', id: i });
-  for (let i = 0; i < n; i++) t_like(await c.next(), i);
+  for (let i = 0; i < n; i++) expectPong(await c.next(), i);
   c.end();
   await c.closed;
 }
-function t_like(reply: unknown, id: number): void {
+function expectPong(reply: unknown, id: number): void {
   const r = reply as { type?: string; id?: unknown };
   if (r.type !== 'pong' || r.id !== id) throw new Error(`expected pong ${id}, got ${JSON.stringify(reply)}`);
 }
