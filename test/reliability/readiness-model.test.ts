@@ -17,25 +17,15 @@ import { FugueClient } from '../../src/client/client.js';
 import { SocketPathModel, type Item } from '../helpers/socket-path-model.js';
 import { httpPortOf, spawnServer } from '../helpers/spawn-server.js';
 import { tmpDir } from '../helpers/tmp.js';
+import { envInt, mulberry32 } from '../helpers/rng.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const CHECK_MS = 50;
-const STEPS = Number(process.env.FUGUE_MODEL_STEPS ?? 40);
+const STEPS = envInt('FUGUE_MODEL_STEPS', 40);
 // Seed 5 displaces the live socket and puts it back with nothing in between,
 // the sequence that left readiness at 503 for good before the fix: it runs
 // every time, next to a new random seed.
-const SEEDS = process.env.FUGUE_MODEL_SEED !== undefined ? [Number(process.env.FUGUE_MODEL_SEED)] : [5, Date.now() % 1_000_000];
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const SEEDS = process.env.FUGUE_MODEL_SEED ? [envInt('FUGUE_MODEL_SEED', 0)] : [5, Date.now() % 1_000_000];
 
 const EVENTS = ['remove', 'moveAway', 'displace', 'restore', 'file', 'dir', 'fifo', 'symlink', 'foreign', 'killForeign', 'swapSymlink', 'swapAlt', 'unswap'] as const;
 type Event = (typeof EVENTS)[number];
