@@ -13,6 +13,7 @@ import { RawClient } from '../helpers/raw-client.js';
 import { httpPortOf, spawnServer, type Spawned } from '../helpers/spawn-server.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { onceWithin, waitFor } from '../helpers/wait-for.js';
+import { scrapeSample } from '../helpers/scrape.js';
 
 const DRAIN_SIGNALS = Object.entries(SIGNAL_ACTIONS).filter(([, a]) => a === 'drain').map(([s]) => s as NodeJS.Signals);
 
@@ -26,12 +27,6 @@ function tcpOpen(port: number): Promise<boolean> {
     });
     s.once('error', () => resolve(false));
   });
-}
-
-async function metric(port: number, series: string): Promise<number | undefined> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.split(' ')[1]);
 }
 
 test('the table covers the catchable signals whose default action ends the process', (t) => {
@@ -120,7 +115,7 @@ test('SIGHUP reloads: live keys apply without dropping a client, restart-only ke
   await s.ready();
   const port = await waitFor(() => httpPortOf(s), { what: 'sidecar port' });
   const first = await FugueClient.connect(sock, { clientName: 'first' });
-  t.is(await metric(port, 'fugue_max_clients'), 10);
+  t.is(await scrapeSample(port, 'fugue_max_clients'), 10);
   t.falsy(s.logs.find((l) => l.msg === 'client handshake complete'), 'debug lines are off at info');
 
   // 1. A good change: two live keys and one that needs a restart.
@@ -130,8 +125,8 @@ test('SIGHUP reloads: live keys apply without dropping a client, restart-only ke
   t.deepEqual((reloaded.applied as string[]).sort(), ['limits.maxClients', 'log.level']);
   t.deepEqual(reloaded.restartRequired, ['http.maxConnections']);
   t.like(await s.waitLog((l) => l.msg.startsWith('configuration reload: these keys only take effect after a restart'), 'the restart-only warning'), { keys: ['http.maxConnections'] });
-  t.is(await metric(port, 'fugue_max_clients'), 2);
-  t.is(await metric(port, 'fugue_config_reloads_total{result="success"}'), 1);
+  t.is(await scrapeSample(port, 'fugue_max_clients'), 2);
+  t.is(await scrapeSample(port, 'fugue_config_reloads_total{result="success"}'), 1);
   t.is((await first.ping()).type, 'pong', 'the client from before the reload is still served');
   const second = await FugueClient.connect(sock, { clientName: 'second' });
   await s.waitLog((l) => l.msg === 'client handshake complete' && l.clientName === 'second', 'a debug line after the reload');
@@ -147,8 +142,8 @@ test('SIGHUP reloads: live keys apply without dropping a client, restart-only ke
   t.regex(refused.msg, /limits\.maxClients/);
   t.regex(refused.msg, /"lots"/);
   t.regex(refused.msg, new RegExp(`config file ${file.replace(/[.]/g, '\\.')}`));
-  t.is(await metric(port, 'fugue_config_reloads_total{result="failure"}'), 1);
-  t.is(await metric(port, 'fugue_max_clients'), 2, 'the running value stays');
+  t.is(await scrapeSample(port, 'fugue_config_reloads_total{result="failure"}'), 1);
+  t.is(await scrapeSample(port, 'fugue_max_clients'), 2, 'the running value stays');
   t.is((await second.ping()).type, 'pong');
 
   // 3. --check-config on the same sources says the same thing, with exit 78.

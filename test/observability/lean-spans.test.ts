@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { splitMs, unixNanos } from '../../src/observability/lean-spans.js';
 import { startOtlpReceiver } from '../helpers/otlp-receiver.js';
 import { RawClient } from '../helpers/raw-client.js';
+import { scrapeSample } from '../helpers/scrape.js';
 import { httpPortOf, spawnServer } from '../helpers/spawn-server.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -80,7 +81,7 @@ test('a collector that accepts but never answers: spans beyond the bounded queue
   const s = spawnServer(t, { env: { FUGUE_SOCKET_PATH: sock, FUGUE_TRACING_EXPORTER: 'otlp', FUGUE_TRACING_ENDPOINT: `http://127.0.0.1:${port}`, FUGUE_TRACING_SAMPLE_RATIO: '1', OTEL_EXPORTER_OTLP_TIMEOUT: '120000' } });
   await s.ready();
   const sidecar = await waitFor(() => httpPortOf(s), { what: 'sidecar port' });
-  const metric = async (name: string) => Number(/\n?(\d+(?:\.\d+)?)$/.exec((await (await fetch(`http://127.0.0.1:${sidecar}/metrics`)).text()).split('\n').find((l) => l.startsWith(`${name} `)) ?? 'x NaN')?.[1]);
+  const metric = (name: string) => scrapeSample(sidecar, name);
   const c = await RawClient.handshaken(sock);
   // 80,000 messages in pipelined bursts: more than the queue holds (2 requests in flight + 8 queued, 4,096 spans each).
   for (let burst = 0; burst < 80; burst++) {
@@ -129,8 +130,7 @@ test('an OTLP header value with a newline (x-bad=a%0Ab): the requests fail, span
   const sidecar = await waitFor(() => httpPortOf(s), { what: 'sidecar port' });
   await pingMany(sock);
   const dropped = await waitFor(async () => {
-    const line = (await (await fetch(`http://127.0.0.1:${sidecar}/metrics`)).text()).split('\n').find((l) => l.startsWith('fugue_spans_dropped_total '));
-    const n = Number(line?.split(' ')[1]);
+    const n = await scrapeSample(sidecar, 'fugue_spans_dropped_total');
     return n >= 4096 ? n : undefined;
   }, { what: 'at least one lean request of 4,096 spans dropped and counted' });
   t.true(dropped >= 4096);

@@ -12,6 +12,7 @@ import type { LogLine } from '../helpers/log-sink.js';
 import { spawnServer, type Spawned } from '../helpers/spawn-server.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { onceWithin, waitFor } from '../helpers/wait-for.js';
+import { scrapeSample } from '../helpers/scrape.js';
 
 const BUFFER = 16_384; // log.maxBufferedBytes, its minimum
 
@@ -43,12 +44,6 @@ function fifoReader(t: ExecutionContext, dir: string): FifoReader {
   return { writeFd, lines, pause: () => sock.pause(), resume: () => sock.resume(), ended };
 }
 
-async function metric(port: number, series: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? Number.NaN : Number(line.split(' ')[1]);
-}
-
 async function startWithFifo(t: ExecutionContext, env: Record<string, string> = {}): Promise<{ s: Spawned; reader: FifoReader; sock: string; port: number }> {
   const dir = tmpDir(t);
   const sock = join(dir, 'f.sock');
@@ -78,10 +73,10 @@ test('a stalled log reader: clients and probes are served, lost lines are bounde
   const { s, reader, sock, port } = await startWithFifo(t);
   reader.pause();
   await churn(sock, port, 800); // throws if a reply or a probe is late (one log line per connection at info)
-  const dropped = await metric(port, 'fugue_log_lines_dropped_total');
+  const dropped = await scrapeSample(port, 'fugue_log_lines_dropped_total', 2000);
   t.true(dropped > 0, `lines dropped while stalled: ${dropped}`);
-  t.true((await metric(port, 'fugue_log_buffered_bytes')) <= BUFFER, 'the backlog stays within log.maxBufferedBytes');
-  t.log(`LOGSTALL: 800 connections while the reader was stalled; ${dropped} lines dropped, ${await metric(port, 'fugue_log_lines_written_total')} written`);
+  t.true((await scrapeSample(port, 'fugue_log_buffered_bytes', 2000)) <= BUFFER, 'the backlog stays within log.maxBufferedBytes');
+  t.log(`LOGSTALL: 800 connections while the reader was stalled; ${dropped} lines dropped, ${await scrapeSample(port, 'fugue_log_lines_written_total', 2000)} written`);
 
   reader.resume();
   const summary = await waitFor(() => reader.lines.find((l) => l.msg.startsWith('log output stalled')), { what: 'the stall summary', timeoutMs: 5000 });
@@ -102,7 +97,7 @@ test('SIGTERM while the log reader is stalled: the drain completes and the proce
   const { s, reader, sock, port } = await startWithFifo(t, { FUGUE_SHUTDOWN_TIMEOUT_MS: '3000' });
   reader.pause();
   await churn(sock, port, 800);
-  t.true((await metric(port, 'fugue_log_lines_dropped_total')) > 0, 'the reader is really stalled');
+  t.true((await scrapeSample(port, 'fugue_log_lines_dropped_total', 2000)) > 0, 'the reader is really stalled');
   const stay = await FugueClient.connect(sock);
   const t0 = Date.now();
   s.child.kill('SIGTERM');

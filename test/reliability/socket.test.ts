@@ -10,6 +10,7 @@ import { testNeeding } from '../helpers/needs.js';
 import { httpPortOf, spawnServer, type Spawned } from '../helpers/spawn-server.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait-for.js';
+import { scrapeSample } from '../helpers/scrape.js';
 
 async function staleSocketAt(path: string): Promise<void> {
   const l = createServer();
@@ -17,12 +18,6 @@ async function staleSocketAt(path: string): Promise<void> {
   await new Promise<void>((r) => l.listen(tmp, r));
   renameSync(tmp, path);
   await new Promise<void>((r) => l.close(() => r()));
-}
-
-async function metric(port: number, series: string): Promise<number | undefined> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.split(' ')[1]);
 }
 
 test('five servers started at the same instant on one path (with a stale socket there): exactly one serves, the others exit 69', async (t) => {
@@ -68,7 +63,7 @@ test('a deleted socket file is noticed and re-created; readiness is 503 until it
   const after = await FugueClient.connect(sock);
   t.is((await after.ping()).type, 'pong');
   t.is((await before.echo('still here')).data, 'still here', 'a connection from before the loss keeps working');
-  t.is(await metric(port, 'fugue_socket_rebinds_total'), 1);
+  t.is(await scrapeSample(port, 'fugue_socket_rebinds_total'), 1);
   t.truthy(s.logs.find((l) => l.msg === 'socket re-created'));
 
   // 2. Replaced by something that is not a socket: never deleted, readiness 503 until it goes.
@@ -78,13 +73,13 @@ test('a deleted socket file is noticed and re-created; readiness is 503 until it
   await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 503, { what: 'readyz 503', timeoutMs: 5000 });
   const r = await (await fetch(`http://127.0.0.1:${port}/readyz`)).json() as { reason: string };
   t.regex(r.reason, /socket file missing/);
-  t.is(await metric(port, 'fugue_socket_listening'), 0);
+  t.is(await scrapeSample(port, 'fugue_socket_listening'), 0);
   t.is((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
   t.is(readFileSync(sock, 'utf8'), 'not a socket');
   unlinkSync(sock);
   await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, { what: 'readyz 200 again', timeoutMs: 5000 });
   t.true(lstatSync(sock).isSocket());
-  t.is(await metric(port, 'fugue_socket_rebinds_total'), 2);
+  t.is(await scrapeSample(port, 'fugue_socket_rebinds_total'), 2);
   const third = await FugueClient.connect(sock);
   t.is((await third.ping()).type, 'pong');
 
