@@ -59,3 +59,41 @@ export function httpGet(url: URL, options: HttpProbeOptions): Promise<HttpProbeR
     req.end();
   });
 }
+
+// probeDrainingPeer asks whoever holds the sidecar's port whether it is a fugue-server that is
+// draining. A rolling restart starts the successor while its predecessor
+// drains (docs/operations.md, "Rolling restart"); the predecessor gave up the
+// socket path at once but keeps the HTTP port until it exits, so that its drain
+// stays observable. The successor recognises it by its /readyz answer and takes
+// the port over when it is released, instead of failing.
+
+/** What a draining fugue-server says about itself on /readyz. */
+export interface DrainingPeer {
+  pid: number | undefined;
+  /** Time left until its drain deadline, in ms (then it flushes spans and exits). */
+  drainRemainingMs: number;
+}
+
+/** The peer at host:port if it is a draining fugue-server, else undefined. Never rejects. */
+export async function probeDrainingPeer(host: string, port: number, timeoutMs = 1000): Promise<DrainingPeer | undefined> {
+  const url = new URL(`http://${host.includes(':') ? `[${host}]` : host}:${port}/readyz`);
+  try {
+    return parsePeer((await httpGet(url, { timeoutMs })).body);
+  } catch {
+    return undefined;
+  }
+}
+
+function parsePeer(body: string): DrainingPeer | undefined {
+  let r: unknown;
+  try {
+    r = JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+  if (r === null || typeof r !== 'object') return undefined;
+  const o = r as Record<string, unknown>;
+  if (o.service !== 'fugue-server' || o.state !== 'draining') return undefined;
+  const remaining = typeof o.drainRemainingMs === 'number' && Number.isFinite(o.drainRemainingMs) ? Math.max(0, o.drainRemainingMs) : 0;
+  return { pid: typeof o.pid === 'number' ? o.pid : undefined, drainRemainingMs: remaining };
+}
