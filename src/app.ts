@@ -11,42 +11,27 @@ import { FugueError, isFugueError } from './errors.js';
 import { HttpSidecar, type Readiness } from './http/sidecar.js';
 import { probeDrainingPeer } from './client/http-probe.js';
 import { createObservability, type Observability, type ObservabilityOptions } from './observability/index.js';
-import { resolveTracingSettings } from './observability/tracing.js';
 import { clientsFeature } from './features/clients.js';
-import { coreHandlers, type Feature } from './server/handlers.js';
-import { FugueServer, type DrainResult, type LiveSettings } from './server/server.js';
+import { eventsFeature } from './features/events.js';
+import { applyReload, changedKeys, mergeKeys } from './reload.js';
+import { publish } from './server/channels.js';
+import type { Feature } from './server/features.js';
+import { FugueServer, type DrainResult } from './server/server.js';
+
+export { RELOADABLE_KEYS } from './reload.js';
 
 /** Longest span flush at shutdown, in ms (part of a supervisor's stop timeout: docs/deployment.md). */
 export const SPAN_FLUSH_MAX_MS = 5000;
 /** Extra time a successor waits for a draining predecessor's HTTP port beyond its drain deadline, in ms. */
 const HANDOVER_SLACK_MS = SPAN_FLUSH_MAX_MS + 2000;
 
-/**
- * Keys a reload (SIGHUP) applies to the running server. Every other key needs
- * a restart: a reload that changes one logs it and keeps the running value.
- * docs/configuration.md marks each key the same way (a test keeps them in step).
- */
-export const RELOADABLE_KEYS: ReadonlySet<string> = new Set([
-  'log.level',
-  'limits.maxClients',
-  'limits.maxFrameBytes',
-  'limits.maxBufferedBytes',
-  'limits.handshakeTimeoutMs',
-  'limits.frameTimeoutMs',
-  'limits.idleTimeoutMs',
-  'shutdown.timeoutMs',
-  'socket.checkIntervalMs',
-  'tracing.sampleRatio',
-  'tracing.slowThresholdMs',
-]);
-
 /** What App needs: the configuration and version, and optional overrides of what observability creates. */
-export interface AppOptions extends Omit<ObservabilityOptions, 'config' | 'version' | 'messageTypes'> {
+export interface AppOptions extends Omit<ObservabilityOptions, 'config' | 'version'> {
   /** The validated configuration (loadConfig). */
   config: Config;
   /** Reported as `server_version`. */
   version: string;
-  /** Features registered on top of the protocol's core types. Default: `[clientsFeature]` (`list_clients`). */
+  /** Features registered on top of the protocol's own types. Default: `[clientsFeature, eventsFeature]` (`list_clients`, `events.*`). */
   features?: readonly Feature[];
   /** A listening socket passed by the service manager, served instead of binding socket.path (see FugueServerOptions.inheritedFd). Default: none. */
   inheritedFd?: number;
@@ -71,17 +56,16 @@ export class App {
   #env: NodeJS.ProcessEnv;
   #closing: Promise<DrainResult> | undefined;
   #handover: Promise<void> | undefined;
+  readonly #unobserve: () => void;
 
   constructor(options: AppOptions) {
     const { config, version } = options;
     this.#config = config;
     this.#env = options.env ?? process.env;
-    // One handler table for the server and the metrics: its types are exported at 0 from the start.
-    const handlers = (options.features ?? [clientsFeature]).reduce((table, f) => table.use(f), coreHandlers());
-    this.observability = createObservability({ ...options, messageTypes: handlers.types() });
-    const instr = this.observability.instrumentation;
+    this.observability = createObservability(options);
+    const obs = this.observability;
     this.server = new FugueServer({
-      handlers,
+      features: options.features ?? [clientsFeature, eventsFeature],
       socketPath: config.socket.path,
       socketMode: Number.parseInt(config.socket.mode, 8),
       version,
@@ -93,7 +77,6 @@ export class App {
       idleTimeoutMs: config.limits.idleTimeoutMs,
       frameTimeoutMs: config.limits.frameTimeoutMs,
       socketCheckIntervalMs: config.socket.checkIntervalMs,
-      instrumentation: instr,
       ...(options.inheritedFd !== undefined ? { inheritedFd: options.inheritedFd } : {}),
       fdReserve: {
         // + 2: the sidecar's spare place (see http/sidecar.ts) and its listening
@@ -111,10 +94,12 @@ export class App {
           headersTimeoutMs: config.http.headersTimeoutMs,
           metrics: (om) => this.observability.metrics.render(om),
           readiness: () => this.readiness(),
-          onReject: (reason) => instr.httpRejected(reason),
-          onConnections: (delta) => instr.httpConnections(delta),
+          onReject: (reason) => obs.httpRejected(reason),
+          onConnections: (delta) => obs.httpConnections(delta),
         })
       : undefined;
+    // Spans, metrics and logs subscribe to this server's events before it starts.
+    this.#unobserve = obs.observe(this.server.view);
   }
 
   /** The configuration in force (a reload replaces it). */
@@ -158,7 +143,7 @@ export class App {
       } catch (err) {
         const peer = isPortInUse(err) ? await probeDrainingPeer(this.#config.http.host, this.#config.http.port) : undefined;
         if (peer === undefined) {
-          await this.observability.tracing.shutdown(1000);
+          await this.#stopObserving(1000);
           throw err;
         }
         const waitMs = peer.drainRemainingMs + HANDOVER_SLACK_MS;
@@ -174,9 +159,15 @@ export class App {
       await this.server.start();
     } catch (err) {
       await this.sidecar?.close();
-      await this.observability.tracing.shutdown(1000);
+      await this.#stopObserving(1000);
       throw err;
     }
+  }
+
+  // Last: observers see the server's final events (the drain summary) first.
+  async #stopObserving(flushMs: number): Promise<void> {
+    this.#unobserve();
+    await this.observability.tracing.shutdown(flushMs);
   }
 
   #sidecarListening(addr: AddressInfo): void {
@@ -208,7 +199,7 @@ export class App {
       const result = await this.server.close(reason);
       await this.sidecar?.close();
       const left = this.#config.shutdown.timeoutMs - (performance.now() - t0);
-      await this.observability.tracing.shutdown(Math.min(SPAN_FLUSH_MAX_MS, Math.max(500, left)));
+      await this.#stopObserving(Math.min(SPAN_FLUSH_MAX_MS, Math.max(500, left)));
       return result;
     })();
     return this.#closing;
@@ -218,6 +209,7 @@ export class App {
   destroy(): void {
     this.server.destroy();
     this.sidecar?.destroy();
+    // Observers stay: the forced drain's last closes and its summary are still reported.
     void this.observability.tracing.shutdown(200);
   }
 
@@ -227,48 +219,18 @@ export class App {
    * An invalid configuration changes nothing: the running one stays.
    */
   reload(load: () => { config: Config }): ReloadOutcome {
-    const { log, metrics } = this.observability;
+    const server = this.server.view;
     let next: Config;
     try {
       next = load().config;
     } catch (err) {
-      metrics.configReloads.inc({ result: 'failure' });
-      const fields = isFugueError(err) ? { code: err.code, ...err.details } : { err };
-      log.error(fields, `configuration reload refused, the running configuration stays: ${(err as Error).message}`);
+      publish('reload', { server, ok: false, applied: [], restartRequired: [], error: err as Error });
       return { ok: false, error: err as Error };
     }
-    const changed = changedKeys(this.#config, next);
-    const applied: string[] = [];
-    const restartRequired: string[] = [];
-    const live: LiveSettings = {};
-    for (const key of changed) {
-      if (!RELOADABLE_KEYS.has(key) || (key === 'tracing.sampleRatio' && !this.#applySampleRatio(next))) {
-        restartRequired.push(key);
-        continue;
-      }
-      applied.push(key);
-      const value = valueAt(next, key);
-      if (key === 'log.level') log.level = next.log.level;
-      else if (key === 'tracing.slowThresholdMs') this.observability.tracing.setSlowMs(next.tracing.slowThresholdMs);
-      else if (key === 'shutdown.timeoutMs') live.shutdownTimeoutMs = value as number;
-      else if (key === 'socket.checkIntervalMs') live.socketCheckIntervalMs = value as number;
-      else if (key.startsWith('limits.')) (live as Record<string, number>)[key.slice('limits.'.length)] = value as number;
-    }
-    this.server.reconfigure(live);
-    metrics.shutdownTimeout.set(this.server.shutdownTimeoutMs / 1000);
-    this.#config = merge(this.#config, next, applied);
-    metrics.configReloads.inc({ result: 'success' });
-    metrics.configLastSuccess.set(Math.round(Date.now() / 1000));
-    log.info({ applied, restartRequired }, applied.length === 0 && restartRequired.length === 0 ? 'configuration reloaded: nothing changed' : 'configuration reloaded');
-    if (restartRequired.length > 0) {
-      log.warn({ keys: restartRequired }, 'configuration reload: these keys only take effect after a restart and keep their running values');
-    }
+    const { applied, restartRequired } = applyReload(next, changedKeys(this.#config, next), { server: this.server, observability: this.observability, env: this.#env });
+    this.#config = mergeKeys(this.#config, next, applied);
+    publish('reload', { server, ok: true, applied, restartRequired, error: undefined });
     return { ok: true, applied, restartRequired };
-  }
-
-  #applySampleRatio(next: Config): boolean {
-    const ratio = resolveTracingSettings(next.tracing, this.#env).sampleRatio;
-    return ratio !== undefined && this.observability.tracing.setSampleRatio(ratio);
   }
 
   /** One line of state for a status signal or fuguectl. */
@@ -292,29 +254,3 @@ function isPortInUse(err: unknown): boolean {
   return isFugueError(err) && err.code === 'FUGUE_ERR_HTTP_LISTEN' && err.details.errno === 'EADDRINUSE';
 }
 
-function valueAt(config: Config, key: string): unknown {
-  const [group, leaf] = key.split('.') as [string, string];
-  return (config as unknown as Record<string, Record<string, unknown>>)[group]?.[leaf];
-}
-
-/** Dotted keys whose values differ. */
-function changedKeys(a: Config, b: Config): string[] {
-  const out: string[] = [];
-  for (const [group, leaves] of Object.entries(b)) {
-    for (const [leaf, value] of Object.entries(leaves as Record<string, unknown>)) {
-      if (JSON.stringify(valueAt(a, `${group}.${leaf}`)) !== JSON.stringify(value)) out.push(`${group}.${leaf}`);
-    }
-  }
-  return out;
-}
-
-/** `base` with the `keys` taken from `next`, frozen like every Config. */
-function merge(base: Config, next: Config, keys: string[]): Config {
-  const copy = JSON.parse(JSON.stringify(base)) as Record<string, Record<string, unknown>>;
-  for (const key of keys) {
-    const [group, leaf] = key.split('.') as [string, string];
-    (copy[group] as Record<string, unknown>)[leaf] = valueAt(next, key);
-  }
-  for (const v of Object.values(copy)) Object.freeze(v);
-  return Object.freeze(copy) as unknown as Config;
-}

@@ -4,37 +4,38 @@
 
 export { App, RELOADABLE_KEYS, SPAN_FLUSH_MAX_MS, type AppOptions, type ReloadOutcome } from './app.js';
 export { FugueServer, type FugueServerOptions, type ServerState, type DrainResult, type LiveSettings } from './server/server.js';
+export { type Feature, type FeatureScope } from './server/features.js';
+export { type MessageHandler, type HandlerContext, type HandlerResult } from './server/handlers.js';
+export { connectionState, type ClientHandle, type ClientInfo, type ConnectionState } from './server/client.js';
+export { type ServerView, type Catalog } from './server/view.js';
+export { Stream, type StreamOptions, type PublishResult } from './server/stream.js';
+export { CHANNEL_NAMES, type ChannelKey, type ChannelPayloads } from './server/channels.js';
 export {
-  HandlerTable,
-  coreHandlers,
-  coreFeature,
-  connectionState,
-  type Feature,
-  type MessageHandler,
-  type HandlerContext,
-  type HandlerResult,
-  type ServerView,
-  type ClientHandle,
-  type ClientInfo,
-  type ConnectionState,
-} from './server/handlers.js';
-export {
-  noopInstrumentation,
   CLOSE_REASONS,
   REJECT_REASONS,
-  type Instrumentation,
-  type ConnectionObserver,
-  type ConnectionInfo,
   type CloseReason,
   type RejectReason,
-  type CloseEvent,
-  type CloseInfo,
+  type LimitName,
+  type ListeningEvent,
+  type SocketEvent,
+  type ClientLimitEvent,
+  type AcceptErrorEvent,
+  type RejectEvent,
+  type DrainEvent,
+  type DrainedEvent,
+  type NoticeEvent,
+  type NoticeCode,
+  type ReloadEvent,
+  type OpenEvent,
+  type HandshakeEvent,
   type MessageEvent,
   type PushEvent,
+  type StreamEvent,
   type LimitEvent,
-  type Log,
-} from './server/instrumentation.js';
+  type CloseEvent,
+} from './server/events.js';
 export { clientsFeature, type ClientLine } from './features/clients.js';
+export { eventsFeature, EVENT_KINDS, EVENTS_MAX_BUFFERED_BYTES, type EventKind } from './features/events.js';
 export { FugueClient, DEFAULT_MAX_REPLY_BYTES, type ConnectOptions, type ConnectedInfo } from './client/client.js';
 export { loadConfig, defaultSocketPath, type CliRequest, type LoadOptions, type ConfigProblem } from './config/load.js';
 export type { Config } from './config/schema.js';
@@ -42,6 +43,7 @@ export { FugueError, isFugueError, EXIT, type FugueErrorCode } from './errors.js
 export {
   PROTOCOL_VERSION,
   ReplyShape,
+  PreparedMessage,
   replyPayload,
   errorMessage,
   describe,

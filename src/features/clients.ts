@@ -1,10 +1,10 @@
 // `list_clients`: one line per connected client, like `tmux list-clients`
-// (used by `fuguectl clients`). The example feature of the extension API
+// (used by `fuguectl clients`). An example feature of the extension API
 // (docs/architecture.md, "Adding a feature"): it lives outside src/server and
 // uses only what a handler sees, a snapshot of the connected clients.
 // docs/protocol.md, "Extensions", documents the message.
 
-import type { ClientInfo, Feature } from '../server/handlers.js';
+import type { ClientInfo, Feature } from '../server/extension.js';
 
 /** One client in a `clients` reply (snake_case, like the rest of the protocol). */
 export interface ClientLine {
@@ -36,8 +36,9 @@ function line(c: ClientInfo): ClientLine {
 /** Registers `list_clients` -> `clients` ({ clients: ClientLine[] }, in connection order). */
 export const clientsFeature: Feature = {
   name: 'clients',
-  register(table) {
-    table.register('list_clients', {
+  sends: ['clients'],
+  register(scope) {
+    scope.handle('list_clients', {
       handle: (_msg, ctx) => ({ type: 'clients', clients: ctx.server.clients().map(line) }),
     });
   },

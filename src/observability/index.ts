@@ -1,10 +1,12 @@
-// Observability for one server instance: logger, metrics registry, tracing, and
-// the Instrumentation the server core calls.
+// Observability for one server instance: logger, metrics registry, tracing,
+// and their subscriptions to the server's diagnostics channels (subscribers.ts).
 
 import type { Tracer } from '@opentelemetry/api';
 import type { DestinationStream } from 'pino';
 import type { Config } from '../config/schema.js';
-import { ObservabilityInstrumentation } from './instrumentation.js';
+import type { ServerView } from '../server/view.js';
+import { LogEvents } from './log-events.js';
+import { observeServer } from './subscribers.js';
 import { createLogger, type Logger } from './logger.js';
 import { LogSink } from './log-sink.js';
 import { ServerMetrics } from './metrics.js';
@@ -14,7 +16,7 @@ export { createLogger, type Logger } from './logger.js';
 export { LogSink, type LogSinkStats, type StallReport } from './log-sink.js';
 export { ServerMetrics, CONTENT_TYPE_OPENMETRICS, CONTENT_TYPE_TEXT } from './metrics.js';
 export { Tracing, resolveTracingSettings, type TracingSettings } from './tracing.js';
-export { ObservabilityInstrumentation } from './instrumentation.js';
+export { observeServer } from './subscribers.js';
 
 /** What createObservability needs. */
 export interface ObservabilityOptions {
@@ -30,8 +32,6 @@ export interface ObservabilityOptions {
   tracer?: Tracer;
   /** Collect prom-client default metrics. Default: true. */
   defaultMetrics?: boolean;
-  /** Registered message types, exported at 0 from startup (see MetricsOptions.messageTypes). Default: none. */
-  messageTypes?: readonly string[];
 }
 
 export interface Observability {
@@ -40,7 +40,12 @@ export interface Observability {
   logSink: LogSink | undefined;
   metrics: ServerMetrics;
   tracing: Tracing;
-  instrumentation: ObservabilityInstrumentation;
+  /** Subscribe spans, metrics and logs to this server's events; returns the function that stops them. */
+  observe(view: ServerView): () => void;
+  /** The HTTP sidecar refused a connection (it is not part of the server's channels: the composition root wires it). */
+  httpRejected(reason: 'limit' | 'idle'): void;
+  /** HTTP sidecar connections opened (+1) or closed (-1). */
+  httpConnections(delta: number): void;
 }
 
 export function createObservability(options: ObservabilityOptions): Observability {
@@ -56,7 +61,6 @@ export function createObservability(options: ObservabilityOptions): Observabilit
     maxClients: config.limits.maxClients,
     shutdownTimeoutMs: config.shutdown.timeoutMs,
     ...(options.defaultMetrics !== undefined ? { defaultMetrics: options.defaultMetrics } : {}),
-    ...(options.messageTypes !== undefined ? { messageTypes: options.messageTypes } : {}),
   });
   const tracing = new Tracing({
     settings: resolveTracingSettings(config.tracing, options.env ?? process.env),
@@ -66,6 +70,19 @@ export function createObservability(options: ObservabilityOptions): Observabilit
     env: options.env ?? process.env,
     ...(options.tracer ? { tracer: options.tracer } : {}),
   });
-  const instrumentation = new ObservabilityInstrumentation({ log, metrics, tracing });
-  return { log, logSink, metrics, tracing, instrumentation };
+  const httpLogs = new LogEvents(log);
+  return {
+    log,
+    logSink,
+    metrics,
+    tracing,
+    observe: (view) => observeServer(view, { log, metrics, tracing }),
+    httpRejected(reason) {
+      metrics.httpRejected.inc({ reason });
+      httpLogs.rejected('http', reason);
+    },
+    httpConnections(delta) {
+      metrics.httpConnections.value += delta;
+    },
+  };
 }

@@ -17,7 +17,6 @@ import { randomFillSync } from 'node:crypto';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { performance } from 'node:perf_hooks';
-import type { ProtocolErrorCode } from '../protocol/index.js';
 import { keyPart, keyValueField, lengthDelimited, lengthHeader, ProtoWriter, type OtlpValue } from './proto-writer.js';
 
 /** Spans per export request at most. */
@@ -85,7 +84,7 @@ export interface LeanMessageSpan {
   bytes: number;
   /** The message's id: a number is written as its digits (what String() gives), a string cut to MAX_ATTRIBUTE_CHARS. */
   messageId: string | number | undefined;
-  errorCode: ProtocolErrorCode | undefined;
+  errorCode: string | undefined;
   reason: string;
   parent: LeanParent | undefined;
   link: LeanParent | undefined;

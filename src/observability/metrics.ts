@@ -10,7 +10,8 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics, type OpenMetricsContentType } from 'prom-client';
 import { ERROR_CODES } from '../protocol/index.js';
 import { openFdCount } from '../host.js';
-import { CLOSE_REASONS, REJECT_REASONS } from '../server/instrumentation.js';
+import { CLOSE_REASONS, REJECT_REASONS } from '../server/events.js';
+import type { ServerView } from '../server/view.js';
 import type { LogSinkStats } from './log-sink.js';
 import { BatchedCounter, BatchedHistogram, openMetricsRegistry, registerCustom, registersOf, textRegistryOf, type CounterSlot, type GaugeSlot } from './prom-adapter.js';
 
@@ -18,6 +19,8 @@ import { BatchedCounter, BatchedHistogram, openMetricsRegistry, registerCustom, 
 export const UNKNOWN_TYPE = 'unknown';
 /** Label value for a frame that did not parse into a message at all. */
 export const INVALID_TYPE = 'invalid';
+/** Label value for a sent type or an error code no feature declared (bounded cardinality). */
+export const UNDECLARED = 'undeclared';
 
 /**
  * The `code` label values of fugue_accept_errors_total: the errnos an accept on
@@ -41,13 +44,6 @@ export interface MetricsOptions {
   version: string;
   maxClients: number;
   shutdownTimeoutMs: number;
-  /**
-   * Message types with a registered handler (HandlerTable.types()). Their
-   * fugue_messages_received_total and fugue_message_duration_seconds series,
-   * and those of `unknown` and `invalid`, exist at 0 from startup. A type
-   * registered later gets its series at its first message. Default: none.
-   */
-  messageTypes?: readonly string[];
   /** Collect prom-client's process and Node.js metrics. Default: true. */
   defaultMetrics?: boolean;
   /** The log sink's counters, read at scrape time (absent when logs go to a caller's stream). */
@@ -74,8 +70,8 @@ const CONNECTION_BUCKETS = [0.01, 0.1, 1, 10, 60, 300, 1800, 3600, 14400, 86400]
 export class ServerMetrics {
   readonly registry: Registry<OpenMetricsContentType> = openMetricsRegistry();
   readonly #text: Registry;
-  /** Client connections open now: a plain number, read by the gauge at scrape time. */
-  readonly activeClients: GaugeSlot = { value: 0 };
+  // The server observed (observe()): what the gauges and traffic counters read at scrape time.
+  #view: ServerView | undefined;
   readonly acceptErrors: Counter<'code'>;
   readonly rejected: Counter<'reason'>;
   // Per-connection and per-message families: plain additions into slots,
@@ -83,12 +79,12 @@ export class ServerMetrics {
   readonly accepted: CounterSlot;
   readonly closed: BatchedCounter;
   readonly connectionDuration: BatchedHistogram;
-  readonly bytesReceived: CounterSlot;
-  readonly bytesSent: CounterSlot;
   readonly messagesReceived: BatchedCounter;
   readonly messagesSent: BatchedCounter;
   readonly messageDuration: BatchedHistogram;
   readonly protocolErrors: BatchedCounter;
+  readonly streamPauses: BatchedCounter;
+  readonly streamDropped: BatchedCounter;
   readonly draining: Gauge;
   /** Unix time (s) the graceful drain began; 0 before. Alerts measure a drain from it. */
   readonly drainStartTime: Gauge;
@@ -96,7 +92,8 @@ export class ServerMetrics {
   readonly spansDropped: Counter;
   readonly socketRebinds: Counter;
   readonly maxClients: Gauge;
-  readonly shutdownTimeout: Gauge;
+  /** shutdown.timeoutMs in force, in ms (a reload may change it; read at scrape time). */
+  shutdownTimeoutMs: number;
   readonly configReloads: Counter<'result'>;
   readonly configLastSuccess: Gauge;
   readonly httpRejected: Counter<'reason'>;
@@ -104,8 +101,8 @@ export class ServerMetrics {
 
   constructor(options: MetricsOptions) {
     const registers = registersOf(this.registry);
-    const active = this.activeClients;
-    new Gauge({ name: 'fugue_active_clients', help: 'Client connections open right now (handshaken or not).', registers, collect() { this.set(active.value); } });
+    const metrics = this;
+    new Gauge({ name: 'fugue_active_clients', help: 'Client connections open right now (handshaken or not).', registers, collect() { this.set(metrics.#view?.clientCount() ?? 0); } });
     this.acceptErrors = new Counter({ name: 'fugue_accept_errors_total', help: 'Failed accepts reported by the listener, by errno code (EMFILE, ENFILE, ...).', labelNames: ['code'], registers });
     this.rejected = new Counter({ name: 'fugue_connections_rejected_total', help: 'Connections turned away right after accept, by reason.', labelNames: ['reason'], registers });
     const batched = (name: string, help: string, label?: string): BatchedCounter => {
@@ -115,14 +112,25 @@ export class ServerMetrics {
       return b;
     };
     this.accepted = batched('fugue_connections_accepted_total', 'Connections accepted and registered as clients.').slot('');
-    this.bytesReceived = batched('fugue_received_bytes_total', 'Bytes read from client sockets.').slot('');
-    this.bytesSent = batched('fugue_sent_bytes_total', 'Bytes written to client sockets.').slot('');
+    // Traffic is counted by each connection; a scrape adds what grew since the last one.
+    const traffic = (key: 'bytesIn' | 'bytesOut') => {
+      let last = 0;
+      return function (this: Counter) {
+        const now = metrics.#view?.traffic()[key] ?? last;
+        this.inc(now - last);
+        last = now;
+      };
+    };
+    new Counter({ name: 'fugue_received_bytes_total', help: 'Bytes read from client sockets.', registers, collect: traffic('bytesIn') });
+    new Counter({ name: 'fugue_sent_bytes_total', help: 'Bytes written to client sockets.', registers, collect: traffic('bytesOut') });
     this.closed = batched('fugue_connections_closed_total', 'Client connections ended, by reason.', 'reason');
     this.connectionDuration = new BatchedHistogram({ name: 'fugue_connection_duration_seconds', help: 'How long client connections lasted.', buckets: CONNECTION_BUCKETS });
     registerCustom(this.registry, this.connectionDuration);
     this.messagesReceived = batched('fugue_messages_received_total', 'Frames received, by message type ("unknown" for unregistered types, "invalid" for unparseable frames).', 'type');
     this.messagesSent = batched('fugue_messages_sent_total', 'Messages sent to clients, by type.', 'type');
-    this.protocolErrors = batched('fugue_protocol_errors_total', 'Protocol error replies sent, by error code.', 'code');
+    this.protocolErrors = batched('fugue_protocol_errors_total', 'Error replies sent, by error code (the protocol\'s and those features declared; any other is "undeclared").', 'code');
+    this.streamPauses = batched('fugue_stream_pauses_total', 'Times a subscriber of a stream whose slow policy is drop fell behind and was skipped, by stream.', 'stream');
+    this.streamDropped = batched('fugue_stream_dropped_total', 'Stream messages not sent to subscribers that had fallen behind, by stream.', 'stream');
     this.messageDuration = new BatchedHistogram({ name: 'fugue_message_duration_seconds', help: 'Time from the read that delivered a message to the write of its reply, by type.', label: 'type', buckets: MESSAGE_BUCKETS });
     registerCustom(this.registry, this.messageDuration);
     this.draining = new Gauge({ name: 'fugue_draining', help: '1 while a graceful shutdown is draining clients, else 0.', registers });
@@ -136,8 +144,8 @@ export class ServerMetrics {
     this.socketRebinds = new Counter({ name: 'fugue_socket_rebinds_total', help: 'Times the socket file was found missing or replaced and re-created.', registers });
     this.maxClients = new Gauge({ name: 'fugue_max_clients', help: 'Clients served at once: limits.maxClients, lowered when the open-files limit leaves less room.', registers });
     this.maxClients.set(options.maxClients);
-    this.shutdownTimeout = new Gauge({ name: 'fugue_shutdown_timeout_seconds', help: 'The configured shutdown.timeoutMs, in seconds.', registers });
-    this.shutdownTimeout.set(options.shutdownTimeoutMs / 1000);
+    this.shutdownTimeoutMs = options.shutdownTimeoutMs;
+    new Gauge({ name: 'fugue_shutdown_timeout_seconds', help: 'The configured shutdown.timeoutMs, in seconds.', registers, collect() { this.set(metrics.shutdownTimeoutMs / 1000); } });
     this.configReloads = new Counter({ name: 'fugue_config_reloads_total', help: 'Configuration reloads (SIGHUP), by result: success (applied) or failure (refused; the running configuration was kept).', labelNames: ['result'], registers });
     for (const result of ['success', 'failure']) this.configReloads.inc({ result }, 0);
     this.configLastSuccess = new Gauge({ name: 'fugue_config_last_reload_success_timestamp_seconds', help: 'Unix time of the last successful configuration load (start or reload).', registers });
@@ -155,11 +163,12 @@ export class ServerMetrics {
     for (const reason of REJECT_REASONS) this.rejected.inc({ reason }, 0);
     for (const code of [...ACCEPT_ERROR_CODES, ACCEPT_ERROR_OTHER]) this.acceptErrors.inc({ code }, 0);
     for (const reason of CLOSE_REASONS) this.closed.slot(reason);
-    for (const code of ERROR_CODES) this.protocolErrors.slot(code);
-    for (const type of new Set([...(options.messageTypes ?? []), UNKNOWN_TYPE, INVALID_TYPE])) {
+    for (const code of [...ERROR_CODES, UNDECLARED]) this.protocolErrors.slot(code);
+    for (const type of [UNKNOWN_TYPE, INVALID_TYPE]) {
       this.messagesReceived.slot(type);
       this.messageDuration.series(type);
     }
+    this.messagesSent.slot(UNDECLARED);
     if (options.defaultMetrics !== false) {
       collectDefaultMetrics({ register: registersOf(this.registry)[0] as Registry });
       for (const name of LEFT_OUT_DEFAULT_METRICS) this.registry.removeSingleMetric(name);
@@ -171,6 +180,26 @@ export class ServerMetrics {
     }
 
     this.#text = textRegistryOf(this.registry);
+  }
+
+  /**
+   * Read the gauges and traffic counters from this server, and export every
+   * label value its catalog declares at 0 (message types, sent types, error
+   * codes, streams): a series born at 1 would have no increase() to alert on.
+   */
+  observe(view: ServerView): void {
+    this.#view = view;
+    const c = view.catalog;
+    for (const type of c.messageTypes) {
+      this.messagesReceived.slot(type);
+      this.messageDuration.series(type);
+    }
+    for (const type of c.sentTypes) this.messagesSent.slot(type);
+    for (const code of c.errorCodes) this.protocolErrors.slot(code);
+    for (const stream of c.streams) {
+      this.streamPauses.slot(stream);
+      this.streamDropped.slot(stream);
+    }
   }
 
   // The log sink keeps plain counters; each scrape adds what changed since the last one.

@@ -8,7 +8,7 @@
 import { INVALID_SPAN_CONTEXT, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { performance } from 'node:perf_hooks';
 import { parseTraceparent } from '../protocol/index.js';
-import type { CloseEvent, CloseReason, ConnectionInfo, MessageEvent, PushEvent } from '../server/instrumentation.js';
+import type { CloseEvent, CloseReason, MessageEvent, OpenEvent, PushEvent } from '../server/events.js';
 import { MAX_ATTRIBUTE_CHARS, type LeanParent } from './lean-spans.js';
 import type { Tracing } from './tracing.js';
 
@@ -31,33 +31,49 @@ export class SpanRecorder {
   #linkMode: boolean;
   // A connection span's ids as bytes, for the lean path's parents and links (made once per connection).
   #raw = new WeakMap<Span, LeanParent>();
+  // The sampled connection spans of open connections, by client id (empty while tracing is off).
+  #connections = new Map<number, Span>();
+  // The last lookup: consecutive messages mostly come from one connection.
+  #lastId = 0;
+  #lastSpan: Span = UNSAMPLED;
 
   constructor(tracing: Tracing) {
     this.#tracing = tracing;
     this.#linkMode = tracing.settings.messageParent === 'link';
   }
 
-  /** The connection's span, or UNSAMPLED. */
-  connection(info: ConnectionInfo): Span {
+  /** A connection opened: its span starts, when sampled. */
+  opened(ev: OpenEvent): void {
     const t = this.#tracing;
-    if (!t.active || !t.sampleRoot()) return UNSAMPLED;
-    return t.tracer.startSpan('fugue.connection', {
+    if (!t.active || !t.sampleRoot()) return;
+    this.#connections.set(ev.clientId, t.tracer.startSpan('fugue.connection', {
       kind: SpanKind.SERVER,
-      attributes: { 'network.transport': 'unix', 'server.address': info.socketPath, 'fugue.client.id': info.clientId },
-    });
+      attributes: { 'network.transport': 'unix', 'server.address': ev.socketPath, 'fugue.client.id': ev.clientId },
+    }));
   }
 
-  handshake(connSpan: Span, clientName: string | undefined): void {
-    if (clientName !== undefined && connSpan !== UNSAMPLED) connSpan.setAttribute('fugue.client.name', clientName);
+  // The connection's span, or UNSAMPLED.
+  #span(clientId: number): Span {
+    if (clientId === this.#lastId) return this.#lastSpan;
+    const span = this.#connections.get(clientId) ?? UNSAMPLED;
+    this.#lastId = clientId;
+    this.#lastSpan = span;
+    return span;
+  }
+
+  handshake(clientId: number, clientName: string | undefined): void {
+    const span = this.#span(clientId);
+    if (clientName !== undefined && span !== UNSAMPLED) span.setAttribute('fugue.client.name', clientName);
   }
 
   /**
    * Record one message's span, from its start to its end. Returns its span
    * context when the span was sampled (exported): an exemplar may point at it.
    */
-  message(connSpan: Span, ev: MessageEvent, label: string): SpanIds | undefined {
+  message(ev: MessageEvent, label: string): SpanIds | undefined {
     const tracing = this.#tracing;
     if (!tracing.active) return undefined;
+    const connSpan = this.#span(ev.clientId);
     const remote = ev.traceparent === undefined ? undefined : parseTraceparent(ev.traceparent, ev.tracestate);
     let parent: Context = ROOT_CONTEXT;
     let link = true;
@@ -145,8 +161,10 @@ export class SpanRecorder {
     return ids;
   }
 
-  /** An unsolicited message: a PRODUCER span in the receiving connection's trace, when that is sampled. */
-  pushed(connSpan: Span, ev: PushEvent): void {
+  /** An unsolicited message to one client: a PRODUCER span in the receiving connection's trace, when that is sampled. */
+  pushed(ev: PushEvent): void {
+    if (ev.clientId === undefined || !this.#tracing.active) return;
+    const connSpan = this.#span(ev.clientId);
     if (connSpan === UNSAMPLED) return;
     const span = this.#tracing.tracer.startSpan(`push ${ev.type}`, {
       kind: SpanKind.PRODUCER,
@@ -160,8 +178,11 @@ export class SpanRecorder {
     span.end(timeOrigin + ev.endMs);
   }
 
-  closed(connSpan: Span, ev: CloseEvent): void {
-    if (connSpan === UNSAMPLED) return;
+  closed(ev: CloseEvent): void {
+    const connSpan = this.#connections.get(ev.clientId);
+    if (connSpan === undefined) return;
+    this.#connections.delete(ev.clientId);
+    if (this.#lastId === ev.clientId) this.#lastSpan = UNSAMPLED;
     if (connSpan.isRecording()) {
       connSpan.setAttributes({
         'fugue.close.reason': ev.reason,

@@ -4,5 +4,6 @@ export type { DecoderState, Frameable, FrameDecoderOptions } from './frame.js';
 export { parseMessage, describe, errorMessage, replyPayload, shutdownMessage, ERROR_CODES, ERROR_TEXT, PROTOCOL_VERSION } from './messages.js';
 export type { ClientMessage, ServerMessage, MessageId, ParseResult, ProtocolErrorCode } from './messages.js';
 export { ReplyShape } from './reply-shape.js';
+export { PreparedMessage } from './prepared.js';
 export { parseTraceparent } from './trace-context.js';
 export type { RemoteTraceContext } from './trace-context.js';

@@ -1,19 +1,21 @@
 // One client connection: the socket pump. Bytes in -> FrameDecoder -> the
-// dispatch step (dispatch.ts: parse, route, handle, serialise) -> replies,
-// queued in request order and written once per read (write coalescing), with
-// backpressure (a client that stops reading is cut off), timeouts, and
-// unsolicited messages from features queued with the replies. Cleanup runs
-// exactly once, on the socket's 'close'.
+// dispatch step (dispatch.ts) -> replies queued in request order on the
+// write side (outbox.ts), written once per read. An async handler holds
+// later frames back in a bounded backlog so replies keep request order.
+// Features never see this object: they get its Client (client.ts). Cleanup
+// runs exactly once, on the socket's 'close'.
 
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { errorMessage, ERROR_TEXT, FrameDecoder, FrameEncoder, replyPayload, shutdownMessage, type Frameable, type ServerMessage } from '../protocol/index.js';
-import type { DispatchContext, Dispatcher } from './dispatch.js';
-import type { ClientHandle, ClientInfo, ConnectionState as StateKey, ServerView } from './handlers.js';
-import type { CloseEvent, CloseReason, ConnectionObserver, Log, MessageEvent, PushEvent } from './instrumentation.js';
-
-// One encoder for every connection: replies are framed into its shared slab.
-const encoder = new FrameEncoder();
+import { FrameDecoder, replyPayload, type Frameable, type ServerMessage } from '../protocol/index.js';
+import { channels } from './channels.js';
+import { Client, type ClientInfo, type ClientPort } from './client.js';
+import type { DispatchTarget, Dispatcher } from './dispatch.js';
+import type { CloseEvent, CloseReason, LimitName, MessageEvent } from './events.js';
+import type { HandlerContext } from './handlers.js';
+import { Outbox } from './outbox.js';
+import { shutdownNotice, timedOut } from './replies.js';
+import type { ServerView } from './view.js';
 
 /** The per-connection limits; one object shared by every connection, so a reload changes them all. */
 export interface ConnectionLimits {
@@ -24,179 +26,187 @@ export interface ConnectionLimits {
   frameTimeoutMs: number;
 }
 
-export interface ConnectionOptions {
-  clientId: number;
-  socket: Socket;
-  dispatcher: Dispatcher;
-  limits: ConnectionLimits;
-  server: ServerView;
-  observer: ConnectionObserver;
-  log: Log;
-  /** Called once, after the socket closed. */
-  onClose(conn: Connection, event: CloseEvent): void;
+/** What a connection needs of its server. */
+export interface ConnectionHost {
+  readonly view: ServerView;
+  readonly dispatcher: Dispatcher;
+  readonly limits: ConnectionLimits;
+  /** The client completed `connect` (its `connected` reply is queued). */
+  handshaken(conn: Connection): void;
+  /** The socket closed: called exactly once. */
+  closed(conn: Connection, event: CloseEvent): void;
+  /** This connection's code path failed: the connection is closed, the server carries on. */
+  failed(conn: Connection, err: unknown): void;
 }
+
+/** A timeout limit (the sweep in timeouts.ts, or the socket's idle timer). */
+export type TimeoutLimit = Extract<LimitName, `${string}TimeoutMs`>;
 
 export type ConnectionState = 'handshaking' | 'ready' | 'closing' | 'closed';
 
-export class Connection implements DispatchContext, ClientHandle {
+export class Connection implements DispatchTarget, ClientPort {
   readonly clientId: number;
-  readonly server: ServerView;
   readonly openedAt = performance.now();
   /** When it connected, in Unix ms. */
   readonly connectedAt = Date.now();
-  #socket: Socket;
-  #dispatcher: Dispatcher;
-  #limits: ConnectionLimits;
-  #observer: ConnectionObserver;
-  #log: Log;
-  #onClose: ConnectionOptions['onClose'];
-  #decoder: FrameDecoder;
+  readonly #socket: Socket;
+  readonly #host: ConnectionHost;
+  readonly #decoder: FrameDecoder;
+  readonly #outbox: Outbox;
   #state: ConnectionState = 'handshaking';
-  #clientName: string | undefined;
-  #handshaken = false;
+  #name: string | undefined;
+  #handshakeDone = false;
+  #justHandshaken = false;
   #closeReason: CloseReason | undefined;
+  #closeDetail: string | undefined;
   #closeError: Error | undefined;
   #closeAfterReply: CloseReason | undefined;
-  // Framed messages waiting for one coalesced write, in the order they are owed.
-  #out: Frameable[] = [];
-  // Messages handled since the last write: their events go out once it is done.
-  #handled: MessageEvent[] = [];
-  // Unsolicited messages queued since the last write.
-  #pushes: PushEvent[] | undefined;
-  // True while a read (or a settled async handler) is being worked through:
-  // whatever is queued meanwhile goes out in the write that ends it.
-  #inBatch = false;
-  #flushScheduled = false;
   // An async handler in progress, and the frames that arrived behind it.
   #blocked = false;
   #backlog: Buffer[] | undefined;
   #peerEnded = false;
   #pendingShutdown: { reason: string; deadline: number } | undefined;
-  // When the unfinished frame now buffered began (performance.now()), or 0.
-  #partialSince = 0;
+  /** When the unfinished frame now buffered began (performance.now()), or 0. */
+  partialSince = 0;
   // When the current read (or the settling of an async handler) began: the
   // start of every message it carries. Two clock reads per batch, none per message.
   #clock = 0;
   #framesIn = 0;
-  #messagesIn = 0;
-  #messagesOut = 0;
-  #bytesIn = 0;
-  #bytesOut = 0;
-  #states: Map<StateKey<unknown>, unknown> | undefined;
+  messagesIn = 0;
+  bytesIn = 0;
+  #client: Client | undefined;
+  #context: HandlerContext | undefined;
 
-  constructor(options: ConnectionOptions) {
-    this.clientId = options.clientId;
-    this.server = options.server;
-    this.#socket = options.socket;
-    this.#dispatcher = options.dispatcher;
-    this.#limits = options.limits;
-    this.#observer = options.observer;
-    this.#log = options.log;
-    this.#onClose = options.onClose;
-    this.#decoder = new FrameDecoder({ maxFrameBytes: options.limits.maxFrameBytes });
-
-    const socket = this.#socket;
+  constructor(clientId: number, socket: Socket, host: ConnectionHost) {
+    this.clientId = clientId;
+    this.#socket = socket;
+    this.#host = host;
+    this.#decoder = new FrameDecoder({ maxFrameBytes: host.limits.maxFrameBytes });
+    this.#outbox = new Outbox(socket, host.view, clientId, () => host.limits.maxBufferedBytes, (buffered) => {
+      this.#limit('limits.maxBufferedBytes', buffered, host.limits.maxBufferedBytes);
+      this.destroy('slow_consumer');
+    });
     socket.on('data', (chunk: Buffer) => {
       // Last line of defence: nothing a client sends may take the daemon down.
       // A bug reached this way costs this connection only.
       try {
         this.#onData(chunk);
       } catch (err) {
-        this.#inBatch = false;
-        this.#log.error({ clientId: this.clientId, err }, 'unexpected error handling client input; closing this connection');
-        this.destroy('error', err as Error);
+        this.#fail(err);
       }
     });
     socket.on('end', () => this.#onEnd());
     socket.on('error', (err: NodeJS.ErrnoException) => this.#onError(err));
     socket.on('close', () => this.#onSocketClose());
-    if (this.#limits.idleTimeoutMs > 0) this.#armIdleTimeout();
+    if (host.limits.idleTimeoutMs > 0) this.#armIdleTimeout();
   }
 
-  /** Where the connection is in its life. */
   get lifecycle(): ConnectionState {
     return this.#state;
   }
 
-  // --- HandlerContext and ClientHandle ---
-
-  get id(): number {
-    return this.clientId;
-  }
-
   get name(): string | undefined {
-    return this.#clientName;
-  }
-
-  get clientName(): string | undefined {
-    return this.#clientName;
+    return this.#name;
   }
 
   get handshaken(): boolean {
-    return this.#handshaken;
+    return this.#handshakeDone;
   }
 
   get open(): boolean {
     return this.#state !== 'closing' && this.#state !== 'closed' && !this.#socket.destroyed;
   }
 
-  get client(): ClientHandle {
-    return this;
+  get bufferedBytes(): number {
+    return this.#outbox.bufferedBytes;
+  }
+
+  get messagesOut(): number {
+    return this.#outbox.messagesOut;
+  }
+
+  get bytesOut(): number {
+    return this.#outbox.bytesOut;
+  }
+
+  /** Bytes of an unfinished frame held now. */
+  get pendingBytes(): number {
+    return this.#decoder.pendingBytes;
+  }
+
+  /** The object features get for this connection. */
+  get client(): Client {
+    return (this.#client ??= new Client(this));
+  }
+
+  /** The client object, if one was made (features or handlers asked for it). */
+  get clientIfMade(): Client | undefined {
+    return this.#client;
+  }
+
+  get context(): HandlerContext {
+    return (this.#context ??= Object.freeze({ client: this.client, server: this.#host.view }));
   }
 
   info(): ClientInfo {
     return {
       id: this.clientId,
-      name: this.#clientName,
+      name: this.#name,
       connectedAt: this.connectedAt,
-      handshaken: this.#handshaken,
-      messagesIn: this.#messagesIn,
-      messagesOut: this.#messagesOut,
-      bytesIn: this.#bytesIn,
-      bytesOut: this.#bytesOut,
+      handshaken: this.#handshakeDone,
+      messagesIn: this.messagesIn,
+      messagesOut: this.messagesOut,
+      bytesIn: this.bytesIn,
+      bytesOut: this.bytesOut,
     };
   }
 
+  // --- for the handshake and dispatch steps ---
+
   completeHandshake(clientName: string | undefined): void {
-    this.#clientName = clientName;
-    this.#handshaken = true;
+    this.#name = clientName;
+    this.#handshakeDone = true;
     if (this.#state === 'handshaking') this.#state = 'ready';
-    this.#observer.handshake(clientName);
+    this.#justHandshaken = true;
   }
 
   closeAfterReply(reason: CloseReason): void {
     this.#closeAfterReply ??= reason;
   }
 
-  state<T>(key: StateKey<T>): T {
-    const states = (this.#states ??= new Map());
-    if (states.has(key)) return states.get(key) as T;
-    const value = key.init(this);
-    states.set(key, value);
-    return value;
+  enqueue(payload: Frameable): void {
+    this.#outbox.enqueue(payload);
   }
 
-  send(message: ServerMessage): boolean {
-    if (!this.#handshaken || !this.open) return false;
-    const payload = replyPayload(message, undefined);
-    this.#enqueue(payload, message.type);
-    (this.#pushes ??= []).push({ clientId: this.clientId, type: message.type, fromClientId: this.#dispatcher.activeClientId, startMs: performance.now(), endMs: 0 });
-    this.#scheduleFlush();
-    return true;
+  // --- for the Client (client.ts) and streams (stream.ts) ---
+
+  push(payload: Frameable, type: string): void {
+    this.#outbox.push(payload, type, this.#host.dispatcher.activeClientId);
   }
 
-  // --- DispatchContext ---
-
-  enqueue(payload: Frameable, type: string): void {
-    this.#enqueue(payload, type);
+  /** Queue one of a stream's messages (the stream publishes one event for all its recipients). */
+  pushQuiet(payload: Frameable): void {
+    this.#outbox.pushQuiet(payload);
   }
 
-  // --- server-side actions ---
+  /** Call `fn` once the client has taken everything owed to it. */
+  whenDrained(fn: () => void): void {
+    this.#outbox.whenDrained(fn);
+  }
+
+  closeByFeature(detail: string): void {
+    if (!this.open) return;
+    this.#closeDetail ??= detail;
+    if (this.#outbox.inBatch || this.#blocked) this.closeAfterReply('closed_by_feature');
+    else this.#end('closed_by_feature');
+  }
+
+  // --- the server's actions ---
 
   /** The shared limits object changed (a configuration reload): apply what is per connection. */
   limitsChanged(): void {
-    this.#decoder.maxFrameBytes = this.#limits.maxFrameBytes;
-    if ((this.#socket.timeout ?? 0) !== this.#limits.idleTimeoutMs) {
+    this.#decoder.maxFrameBytes = this.#host.limits.maxFrameBytes;
+    if ((this.#socket.timeout ?? 0) !== this.#host.limits.idleTimeoutMs) {
       this.#socket.removeAllListeners('timeout');
       this.#armIdleTimeout();
     }
@@ -205,36 +215,19 @@ export class Connection implements DispatchContext, ClientHandle {
   /** Send the `shutdown` notice (a drain started). */
   notifyShutdown(reason: string, timeoutMs: number): void {
     if (this.#state === 'closed' || this.#socket.destroyed) return;
-    if (!this.#handshaken) {
-      // A client in the middle of its handshake expects `connected` first: it
-      // gets the notice right after it, with the time that is left.
-      this.#pendingShutdown = { reason, deadline: performance.now() + timeoutMs };
-      return;
-    }
-    this.#enqueue(replyPayload(shutdownMessage(reason, timeoutMs), undefined), 'shutdown');
-    if (!this.#blocked) this.#flush();
+    // A client in the middle of its handshake expects `connected` first: it
+    // gets the notice right after it, with the time that is left.
+    if (!this.#handshakeDone) this.#pendingShutdown = { reason, deadline: performance.now() + timeoutMs };
+    else this.#notice(shutdownNotice(reason, timeoutMs), !this.#blocked);
   }
 
-  #sendPendingShutdown(): void {
-    const p = this.#pendingShutdown;
-    if (p === undefined || !this.#handshaken) return;
-    this.#pendingShutdown = undefined;
-    this.#enqueue(replyPayload(shutdownMessage(p.reason, Math.max(0, Math.round(p.deadline - performance.now()))), undefined), 'shutdown');
-  }
-
-  /**
-   * Called by the server's periodic sweep (one timer for all connections, not
-   * one per connection): no `connect` within handshakeTimeoutMs, or a frame
-   * dribbled in too slowly (slowloris), ends the connection.
-   */
-  checkTimeouts(now: number): void {
-    const { handshakeTimeoutMs, frameTimeoutMs } = this.#limits;
-    if (!this.#handshaken && handshakeTimeoutMs > 0 && now - this.openedAt >= handshakeTimeoutMs) {
-      this.#timeout(ERROR_TEXT.handshake_timeout(handshakeTimeoutMs));
-    } else if (this.#partialSince !== 0 && frameTimeoutMs > 0 && now - this.#partialSince >= frameTimeoutMs) {
-      this.#partialSince = 0;
-      this.#timeout(ERROR_TEXT.frame_timeout(frameTimeoutMs, this.#decoder.pendingBytes));
-    }
+  /** A timeout limit ran out: the client is told, then disconnected. */
+  timeOut(limit: TimeoutLimit, elapsedMs: number, ms: number): void {
+    if (this.#state === 'closing' || this.#state === 'closed') return;
+    if (limit === 'limits.frameTimeoutMs') this.partialSince = 0;
+    this.#limit(limit, Math.round(elapsedMs), ms);
+    this.#notice(timedOut(limit, ms, this.#decoder.pendingBytes), false);
+    this.#end('timeout');
   }
 
   /** Close now, without flushing (deadline reached, slow consumer). */
@@ -246,19 +239,18 @@ export class Connection implements DispatchContext, ClientHandle {
   // --- the pump ---
 
   #onData(chunk: Buffer): void {
-    this.#bytesIn += chunk.length;
-    this.#observer.read(chunk.length);
+    this.bytesIn += chunk.length;
     if (this.#state === 'closing' || this.#state === 'closed') return;
     this.#clock = performance.now();
-    this.#inBatch = true;
+    this.#outbox.inBatch = true;
     const framesBefore = this.#framesIn;
     this.#decoder.feed(chunk, this.#onFrame);
-    if (this.#decoder.pendingBytes === 0) this.#partialSince = 0;
-    else if (this.#framesIn !== framesBefore || this.#partialSince === 0) this.#partialSince = this.#clock;
+    if (this.#decoder.pendingBytes === 0) this.partialSince = 0;
+    else if (this.#framesIn !== framesBefore || this.partialSince === 0) this.partialSince = this.#clock;
     if (this.#blocked) {
       // Bound what queues behind a slow handler: stop reading until it settles.
       this.#socket.pause();
-      this.#inBatch = false;
+      this.#outbox.inBatch = false;
       return;
     }
     this.#afterBatch();
@@ -274,146 +266,93 @@ export class Connection implements DispatchContext, ClientHandle {
   };
 
   #handleFrame(buf: Buffer, start: number, end: number): void {
-    this.#messagesIn++;
-    const result = this.#dispatcher.dispatch(this, buf, start, end);
-    if ('then' in result) {
-      this.#blocked = true;
-      const startMs = this.#clock;
-      void result.then((ev) => this.#settle(ev, startMs));
-      return;
+    this.messagesIn++;
+    const result = this.#host.dispatcher.dispatch(this, buf, start, end);
+    if (result !== undefined) {
+      if ('then' in result) {
+        this.#blocked = true;
+        const startMs = this.#clock;
+        void result.then((ev) => this.#settle(ev, startMs));
+      } else {
+        result.startMs = this.#clock;
+        this.#outbox.handled(result);
+      }
     }
-    result.startMs = this.#clock;
-    this.#handled.push(result);
-    if (this.#pendingShutdown !== undefined) this.#sendPendingShutdown();
+    if (this.#justHandshaken) this.#afterHandshake();
+  }
+
+  #afterHandshake(): void {
+    this.#justHandshaken = false;
+    this.#host.handshaken(this);
+    const p = this.#pendingShutdown;
+    if (p !== undefined) {
+      this.#pendingShutdown = undefined;
+      this.#notice(shutdownNotice(p.reason, Math.max(0, Math.round(p.deadline - performance.now()))), false);
+    }
   }
 
   // An async handler finished (its reply is queued): work through what queued behind it.
-  #settle(ev: MessageEvent, startMs: number): void {
+  #settle(ev: MessageEvent | undefined, startMs: number): void {
     this.#blocked = false;
-    ev.startMs = startMs;
-    this.#handled.push(ev);
+    if (ev !== undefined) {
+      ev.startMs = startMs;
+      this.#outbox.handled(ev);
+    }
     if (this.#state === 'closed') {
-      this.#complete(performance.now());
+      this.#outbox.complete(performance.now());
       return;
     }
     this.#clock = performance.now();
-    this.#inBatch = true;
+    this.#outbox.inBatch = true;
     try {
       const backlog = this.#backlog;
       while (backlog !== undefined && backlog.length > 0 && !this.#blocked && this.#closeAfterReply === undefined) {
         const frame = backlog.shift() as Buffer;
         this.#handleFrame(frame, 0, frame.length);
       }
-      if (!this.#blocked) {
-        this.#backlog = undefined;
-        this.#socket.resume();
-        this.#afterBatch();
-      } else {
-        this.#inBatch = false;
-        this.#flush();
+      if (this.#blocked) {
+        this.#outbox.inBatch = false;
+        this.#outbox.flush();
+        return;
       }
+      this.#backlog = undefined;
+      this.#socket.resume();
+      this.#afterBatch();
     } catch (err) {
-      this.#inBatch = false;
-      this.#log.error({ clientId: this.clientId, err }, 'unexpected error handling client input; closing this connection');
-      this.destroy('error', err as Error);
+      this.#fail(err);
     }
   }
 
-  // An over-limit frame ends the stream: reply after everything before it.
-  #checkDecoderError(): void {
-    const err = this.#decoder.error;
-    if (err === undefined || this.#closeAfterReply !== undefined) return;
-    const { length, max } = err.details as { length: number; max: number };
-    this.#observer.limit({ clientId: this.clientId, limit: 'limits.maxFrameBytes', value: length, max });
-    this.#enqueue(replyPayload(errorMessage('frame_too_large', ERROR_TEXT.frame_too_large(length, max)), undefined), 'error');
-    this.#handled.push({
-      clientId: this.clientId,
-      type: '',
-      known: false,
-      id: undefined,
-      bytes: length,
-      errorCode: 'frame_too_large',
-      error: undefined,
-      traceparent: undefined,
-      tracestate: undefined,
-      startMs: this.#clock,
-      endMs: 0,
-    });
-    this.#closeAfterReply = 'protocol_error';
-  }
-
   #afterBatch(): void {
-    this.#inBatch = false;
-    this.#checkDecoderError();
+    this.#outbox.inBatch = false;
+    // An over-limit frame ends the stream: reply after everything before it.
+    const err = this.#decoder.error;
+    if (err !== undefined && this.#closeAfterReply === undefined) {
+      const { length, max } = err.details as { length: number; max: number };
+      this.#limit('limits.maxFrameBytes', length, max);
+      const ev = this.#host.dispatcher.oversized(this, length, max);
+      if (ev !== undefined) {
+        ev.startMs = this.#clock;
+        this.#outbox.handled(ev);
+      }
+      this.#closeAfterReply = 'protocol_error';
+    }
     if (this.#closeAfterReply !== undefined) {
       this.#end(this.#closeAfterReply);
     } else {
-      this.#flush();
+      this.#outbox.flush();
       if (this.#peerEnded) this.#end('client_eof');
     }
   }
 
-  #enqueue(payload: Frameable, type: string): void {
-    if (this.#state === 'closed') return; // an async handler that settled after the close
-    this.#out.push(payload);
-    this.#messagesOut++;
-    this.#observer.sent(type);
+  // A message of the core's own (shutdown, timeout): queued like a push, written now or with the batch.
+  #notice(message: ServerMessage, flushNow: boolean): void {
+    this.push(replyPayload(message, undefined), message.type);
+    if (flushNow && !this.#outbox.inBatch) this.#outbox.flush();
   }
 
-  // Unsolicited messages sent from outside this connection's own batch go out
-  // together, once the code that sent them is done (one write for many).
-  #scheduleFlush(): void {
-    if (this.#inBatch || this.#flushScheduled) return;
-    this.#flushScheduled = true;
-    queueMicrotask(this.#scheduledFlush);
-  }
-
-  #scheduledFlush = (): void => {
-    this.#flushScheduled = false;
-    if (!this.#inBatch && this.#state !== 'closed') this.#flush();
-  };
-
-  #flush(): void {
-    const out = this.#out;
-    let bytes = 0;
-    if (out.length > 0 && !this.#socket.destroyed) {
-      const buf = encoder.encode(out);
-      bytes = buf.length;
-      this.#socket.write(buf);
-    }
-    out.length = 0;
-    if (bytes > 0) {
-      this.#bytesOut += bytes;
-      this.#observer.written(bytes);
-    }
-    if (this.#handled.length > 0 || this.#pushes !== undefined) this.#complete(performance.now());
-    // The client is not reading fast enough: cut it off rather than buffer without bound.
-    const buffered = this.#socket.writableLength;
-    if (buffered > this.#limits.maxBufferedBytes) {
-      this.#observer.limit({ clientId: this.clientId, limit: 'limits.maxBufferedBytes', value: buffered, max: this.#limits.maxBufferedBytes });
-      this.destroy('slow_consumer');
-    }
-  }
-
-  // Everything handled or pushed since the last write is complete at `endMs`.
-  #complete(endMs: number): void {
-    const handled = this.#handled;
-    if (handled.length > 0) {
-      this.#handled = [];
-      for (let i = 0; i < handled.length; i++) {
-        const ev = handled[i] as MessageEvent;
-        ev.endMs = endMs;
-        this.#observer.message(ev);
-      }
-    }
-    const pushes = this.#pushes;
-    if (pushes !== undefined) {
-      this.#pushes = undefined;
-      for (const p of pushes) {
-        p.endMs = endMs;
-        this.#observer.pushed(p);
-      }
-    }
+  #limit(limit: LimitName, value: number, max: number): void {
+    if (channels.limit.hasSubscribers) channels.limit.publish({ server: this.#host.view, clientId: this.clientId, limit, value, max });
   }
 
   /** Flush what is owed, then close cleanly (FIN after the last reply). */
@@ -421,19 +360,13 @@ export class Connection implements DispatchContext, ClientHandle {
     this.#setReason(reason);
     if (this.#state === 'closing' || this.#state === 'closed') return;
     this.#state = 'closing';
-    this.#flush();
+    this.#outbox.flush();
     if (!this.#socket.destroyed) this.#socket.destroySoon();
   }
 
-  #timeout(text: string): void {
-    if (this.#state === 'closing' || this.#state === 'closed') return;
-    this.#enqueue(replyPayload(errorMessage('timeout', text), undefined), 'error');
-    this.#end('timeout');
-  }
-
   #armIdleTimeout(): void {
-    const ms = this.#limits.idleTimeoutMs;
-    this.#socket.setTimeout(ms, ms > 0 ? () => this.#timeout(ERROR_TEXT.idle_timeout(ms)) : undefined);
+    const ms = this.#host.limits.idleTimeoutMs;
+    this.#socket.setTimeout(ms, ms > 0 ? () => this.timeOut('limits.idleTimeoutMs', ms, ms) : undefined);
   }
 
   #onEnd(): void {
@@ -445,6 +378,12 @@ export class Connection implements DispatchContext, ClientHandle {
   #onError(err: NodeJS.ErrnoException): void {
     const reset = err.code === 'ECONNRESET' || err.code === 'EPIPE';
     this.#setReason(reset ? 'client_reset' : 'error', reset ? undefined : err);
+  }
+
+  #fail(err: unknown): void {
+    this.#outbox.inBatch = false;
+    this.#host.failed(this, err);
+    this.destroy('error', err as Error);
   }
 
   #setReason(reason: CloseReason, err?: Error): void {
@@ -459,36 +398,21 @@ export class Connection implements DispatchContext, ClientHandle {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
     this.#backlog = undefined;
-    this.#out.length = 0;
-    // Messages whose replies were never written (the connection went first) end now.
-    if (!this.#blocked && (this.#handled.length > 0 || this.#pushes !== undefined)) this.#complete(performance.now());
-    this.#disposeStates();
-    const event: CloseEvent = {
+    this.#outbox.close(this.#blocked);
+    const reason = this.#closeReason ?? 'client_eof';
+    this.#host.closed(this, {
+      server: this.#host.view,
       clientId: this.clientId,
-      clientName: this.#clientName,
-      reason: this.#closeReason ?? 'client_eof',
+      clientName: this.#name,
+      reason,
+      detail: reason === 'closed_by_feature' ? this.#closeDetail : undefined,
       durationMs: performance.now() - this.openedAt,
-      messagesIn: this.#messagesIn,
-      messagesOut: this.#messagesOut,
-      bytesIn: this.#bytesIn,
-      bytesOut: this.#bytesOut,
+      messagesIn: this.messagesIn,
+      messagesOut: this.messagesOut,
+      bytesIn: this.bytesIn,
+      bytesOut: this.bytesOut,
       partialFrameBytes: this.#decoder.pendingBytes,
       error: this.#closeError,
-    };
-    this.#observer.closed(event);
-    this.#onClose(this, event);
-  }
-
-  #disposeStates(): void {
-    const states = this.#states;
-    if (states === undefined) return;
-    this.#states = undefined;
-    for (const [key, value] of states) {
-      try {
-        key.dispose?.(value, this);
-      } catch (err) {
-        this.#log.error({ clientId: this.clientId, err }, 'a feature failed to dispose its per-connection state');
-      }
-    }
+    });
   }
 }

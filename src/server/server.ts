@@ -1,20 +1,28 @@
-// FugueServer: binds the Unix socket, accepts clients, and drains on close().
+// FugueServer: accepts clients on its listening socket (listener.ts) up to the
+// client limit in force, runs each connection's pump (connection.ts) with the
+// dispatch step and the features' handlers, and drains on close().
 // Lifecycle: idle -> starting -> listening -> draining -> closed (one way only).
+// It reports what happens on the diagnostics channels (channels.ts) and never
+// formats a log line.
 
-import { lstatSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
-import { dirname } from 'node:path';
+import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { serverClosed } from '../errors.js';
-import { encodeFrame, errorMessage, ERROR_TEXT, DEFAULT_MAX_FRAME_BYTES } from '../protocol/index.js';
-import { Connection, type ConnectionLimits } from './connection.js';
+import { DEFAULT_MAX_FRAME_BYTES, ERROR_CODES } from '../protocol/index.js';
+import { channels, publish } from './channels.js';
+import { Client } from './client.js';
+import { Connection, type ConnectionHost, type ConnectionLimits } from './connection.js';
 import { Dispatcher } from './dispatch.js';
-import { coreHandlers, type ClientHandle, type ClientInfo, type HandlerTable, type ServerView } from './handlers.js';
-import { noopInstrumentation, type CloseEvent, type Instrumentation } from './instrumentation.js';
-import { ClientRegistry } from './registry.js';
+import type { DrainEvent } from './events.js';
 import { computeFdBudget, type FdBudget, type FdReserve } from './fd-budget.js';
-import { InstanceLock } from './instance-lock.js';
-import { bindUnixSocket, checkSocketPathLength, ensureSocketDir, listenInherited, removeSocketIfOurs, socketIdentity, type SocketIdentity } from './socket-path.js';
+import { FeatureHost, type Feature } from './features.js';
+import { CORE_HANDLERS, CORE_SENT_TYPES, HandlerTable } from './handlers.js';
+import { Handshake } from './handshake.js';
+import { SocketListener } from './listener.js';
+import { ClientRegistry } from './registry.js';
+import { busyFrame, drainingFrame } from './replies.js';
+import { sweep, sweepIntervalMs } from './timeouts.js';
+import { View, type Catalog, type ServerView, type ViewSource } from './view.js';
 
 /** How long a draining server keeps accepting its backlog (to answer it), in ms. */
 const BACKLOG_GRACE_MS = 100;
@@ -30,6 +38,8 @@ export interface FugueServerOptions {
   socketMode?: number;
   /** Reported as `server_version`. */
   version: string;
+  /** Features registered on top of the protocol's own types, in this order. Default: none. */
+  features?: readonly Feature[];
   /** How long a graceful drain waits for clients to leave, in ms. Default: 10000. */
   shutdownTimeoutMs?: number;
   /** Connections served at once; more get `server_busy`. Default: 1024. */
@@ -46,10 +56,6 @@ export interface FugueServerOptions {
   frameTimeoutMs?: number;
   /** How often to check that the socket file is still ours, in ms; 0 = never. Default: 1000. */
   socketCheckIntervalMs?: number;
-  /** Observability hooks. Default: no-op. */
-  instrumentation?: Instrumentation;
-  /** Message handlers. Default: the protocol v1 core handlers. */
-  handlers?: HandlerTable;
   /** Descriptors other consumers in this process may hold (see fd-budget.ts). Default: none. */
   fdReserve?: FdReserve;
   /**
@@ -74,7 +80,7 @@ export interface DrainResult {
   durationMs: number;
   /** Clients that left by themselves during the drain. */
   left: number;
-  /** Clients still connected at the deadline, closed by the server. */
+  /** Clients still connected at the deadline (or at a forced stop), closed by the server. */
   forced: number;
 }
 
@@ -82,51 +88,43 @@ export interface DrainResult {
  * The server core: binds the Unix socket safely (or serves one the service
  * manager passed), accepts clients up to the client limit in force, runs each
  * connection's pump, keeps the socket path healthy, and drains on close().
- * Owns node:net; reports through the injected Instrumentation.
+ * Owns node:net; reports on the diagnostics channels.
  */
-export class FugueServer implements ServerView {
-  readonly #socketPath: string;
-  #inheritedFd: number | undefined;
+export class FugueServer {
   readonly version: string;
-  readonly handlers: HandlerTable;
-  #dispatcher: Dispatcher;
+  readonly #socketPath: string;
+  /** What features and observers see of this server: also the `server` of its events. */
+  readonly view: ServerView;
   /** How long a graceful drain waits, in ms (a reload may change it). */
   shutdownTimeoutMs: number;
   #maxClients: number;
-  #fdReserve: FdReserve;
+  readonly #fdReserve: FdReserve;
   #budget: FdBudget | undefined;
-  // The last reason the socket could not be re-created, logged once per change.
-  #rebindError = '';
-  #mode: number;
   #socketCheckIntervalMs: number;
-  #lock: InstanceLock | undefined;
-  #socketLost = false;
-  #rebinding = false;
   #timers: NodeJS.Timeout[] = [];
-  #limits: ConnectionLimits;
-  #instr: Instrumentation;
+  readonly #limits: ConnectionLimits;
+  readonly #listener: SocketListener;
+  readonly #features: FeatureHost;
+  readonly #host: ConnectionHost;
   #state: ServerState = 'idle';
-  #listener: Server | undefined;
-  #identity: SocketIdentity | undefined;
-  #registry = new ClientRegistry<Connection>();
+  readonly #registry = new ClientRegistry<Connection>();
   #startedAt = 0;
   #closing: Promise<DrainResult> | undefined;
   #busyFrame: Buffer;
-  #drainingFrame: Buffer;
+  readonly #drainingFrame = drainingFrame();
   #onEmpty: (() => void) | undefined;
-  #lostAt = 0;
   #drainDeadline = 0;
+  #forced = 0;
+  // Traffic of closed connections (live ones are summed on demand).
+  #closedBytesIn = 0;
+  #closedBytesOut = 0;
 
   constructor(options: FugueServerOptions) {
-    this.#socketPath = options.socketPath;
-    this.#inheritedFd = options.inheritedFd;
     this.version = options.version;
-    this.handlers = options.handlers ?? coreHandlers();
-    this.#dispatcher = new Dispatcher(this.handlers);
+    this.#socketPath = options.socketPath;
     this.shutdownTimeoutMs = options.shutdownTimeoutMs ?? 10_000;
     this.#maxClients = options.maxClients ?? 1024;
     this.#fdReserve = options.fdReserve ?? { http: 0, exporter: 0 };
-    this.#mode = options.socketMode ?? 0o600;
     this.#limits = {
       maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
       maxBufferedBytes: options.maxBufferedBytes ?? 32 * 1024 * 1024,
@@ -135,9 +133,34 @@ export class FugueServer implements ServerView {
       frameTimeoutMs: options.frameTimeoutMs ?? 30_000,
     };
     this.#socketCheckIntervalMs = options.socketCheckIntervalMs ?? 1000;
-    this.#instr = options.instrumentation ?? noopInstrumentation;
-    this.#busyFrame = this.#busyReply(this.#maxClients);
-    this.#drainingFrame = encodeFrame(errorMessage('server_busy', ERROR_TEXT.server_draining));
+    this.#busyFrame = busyFrame(this.#maxClients);
+
+    const table = new HandlerTable();
+    for (const [type, handler] of CORE_HANDLERS) table.register(type, handler, 'core');
+    let catalog: Catalog | undefined;
+    const view = new View(this.#viewSource(() => catalog as Catalog));
+    this.view = view;
+    this.#features = new FeatureHost(view, table, options.features ?? []);
+    const features = this.#features;
+    catalog = Object.freeze({
+      messageTypes: Object.freeze(table.types()),
+      sentTypes: Object.freeze([...new Set([...CORE_SENT_TYPES, ...features.sentTypes])]),
+      errorCodes: Object.freeze([...new Set([...ERROR_CODES, ...features.errorCodes])]),
+      streams: Object.freeze([...new Set(features.streams)]),
+    });
+    const dispatcher = new Dispatcher(table, new Handshake(this.version), view);
+    this.#host = this.#connectionHost(dispatcher);
+    this.#listener = new SocketListener({
+      socketPath: this.#socketPath,
+      mode: options.socketMode ?? 0o600,
+      inheritedFd: options.inheritedFd,
+      view,
+      handlers: {
+        connection: (socket) => this.#accept(socket),
+        acceptError: (error) => publish('acceptError', { server: view, error }),
+        drop: () => publish('rejected', { server: view, reason: 'fd_limit', maxClients: this.effectiveMaxClients }),
+      },
+    });
   }
 
   get state(): ServerState {
@@ -151,7 +174,7 @@ export class FugueServer implements ServerView {
 
   /** True when serving a socket passed by the service manager (socket activation). */
   get activated(): boolean {
-    return this.#inheritedFd !== undefined;
+    return this.#listener.activated;
   }
 
   /** limits.maxClients as configured; see `effectiveMaxClients` for the one in force. */
@@ -161,7 +184,7 @@ export class FugueServer implements ServerView {
 
   /** Clients served at once: limits.maxClients, lowered when the open-files limit leaves less room. */
   get effectiveMaxClients(): number {
-    return this.#budget?.maxClients ?? this.maxClients;
+    return this.#budget?.maxClients ?? this.#maxClients;
   }
 
   /** While draining: time left until the drain deadline, in ms; else 0. */
@@ -171,35 +194,16 @@ export class FugueServer implements ServerView {
 
   /** False while the socket path does not hold this server's listening socket. */
   get socketHealthy(): boolean {
-    return !this.#socketLost;
+    return this.#listener.healthy;
   }
 
-  #busyReply(max: number): Buffer {
-    return encodeFrame(errorMessage('server_busy', ERROR_TEXT.server_busy(max)));
-  }
-
-  /** The socket file this server created (after start()). */
-  get identity(): SocketIdentity | undefined {
-    return this.#identity;
-  }
-
-  // --- ServerView ---
-  uptimeMs(): number {
-    return this.#startedAt === 0 ? 0 : performance.now() - this.#startedAt;
-  }
+  /** Connected clients now. */
   clientCount(): number {
     return this.#registry.size;
   }
-  isDraining(): boolean {
-    return this.#state === 'draining';
-  }
-  clients(): ClientInfo[] {
-    const out: ClientInfo[] = [];
-    for (const conn of this.#registry.values()) out.push(conn.info());
-    return out;
-  }
-  client(id: number): ClientHandle | undefined {
-    return this.#registry.get(id);
+
+  uptimeMs(): number {
+    return this.#startedAt === 0 ? 0 : performance.now() - this.#startedAt;
   }
 
   /** Bind and start accepting. Rejects with a FugueError (see docs/errors.md). */
@@ -207,26 +211,8 @@ export class FugueServer implements ServerView {
     if (this.#state !== 'idle') throw serverClosed();
     this.#state = 'starting';
     try {
-      if (this.#inheritedFd !== undefined) {
-        const listener = this.#createListener();
-        this.#listener = listener;
-        await listenInherited(listener, this.#inheritedFd);
-        // Readiness follows socket.path, which must name the manager's socket (ListenStream=).
-        this.#identity = socketIdentity(this.#socketPath);
-        if (this.#identity === undefined) {
-          this.#instr.log.warn({ socketPath: this.#socketPath }, 'socket-activated, but socket.path holds no socket: set socket.path (FUGUE_SOCKET_PATH) to the .socket unit\'s ListenStream= path, or clients and readiness checks look in the wrong place');
-        }
-      } else {
-        checkSocketPathLength(this.#socketPath);
-        ensureSocketDir(dirname(this.#socketPath), this.#instr.log);
-        // Held from before the probe until the drain: two servers starting at once cannot both bind.
-        this.#lock = await InstanceLock.acquire(this.#socketPath);
-        const listener = this.#createListener();
-        this.#listener = listener;
-        this.#identity = await bindUnixSocket(listener, this.#socketPath, this.#mode, this.#instr.log);
-      }
+      await this.#listener.start();
     } catch (err) {
-      this.#lock?.release();
       this.#state = 'closed';
       throw err;
     }
@@ -234,26 +220,23 @@ export class FugueServer implements ServerView {
     this.#startTimers();
     this.#startedAt = performance.now();
     this.#state = 'listening';
-    this.#instr.listening({ socketPath: this.socketPath, pid: process.pid, maxClients: this.effectiveMaxClients, openFilesLimit: this.#budget?.openFilesLimit });
+    publish('listening', { server: this.view, socketPath: this.socketPath, pid: process.pid, maxClients: this.effectiveMaxClients, openFilesLimit: this.#budget?.openFilesLimit, activated: this.activated });
     if (this.#closing !== undefined) await this.#closing; // close() called during start
   }
 
   #applyBudget(budget: FdBudget): void {
     this.#budget = budget;
-    if (this.#listener !== undefined) this.#listener.maxConnections = budget.maxConnections;
-    this.#busyFrame = this.#busyReply(budget.maxClients);
+    this.#listener.maxConnections = budget.maxConnections;
+    this.#busyFrame = busyFrame(budget.maxClients);
     if (budget.maxClients < this.#maxClients) {
-      this.#instr.log.warn(
-        { maxClients: this.#maxClients, effectiveMaxClients: budget.maxClients, openFilesLimit: budget.openFilesLimit, openNow: budget.openNow, reserved: budget.reserved },
-        'the open-files limit leaves room for fewer clients than limits.maxClients; raise it (ulimit -n, LimitNOFILE=)',
-      );
+      publish('notice', { server: this.view, code: 'fd_budget_low', maxClients: this.#maxClients, effectiveMaxClients: budget.maxClients, openFilesLimit: budget.openFilesLimit, openNow: budget.openNow, reserved: budget.reserved });
     }
   }
 
   /**
    * Apply settings a configuration reload changed, without dropping a client:
    * limits hold for every connection from its next message or check on (a
-   * lower client limit turns away new clients only), timers restart.
+   * lower client limit turns away new clients only, with `server_busy`), timers restart.
    */
   reconfigure(settings: LiveSettings): void {
     const limits = this.#limits;
@@ -269,7 +252,7 @@ export class FugueServer implements ServerView {
       this.#maxClients = settings.maxClients;
       if (this.#budget !== undefined) {
         this.#applyBudget(computeFdBudget(this.#maxClients, this.#fdReserve, this.#budget.openFilesLimit, this.#budget.openNow));
-        this.#instr.clientLimit({ maxClients: this.effectiveMaxClients });
+        publish('clientLimit', { server: this.view, maxClients: this.effectiveMaxClients });
       }
     }
     if (this.#state === 'listening') {
@@ -278,27 +261,11 @@ export class FugueServer implements ServerView {
     }
   }
 
-  #createListener(): Server {
-    const listener = createServer({ allowHalfOpen: true });
-    listener.on('connection', (socket) => this.#accept(socket));
-    // After listen, 'error' events are accept failures (ENFILE, ...): count
-    // them and keep serving; the listener stays open.
-    listener.on('error', (err: NodeJS.ErrnoException) => this.#instr.acceptError(err));
-    // Over maxConnections Node closes the connection itself: count it.
-    listener.on('drop', () => this.#instr.rejected('fd_limit'));
-    if (this.#budget !== undefined) listener.maxConnections = this.#budget.maxConnections;
-    return listener;
-  }
-
   #startTimers(): void {
-    const shortest = Math.min(...[this.#limits.frameTimeoutMs, this.#limits.handshakeTimeoutMs].filter((ms) => ms > 0));
-    if (Number.isFinite(shortest)) {
-      // One sweep for all connections instead of a timer per connection.
-      const every = Math.min(1000, Math.max(20, Math.floor(shortest / 4)));
-      this.#timers.push(setInterval(() => this.#sweep(), every).unref());
-    }
+    const every = sweepIntervalMs(this.#limits);
+    if (every !== undefined) this.#timers.push(setInterval(() => sweep(this.#registry.values(), this.#limits), every).unref());
     if (this.#socketCheckIntervalMs > 0) {
-      this.#timers.push(setInterval(() => void this.#checkSocket(), this.#socketCheckIntervalMs).unref());
+      this.#timers.push(setInterval(() => void this.#listener.check(), this.#socketCheckIntervalMs).unref());
     }
   }
 
@@ -307,119 +274,73 @@ export class FugueServer implements ServerView {
     this.#timers = [];
   }
 
-  #sweep(): void {
-    const now = performance.now();
-    for (const conn of this.#registry.values()) conn.checkTimeouts(now);
-  }
-
-  // Readiness follows the socket path: it is healthy while the path holds the
-  // socket this server listens on, whatever happened in between (removed,
-  // replaced, moved back, directory swapped). Tmp cleaners delete sockets
-  // (tmux#1036): when the path is free or holds a dead socket, the server puts
-  // its socket back; the instance lock guarantees no other fugue-server is
-  // meant to be there. Anything else at the path is never touched.
-  async #checkSocket(): Promise<void> {
-    if (this.#state !== 'listening' || this.#rebinding || this.#identity === undefined) return;
-    if (this.#holdsOurSocket()) {
-      if (this.#socketLost) this.#markRestored(false); // e.g. moved away and back
-      return;
-    }
-    if (this.activated) {
-      // The service manager owns this socket file: say so, never re-create it.
-      if (!this.#socketLost) {
-        this.#socketLost = true;
-        this.#lostAt = performance.now();
-        this.#instr.socketLost({ socketPath: this.socketPath });
-        this.#instr.log.error({ socketPath: this.socketPath }, 'the socket-activated socket file is gone; clients cannot connect until the .socket unit is restarted (systemctl restart fugue-server.socket)');
-      }
-      return;
-    }
-    this.#rebinding = true;
-    if (!this.#socketLost) {
-      this.#socketLost = true;
-      this.#lostAt = performance.now();
-      this.#instr.socketLost({ socketPath: this.socketPath });
-    }
-    try {
-      ensureSocketDir(dirname(this.socketPath), this.#instr.log);
-      this.#lock?.restoreTokenFile(this.socketPath);
-      const listener = this.#createListener();
-      const identity = await bindUnixSocket(listener, this.socketPath, this.#mode, this.#instr.log);
-      if (this.#state !== 'listening') {
-        // A drain started meanwhile: do not keep a socket we are giving up.
-        removeSocketIfOurs(this.socketPath, identity);
-        listener.close();
-        return;
-      }
-      const old = this.#listener;
-      this.#listener = listener;
-      this.#identity = identity;
-      old?.close(); // accepted connections stay; only the unreachable listener goes
-      this.#markRestored(true);
-    } catch (err) {
-      // Retried every interval; logged when the reason changes, not every second.
-      const why = (err as Error).message;
-      if (why !== this.#rebindError) {
-        this.#rebindError = why;
-        this.#instr.log.error({ err, socketPath: this.socketPath }, 'cannot re-create the socket; will retry');
-      }
-    } finally {
-      this.#rebinding = false;
-    }
-  }
-
-  #holdsOurSocket(): boolean {
-    const id = this.#identity as SocketIdentity;
-    try {
-      const st = lstatSync(this.socketPath);
-      return st.isSocket() && st.ino === id.ino && st.dev === id.dev && this.#listener?.listening === true;
-    } catch {
-      return false;
-    }
-  }
-
-  #markRestored(recreated: boolean): void {
-    this.#socketLost = false;
-    this.#rebindError = '';
-    this.#instr.socketRestored({ socketPath: this.socketPath, downMs: performance.now() - this.#lostAt, recreated });
-  }
-
   #accept(socket: Socket): void {
     if (this.#state !== 'listening' || this.#registry.size >= this.effectiveMaxClients) {
-      this.#instr.rejected(this.#state === 'listening' ? 'server_busy' : 'draining');
+      const listening = this.#state === 'listening';
+      publish('rejected', { server: this.view, reason: listening ? 'server_busy' : 'draining', maxClients: this.effectiveMaxClients });
       socket.on('error', () => {}); // the client may already be gone
       // Read and discard what the client sends: closing a Unix socket with
       // unread input resets the peer, which could then lose our reply.
       socket.on('data', () => {});
-      socket.end(this.#state === 'listening' ? this.#busyFrame : this.#drainingFrame);
+      socket.end(listening ? this.#busyFrame : this.#drainingFrame);
       // The client closes on reading the reply; one that does not is cut off.
       setTimeout(() => socket.destroy(), 1000).unref();
       return;
     }
     const clientId = this.#registry.nextId();
-    const observer = this.#instr.connection({ clientId, socketPath: this.socketPath });
-    const conn = new Connection({
-      clientId,
-      socket,
-      dispatcher: this.#dispatcher,
-      limits: this.#limits,
-      server: this,
-      observer,
-      log: this.#instr.log,
-      onClose: this.#onConnectionClose,
-    });
-    this.#registry.add(clientId, conn);
+    this.#registry.add(clientId, new Connection(clientId, socket, this.#host));
+    if (channels.opened.hasSubscribers) channels.opened.publish({ server: this.view, clientId, socketPath: this.socketPath });
   }
 
-  // A field, not a method: one function for every connection's onClose.
-  #onConnectionClose = (conn: Connection, _event: CloseEvent): void => {
-    this.#registry.remove(conn.clientId);
-    if (this.#registry.size === 0) this.#onEmpty?.();
-  };
+  // What connections call back into: not methods of the server, so not part of its API.
+  #connectionHost(dispatcher: Dispatcher): ConnectionHost {
+    const features = this.#features;
+    return {
+      view: this.view,
+      dispatcher,
+      limits: this.#limits,
+      handshaken: (conn) => {
+        if (channels.handshake.hasSubscribers) channels.handshake.publish({ server: this.view, clientId: conn.clientId, clientName: conn.name });
+        features.connected(conn.client);
+      },
+      closed: (conn, event) => {
+        if (conn.handshaken) features.disconnected(conn.client, event);
+        const client = conn.clientIfMade;
+        if (client !== undefined) Client.disposeStates(client, (err) => features.failed('(connection state)', 'dispose', conn.clientId, err));
+        if (event.reason === 'shutdown_forced') this.#forced++;
+        this.#closedBytesIn += event.bytesIn;
+        this.#closedBytesOut += event.bytesOut;
+        this.#registry.remove(conn.clientId);
+        if (channels.closed.hasSubscribers) channels.closed.publish(event);
+        if (this.#registry.size === 0) this.#onEmpty?.();
+      },
+      failed: (conn, error) => publish('notice', { server: this.view, code: 'client_input_failed', clientId: conn.clientId, error }),
+    };
+  }
 
-  /** The live connection with this client id, if any. */
-  getClient(clientId: number): Connection | undefined {
-    return this.#registry.get(clientId);
+  #viewSource(catalog: () => Catalog): ViewSource {
+    const registry = this.#registry;
+    return {
+      version: this.version,
+      socketPath: this.#socketPath,
+      get catalog() {
+        return catalog();
+      },
+      uptimeMs: () => this.uptimeMs(),
+      clientCount: () => registry.size,
+      isDraining: () => this.#state === 'draining',
+      clientInfos: () => Array.from(registry.values(), (c) => c.info()),
+      clientHandle: (id) => registry.get(id)?.client,
+      traffic: () => {
+        let bytesIn = this.#closedBytesIn;
+        let bytesOut = this.#closedBytesOut;
+        for (const c of registry.values()) {
+          bytesIn += c.bytesIn;
+          bytesOut += c.bytesOut;
+        }
+        return { bytesIn, bytesOut };
+      },
+    };
   }
 
   /**
@@ -443,26 +364,24 @@ export class FugueServer implements ServerView {
     const t0 = performance.now();
     if (this.#state !== 'listening') {
       this.#state = 'closed';
+      await this.#features.close();
       return { durationMs: 0, left: 0, forced: 0 };
     }
     this.#state = 'draining';
     this.#drainDeadline = t0 + this.shutdownTimeoutMs;
     this.#stopTimers();
     const initial = this.#registry.size;
-    this.#instr.draining({ clients: initial, timeoutMs: this.shutdownTimeoutMs });
-    // The path is free for a successor from here on: remove the socket, drop the lock.
-    this.removeSocket();
-    this.#lock?.release();
-    // Connections already in the accept backlog still arrive for a moment (the
-    // path is gone, so no new ones can): accept them and tell them we are
-    // draining, instead of letting close() reset them unseen. Socket-activated,
-    // stop accepting at once: the queue is the service manager's, and what
-    // waits in it belongs to the next instance.
-    const listener = this.#listener as Server;
-    const listenerClosed = new Promise<void>((resolve) => setTimeout(() => listener.close(() => resolve()), this.activated ? 0 : BACKLOG_GRACE_MS));
-
+    const event: DrainEvent = { server: this.view, clients: initial, timeoutMs: this.shutdownTimeoutMs };
+    publish('drain', event);
+    // Features speak before the `shutdown` notice.
+    this.#features.draining(event);
+    // The path is free for a successor from here on. Connections already in
+    // the accept backlog still arrive for a moment: they are told we are
+    // draining instead of being reset unseen. Socket-activated, stop at once:
+    // the queue is the service manager's, and what waits in it belongs to the
+    // next instance.
+    const listenerClosed = this.#listener.stopAccepting(this.activated ? 0 : BACKLOG_GRACE_MS);
     for (const conn of this.#registry.values()) conn.notifyShutdown(reason, this.shutdownTimeoutMs);
-
     if (this.#registry.size > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, this.shutdownTimeoutMs);
@@ -472,8 +391,7 @@ export class FugueServer implements ServerView {
         };
       });
     }
-    const forced = this.#registry.size;
-    if (forced > 0) {
+    if (this.#registry.size > 0) {
       await new Promise<void>((resolve) => {
         this.#onEmpty = resolve;
         for (const conn of [...this.#registry.values()]) conn.destroy('shutdown_forced');
@@ -482,24 +400,24 @@ export class FugueServer implements ServerView {
     this.#onEmpty = undefined;
     await listenerClosed;
     this.#state = 'closed';
-    const result = { durationMs: performance.now() - t0, left: initial - forced, forced };
-    this.#instr.drained(result);
+    const result = { durationMs: performance.now() - t0, left: initial - this.#forced, forced: this.#forced };
+    publish('drained', { server: this.view, ...result });
+    await this.#features.close();
     return result;
   }
 
   /** Forced shutdown: cut every connection now and remove the socket. */
   destroy(): void {
     this.#stopTimers();
-    this.removeSocket();
-    this.#lock?.release();
-    if (this.#listener?.listening) this.#listener.close();
+    this.#listener.destroy();
     for (const conn of [...this.#registry.values()]) conn.destroy('shutdown_forced');
     this.#state = 'closed';
+    void this.#features.close();
   }
 
   /** Remove the socket file if it is still ours (never a socket-activated one). Safe to call on any exit path. */
   removeSocket(): boolean {
-    return this.#identity === undefined || this.activated ? false : removeSocketIfOurs(this.socketPath, this.#identity);
+    return this.#listener.remove();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -14,9 +14,14 @@
 
 import { closeSync, constants as fsConstants, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { createConnection, type Server } from 'node:net';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { FugueError, socketActivation, socketBind, socketDirCreate, socketDirUnsafe, socketInUse, socketPathNotSocket, socketPathTooLong } from '../errors.js';
-import type { Log } from './instrumentation.js';
+import type { NoticeEvent } from './events.js';
+
+/** What binding reports along the way (published as `fugue:server:notice` by the caller). */
+export type SocketNotice = Extract<NoticeEvent, { code: 'socket_dir_created' | 'stale_socket_removed' | 'pid_file_failed' | 'socket_bound' }>;
+/** Receives SocketNotices; `server` is filled in by the caller. */
+export type Notify = (notice: SocketNotice extends infer N ? (N extends unknown ? Omit<N, 'server'> : never) : never) => void;
 
 /** sun_path is 108 bytes on Linux, including the terminating NUL. */
 export const MAX_SOCKET_PATH_BYTES = 107;
@@ -56,14 +61,14 @@ function kindOf(path: string): string {
 }
 
 /** Create the socket's directory (0700) if missing, and check it is safe. */
-export function ensureSocketDir(dir: string, log: Log): void {
+export function ensureSocketDir(dir: string, notify: Notify): void {
   let created = false;
   try {
     created = mkdirSync(dir, { recursive: true, mode: 0o700 }) !== undefined;
   } catch (err) {
     throw socketDirCreate(dir, err as NodeJS.ErrnoException);
   }
-  if (created) log.info({ dir, mode: '0700' }, 'created socket directory');
+  if (created) notify({ code: 'socket_dir_created', dir, mode: '0700' });
   const st = statSync(dir);
   if (!st.isDirectory()) throw socketDirUnsafe(dir, 'is not a directory');
   const uid = process.getuid?.();
@@ -130,10 +135,10 @@ function writePidFile(socketPath: string): void {
   renameSync(tmp, pidFilePath(socketPath));
 }
 
-function removeStale(path: string, log: Log): void {
+function removeStale(path: string, notify: Notify): void {
   try {
     unlinkSync(path);
-    log.info({ socketPath: path }, 'removed stale socket left by a server that is no longer running');
+    notify({ code: 'stale_socket_removed', socketPath: path });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw socketBind(path, err as NodeJS.ErrnoException);
   }
@@ -173,10 +178,10 @@ function listen(server: Server, path: string, mode: number): Promise<void> {
  * already run checkSocketPathLength() and ensureSocketDir() (it needs the
  * directory before this, for the instance lock).
  */
-export async function bindUnixSocket(server: Server, socketPath: string, mode: number, log: Log): Promise<SocketIdentity> {
+export async function bindUnixSocket(server: Server, socketPath: string, mode: number, notify: Notify): Promise<SocketIdentity> {
   const existing = await probeSocketPath(socketPath);
   if (existing === 'live') throw socketInUse(socketPath, readPidFile(socketPath));
-  if (existing === 'stale') removeStale(socketPath, log);
+  if (existing === 'stale') removeStale(socketPath, notify);
 
   const temp = tempSocketPath(socketPath);
   try {
@@ -199,7 +204,7 @@ export async function bindUnixSocket(server: Server, socketPath: string, mode: n
       // Someone created the path since the probe: check again, once.
       const again = await probeSocketPath(socketPath);
       if (again === 'live') throw socketInUse(socketPath, readPidFile(socketPath));
-      if (again === 'stale') removeStale(socketPath, log);
+      if (again === 'stale') removeStale(socketPath, notify);
       linkSync(temp, socketPath);
     }
   } catch (err) {
@@ -211,9 +216,9 @@ export async function bindUnixSocket(server: Server, socketPath: string, mode: n
   try {
     writePidFile(socketPath);
   } catch (err) {
-    log.warn({ err, pidFile: pidFilePath(socketPath) }, 'could not write pid file; "already running" errors will not name this pid');
+    notify({ code: 'pid_file_failed', pidFile: pidFilePath(socketPath), error: err as Error });
   }
-  log.debug({ socketPath, name: basename(socketPath), ...identity }, 'socket bound');
+  notify({ code: 'socket_bound', socketPath, ...identity });
   return identity;
 }
 

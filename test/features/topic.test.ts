@@ -7,7 +7,7 @@
 import test from 'ava';
 import { InMemorySpanExporter, SimpleSpanProcessor, BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import { join } from 'node:path';
-import { App, FugueServer, connectionState, coreHandlers, type ClientHandle, type ClientMessage, type Feature } from '../../src/index.js';
+import { App, FugueServer, connectionState, type ClientHandle, type ClientMessage, type Feature } from '../../src/index.js';
 import { loadConfig } from '../../src/config/load.js';
 import { LogSink } from '../helpers/log-sink.js';
 import { RawClient } from '../helpers/raw-client.js';
@@ -16,20 +16,24 @@ import { waitFor } from '../helpers/wait-for.js';
 
 /** topic.subscribe {topic} -> topic.subscribed; topic.publish {topic, data} -> topic.published {delivered}; subscribers get topic.message. */
 function topicFeature(): Feature & { subscribers(topic: string): number } {
-  const topics = new Map<string, Set<ClientHandle>>();
-  // Per connection: the topics it subscribed to; on close, it leaves them.
-  const subscriptions = connectionState(
-    () => new Set<string>(),
-    (mine, client) => {
-      for (const topic of mine) topics.get(topic)?.delete(client);
-    },
-  );
+  // The topics of the server this feature was last registered with (its state lives in its scope).
+  let current = new Map<string, Set<ClientHandle>>();
   const topicOf = (msg: ClientMessage): string | undefined => (typeof msg.topic === 'string' && msg.topic !== '' ? undefined : 'field "topic" must be a non-empty string');
   return {
     name: 'topic',
-    subscribers: (topic) => topics.get(topic)?.size ?? 0,
-    register(table) {
-      table.register('topic.subscribe', {
+    sends: ['topic.subscribed', 'topic.published', 'topic.message'],
+    subscribers: (topic) => current.get(topic)?.size ?? 0,
+    register(scope) {
+      const topics = new Map<string, Set<ClientHandle>>();
+      current = topics;
+      // Per connection: the topics it subscribed to; on close, it leaves them.
+      const subscriptions = connectionState(
+        () => new Set<string>(),
+        (mine, client) => {
+          for (const topic of mine) topics.get(topic)?.delete(client);
+        },
+      );
+      scope.handle('topic.subscribe', {
         validate: topicOf,
         handle(msg, ctx) {
           const topic = msg.topic as string;
@@ -40,12 +44,12 @@ function topicFeature(): Feature & { subscribers(topic: string): number } {
           return { type: 'topic.subscribed', topic };
         },
       });
-      table.register('topic.publish', {
+      scope.handle('topic.publish', {
         validate: topicOf,
         handle(msg, ctx) {
           let delivered = 0;
           for (const client of topics.get(msg.topic as string) ?? []) {
-            if (client.send({ type: 'topic.message', topic: msg.topic, from: ctx.clientId, data: msg.data })) delivered++;
+            if (client.send({ type: 'topic.message', topic: msg.topic, from: ctx.client.id, data: msg.data })) delivered++;
           }
           return { type: 'topic.published', delivered };
         },
@@ -161,11 +165,11 @@ test('ServerView: a handler sees a snapshot of the clients and can reach another
   const seen: unknown[] = [];
   const probe: Feature = {
     name: 'probe',
-    register(table) {
-      table.register('probe', {
+    register(scope) {
+      scope.handle('probe', {
         handle(_msg, ctx) {
           seen.push(ctx.server.clients());
-          const other = ctx.server.clients().find((c) => c.id !== ctx.clientId);
+          const other = ctx.server.clients().find((c) => c.id !== ctx.client.id);
           const handle = other === undefined ? undefined : ctx.server.client(other.id);
           return { type: 'probe', other: other?.id ?? null, sent: handle?.send({ type: 'hello' }) ?? null };
         },
@@ -173,7 +177,7 @@ test('ServerView: a handler sees a snapshot of the clients and can reach another
     },
   };
   const socketPath = join(tmpDir(t), 'f.sock');
-  const server = new FugueServer({ socketPath, version: '0', handlers: coreHandlers().use(probe) });
+  const server = new FugueServer({ socketPath, version: '0', features: [probe] });
   await server.start();
   t.teardown(() => server.destroy());
   const a = await RawClient.handshaken(socketPath, 'a');
@@ -197,7 +201,6 @@ test('ServerView: a handler sees a snapshot of the clients and can reach another
 });
 
 test('registering a type twice names the feature that owns it', (t) => {
-  const table = coreHandlers();
-  const err = t.throws(() => table.use({ name: 'clash', register: (tb) => tb.register('echo', { handle: () => undefined }) }));
-  t.regex(err!.message, /"echo" is already registered \(by feature "core"\)/);
+  const err = t.throws(() => new FugueServer({ socketPath: '/tmp/unused.sock', version: '0', features: [{ name: 'clash', register: (scope) => scope.handle('echo', { handle: () => undefined }) }] }));
+  t.regex(err!.message, /feature "clash": a handler for message type "echo" is already registered by feature "core"/);
 });

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Tracer } from '@opentelemetry/api';
 import type { ExecutionContext } from 'ava';
 import { App } from '../../src/app.js';
+import type { Feature } from '../../src/server/features.js';
 import { loadConfig } from '../../src/config/load.js';
 import { LogSink } from './log-sink.js';
 import { tmpDir } from './tmp.js';
@@ -14,12 +15,12 @@ export interface TestApp {
   baseUrl: string;
 }
 
-export async function startApp(t: ExecutionContext, options: { env?: NodeJS.ProcessEnv; tracer?: Tracer } = {}): Promise<TestApp> {
+export async function startApp(t: ExecutionContext, options: { env?: NodeJS.ProcessEnv; tracer?: Tracer; features?: readonly Feature[] } = {}): Promise<TestApp> {
   const socketPath = join(tmpDir(t), 'f.sock');
   const env = { HOME: '/tmp', FUGUE_SOCKET_PATH: socketPath, FUGUE_HTTP_PORT: '0', FUGUE_LOG_LEVEL: 'debug', ...options.env };
   const { config } = loadConfig({ env });
   const logs = new LogSink();
-  const app = new App({ config, version: '0.0.0-test', env, logDestination: logs, defaultMetrics: false, ...(options.tracer ? { tracer: options.tracer } : {}) });
+  const app = new App({ config, version: '0.0.0-test', env, logDestination: logs, defaultMetrics: false, ...(options.tracer ? { tracer: options.tracer } : {}), ...(options.features ? { features: options.features } : {}) });
   await app.start();
   t.teardown(() => app.destroy());
   const port = app.httpAddress?.port ?? 0;

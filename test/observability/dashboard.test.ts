@@ -68,7 +68,7 @@ test('exemplars are queried once, on the p99 latency query, and the provisioned 
   t.true(['tempo', 'jaeger'].includes(tracing![1]!), `datasource ${uid} is a tracing datasource (got type ${tracing![1]})`);
 
   // The label name is the one the server puts on its exemplars.
-  const m = new ServerMetrics({ version: '0', maxClients: 1, shutdownTimeoutMs: 1, defaultMetrics: false, messageTypes: ['ping'] });
+  const m = new ServerMetrics({ version: '0', maxClients: 1, shutdownTimeoutMs: 1, defaultMetrics: false });
   m.messageDuration.observe(m.messageDuration.series('ping'), 0.001, 1, { traceId: 'a'.repeat(32), spanId: 'b'.repeat(16) });
   const body = (await m.render(true)).body;
   t.true(body.includes(` # {${labelName}="${'a'.repeat(32)}"`), `the OpenMetrics exemplar carries the trace id as ${labelName}`);

@@ -5,16 +5,23 @@
 
 import test from 'ava';
 import { ERROR_CODES } from '../../src/protocol/index.js';
-import { coreHandlers } from '../../src/server/handlers.js';
-import { CLOSE_REASONS, REJECT_REASONS } from '../../src/server/instrumentation.js';
-import { ACCEPT_ERROR_CODES, ACCEPT_ERROR_OTHER, INVALID_TYPE, UNKNOWN_TYPE } from '../../src/observability/metrics.js';
+import { clientsFeature } from '../../src/features/clients.js';
+import { eventsFeature } from '../../src/features/events.js';
+import { publish } from '../../src/server/channels.js';
+import { CLOSE_REASONS, REJECT_REASONS } from '../../src/server/events.js';
+import { ACCEPT_ERROR_CODES, ACCEPT_ERROR_OTHER, INVALID_TYPE, UNDECLARED, UNKNOWN_TYPE } from '../../src/observability/metrics.js';
 import { FugueClient } from '../../src/client/client.js';
 import { startApp } from '../helpers/app.js';
 
 /** Every `name{label="value"}` series a fresh server must export, at 0. */
 function knownSeries(): string[] {
-  const types = [...coreHandlers().types(), UNKNOWN_TYPE, INVALID_TYPE];
+  const types = ['connect', 'detach', 'ping', 'echo', 'status', 'list_clients', 'events.subscribe', 'events.unsubscribe', UNKNOWN_TYPE, INVALID_TYPE];
+  const sent = ['connected', 'pong', 'echo', 'status', 'error', 'shutdown', ...(clientsFeature.sends ?? []), ...(eventsFeature.sends ?? []), UNDECLARED];
   return [
+    ...sent.map((type) => `fugue_messages_sent_total{type="${type}"}`),
+    `fugue_protocol_errors_total{code="${UNDECLARED}"}`,
+    'fugue_stream_pauses_total{stream="events"}',
+    'fugue_stream_dropped_total{stream="events"}',
     ...CLOSE_REASONS.map((r) => `fugue_connections_closed_total{reason="${r}"}`),
     ...REJECT_REASONS.map((r) => `fugue_connections_rejected_total{reason="${r}"}`),
     ...ERROR_CODES.map((c) => `fugue_protocol_errors_total{code="${c}"}`),
@@ -78,9 +85,7 @@ test('the first event of a kind moves its series from 0 to 1', async (t) => {
 test('accept errors keep a bounded code label: named errnos as themselves, any other as "other"', async (t) => {
   const { app } = await startApp(t);
   const errno = (code: string): NodeJS.ErrnoException => Object.assign(new Error(`accept ${code}`), { code });
-  app.observability.instrumentation.acceptError(errno('ENFILE'));
-  app.observability.instrumentation.acceptError(errno('EPROTO'));
-  app.observability.instrumentation.acceptError(errno('ESOMETHINGNEW'));
+  for (const code of ['ENFILE', 'EPROTO', 'ESOMETHINGNEW']) publish('acceptError', { server: app.server.view, error: errno(code) });
   const body = (await app.observability.metrics.render(false)).body;
   const got = samples(body);
   t.is(got.get('fugue_accept_errors_total{code="ENFILE"}'), 1);

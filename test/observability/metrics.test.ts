@@ -5,6 +5,7 @@ import { FugueClient } from '../../src/client/client.js';
 import { encodeFrame } from '../../src/protocol/index.js';
 import { ServerMetrics } from '../../src/observability/metrics.js';
 import { startApp } from '../helpers/app.js';
+import { featureOf } from '../helpers/feature.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -95,8 +96,8 @@ test('OpenMetrics scrapes carry exemplars with the trace id of sampled message s
 test('a message lasts from the read that delivered it to the write of its reply, also behind an async handler', async (t) => {
   const exporter = new InMemorySpanExporter();
   const tracer = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }).getTracer('t');
-  const { app, socketPath } = await startApp(t, { tracer });
-  app.server.handlers.register('slow', { handle: () => new Promise((resolve) => setTimeout(() => resolve({ type: 'slow' }), 60)) });
+  const slowFeature = featureOf('slow', { slow: { handle: () => new Promise((resolve) => setTimeout(() => resolve({ type: 'slow' }), 60)) } }, { sends: ['slow'] });
+  const { app, socketPath } = await startApp(t, { tracer, features: [slowFeature] });
   const c = await RawClient.handshaken(socketPath);
   // One write, one read on the server: the two pings queue behind the slow one.
   c.write(Buffer.concat([{ type: 'slow', id: 1 }, { type: 'ping', id: 2 }, { type: 'ping', id: 3 }].map((m) => encodeFrame(m))));
@@ -133,9 +134,12 @@ test('a graceful drain records when it began in fugue_drain_start_time_seconds (
 test('two metric instances in one process do not collide', (t) => {
   const a = new ServerMetrics({ version: '1', maxClients: 1, shutdownTimeoutMs: 1 });
   const b = new ServerMetrics({ version: '2', maxClients: 2, shutdownTimeoutMs: 1 });
-  a.activeClients.value++;
+  a.accepted.n++;
   t.not(a.registry, b.registry);
-  return b.render(false).then((r) => t.is(sample(r.body, 'fugue_active_clients'), 0));
+  return Promise.all([a.render(false), b.render(false)]).then(([ra, rb]) => {
+    t.is(sample(ra.body, 'fugue_connections_accepted_total'), 1);
+    t.is(sample(rb.body, 'fugue_connections_accepted_total'), 0);
+  });
 });
 
 // process_open_fds is Linux-only (prom-client registers it only there).

@@ -18,7 +18,7 @@ import { waitFor } from '../helpers/wait-for.js';
 
 const SLOW_MS = 300;
 // A handler slower than the threshold (the test's threshold is 200 ms, far above any ping even on a loaded machine).
-const slowFeature: Feature = { name: 'slow', register: (t) => t.register('slow', { handle: async () => { await delay(SLOW_MS); return { type: 'slow' }; } }) };
+const slowFeature: Feature = { name: 'slow', sends: ['slow'], register: (scope) => scope.handle('slow', { handle: async () => { await delay(SLOW_MS); return { type: 'slow' }; } }) };
 
 async function start(t: Parameters<typeof tmpDir>[0], env: Record<string, string>) {
   const socketPath = join(tmpDir(t), 'f.sock');

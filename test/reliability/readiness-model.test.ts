@@ -162,7 +162,19 @@ class World {
         rmSync(join(this.base, 'd.alt'), { recursive: true, force: true });
         mkdirSync(join(this.base, 'd.alt'), { mode: 0o700 });
         m.at.alt = undefined;
-        symlinkSync('d.alt', this.dir);
+        // The server re-creates a missing socket directory (0700) on its next
+        // check: if that came between the rename and here, the path is a
+        // directory again; it is replaced all the same (the model expects the
+        // server to end up serving in d.alt either way).
+        for (let attempt = 0; ; attempt++) {
+          try {
+            symlinkSync('d.alt', this.dir);
+            break;
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt === 3) throw err;
+            rmSync(this.dir, { recursive: true, force: true });
+          }
+        }
         m.dir = 'alt';
         return 'directory -> symlink to another directory';
       }

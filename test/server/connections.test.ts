@@ -2,24 +2,10 @@
 import test from 'ava';
 import { FugueClient } from '../../src/client/client.js';
 import { encodeFrame } from '../../src/protocol/index.js';
-import type { CloseInfo, ConnectionObserver, Instrumentation } from '../../src/server/instrumentation.js';
-import { noopInstrumentation } from '../../src/server/instrumentation.js';
+import { record } from '../helpers/feature.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { startServer } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait-for.js';
-
-/** Instrumentation that records every close. */
-function recorder() {
-  const closes: Array<{ clientId: number } & CloseInfo> = [];
-  const instr: Instrumentation = {
-    ...noopInstrumentation,
-    connection: ({ clientId }): ConnectionObserver => ({
-      handshake() {}, message() {}, sent() {}, pushed() {}, read() {}, written() {}, limit() {},
-      closed: (info) => closes.push({ ...info, clientId }),
-    }),
-  };
-  return { instr, closes };
-}
 
 test('serves 200 concurrent clients, each with its own traffic', async (t) => {
   const server = await startServer(t, { maxClients: 1024 });
@@ -56,8 +42,8 @@ test('client ids are unique for the server lifetime, across thousands of rapid c
 });
 
 test('single connect and disconnect: cleanup runs exactly once with reason client_eof', async (t) => {
-  const { instr, closes } = recorder();
-  const server = await startServer(t, { instrumentation: instr });
+  const server = await startServer(t);
+  const closes = record(t, server.view, 'closed');
   const c = await RawClient.handshaken(server.socketPath);
   c.send({ type: 'ping' });
   await c.next();
@@ -71,8 +57,8 @@ test('single connect and disconnect: cleanup runs exactly once with reason clien
 });
 
 test('a client that disconnects in the middle of a frame is cleaned up and the partial frame reported', async (t) => {
-  const { instr, closes } = recorder();
-  const server = await startServer(t, { instrumentation: instr });
+  const server = await startServer(t);
+  const closes = record(t, server.view, 'closed');
   const c = await RawClient.handshaken(server.socketPath);
   const frame = encodeFrame({ type: 'echo', data: 'x'.repeat(100) });
   c.write(frame.subarray(0, 50));
@@ -97,8 +83,8 @@ test('requests sent just before the client half-closes are still answered', asyn
 });
 
 test('a client that stops reading is disconnected at maxBufferedBytes; others are unaffected', async (t) => {
-  const { instr, closes } = recorder();
-  const server = await startServer(t, { instrumentation: instr, maxFrameBytes: 65536, maxBufferedBytes: 256 * 1024 });
+  const server = await startServer(t, { maxFrameBytes: 65536, maxBufferedBytes: 256 * 1024 });
+  const closes = record(t, server.view, 'closed');
   const slow = await RawClient.handshaken(server.socketPath, 'slow');
   slow.socket.pause(); // never read again
   const good = await FugueClient.connect(server.socketPath);

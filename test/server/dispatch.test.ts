@@ -1,22 +1,38 @@
 // The dispatch step on its own: no socket, a plain object as the connection.
 import test from 'ava';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { FrameDecoder, FrameEncoder, replyPayload, type Frameable } from '../../src/protocol/index.js';
-import { Dispatcher, type DispatchContext } from '../../src/server/dispatch.js';
-import { coreHandlers, type ClientHandle, type ServerView } from '../../src/server/handlers.js';
-import type { CloseReason, MessageEvent } from '../../src/server/instrumentation.js';
+import type { ClientHandle } from '../../src/server/client.js';
+import { Dispatcher, type DispatchTarget } from '../../src/server/dispatch.js';
+import type { CloseReason, MessageEvent } from '../../src/server/events.js';
+import { CORE_HANDLERS, HandlerTable, type MessageHandler } from '../../src/server/handlers.js';
+import { Handshake } from '../../src/server/handshake.js';
+import type { ServerView } from '../../src/server/view.js';
 
-const server: ServerView = { version: '9.9.9', uptimeMs: () => 1234.5, clientCount: () => 3, isDraining: () => false, clients: () => [], client: () => undefined };
+const server: ServerView = {
+  version: '9.9.9',
+  socketPath: '/nowhere',
+  catalog: { messageTypes: [], sentTypes: [], errorCodes: [], streams: [] },
+  uptimeMs: () => 1234.5,
+  clientCount: () => 3,
+  isDraining: () => false,
+  clients: () => [],
+  client: () => undefined,
+  traffic: () => ({ bytesIn: 0, bytesOut: 0 }),
+};
+
+// Message events are built only while someone observes fugue:message.
+const observe = () => {};
+subscribe('fugue:message', observe);
 
 /** A connection made of plain fields: what the dispatcher queued, as JSON. */
 function fakeConnection(handshaken = true) {
-  const queued: Array<{ type: string; json: unknown }> = [];
+  const queued: Array<{ json: unknown }> = [];
   const encoder = new FrameEncoder();
-  const ctx: DispatchContext & { closeReason?: CloseReason; name?: string } = {
+  const ctx: DispatchTarget & { closeReason?: CloseReason; name?: string } = {
     clientId: 7,
-    clientName: undefined,
     handshaken,
-    client: undefined as unknown as ClientHandle,
-    server,
+    context: { client: undefined as unknown as ClientHandle, server },
     completeHandshake(name) {
       (ctx as { handshaken: boolean }).handshaken = true;
       ctx.name = name;
@@ -24,16 +40,25 @@ function fakeConnection(handshaken = true) {
     closeAfterReply(reason) {
       ctx.closeReason = reason;
     },
-    enqueue(payload: Frameable, type: string) {
+    enqueue(payload: Frameable) {
       const [frame] = new FrameDecoder().push(encoder.encode([payload]));
-      queued.push({ type, json: JSON.parse(frame!.toString('utf8')) });
+      queued.push({ json: JSON.parse(frame!.toString('utf8')) });
     },
   };
   return { ctx, queued };
 }
 
-const dispatcher = new Dispatcher(coreHandlers());
-const run = (ctx: DispatchContext, text: string) => {
+/** The core types and `extra`, as a server's table holds them. */
+function table(extra: Record<string, MessageHandler> = {}): HandlerTable {
+  const t = new HandlerTable();
+  for (const [type, handler] of CORE_HANDLERS) t.register(type, handler, 'core');
+  for (const [type, handler] of Object.entries(extra)) t.register(type, handler, 'test');
+  return t;
+}
+
+const dispatcherOf = (extra: Record<string, MessageHandler> = {}) => new Dispatcher(table(extra), new Handshake('9.9.9'), server);
+const dispatcher = dispatcherOf();
+const run = (ctx: DispatchTarget, text: string) => {
   const buf = Buffer.from(`xx${text}yy`); // frames are handed over in place, inside a larger buffer
   return dispatcher.dispatch(ctx, buf, 2, buf.length - 2) as MessageEvent;
 };
@@ -41,8 +66,8 @@ const run = (ctx: DispatchContext, text: string) => {
 test('a handled message: its reply queued with the request id, and one event with its facts', (t) => {
   const { ctx, queued } = fakeConnection();
   const ev = run(ctx, '{"type":"echo","id":5,"data":[1,"é"],"traceparent":"tp"}');
-  t.deepEqual(queued, [{ type: 'echo', json: { type: 'echo', id: 5, data: [1, 'é'] } }]);
-  t.like(ev, { clientId: 7, type: 'echo', known: true, id: 5, bytes: Buffer.byteLength('{"type":"echo","id":5,"data":[1,"é"],"traceparent":"tp"}'), errorCode: undefined, error: undefined, traceparent: 'tp', startMs: 0, endMs: 0 });
+  t.deepEqual(queued, [{ json: { type: 'echo', id: 5, data: [1, 'é'] } }]);
+  t.like(ev, { server, clientId: 7, type: 'echo', known: true, id: 5, replyType: 'echo', bytes: Buffer.byteLength('{"type":"echo","id":5,"data":[1,"é"],"traceparent":"tp"}'), errorCode: undefined, error: undefined, traceparent: 'tp', startMs: 0, endMs: 0 });
 });
 
 test('the handshake gate, unknown types, bad frames and bad fields become the documented errors, with the id kept', (t) => {
@@ -62,7 +87,7 @@ test('the handshake gate, unknown types, bad frames and bad fields become the do
   }
   const { ctx, queued } = fakeConnection(true);
   run(ctx, '{"type":"nope"}');
-  t.regex((queued[0]!.json as { message: string }).message, /known types: connect, ping, echo, status, detach/);
+  t.regex((queued[0]!.json as { message: string }).message, /known types: connect, detach, ping, echo, status/);
 });
 
 test('connect completes the handshake; a wrong version closes after the reply; detach replies nothing', (t) => {
@@ -84,16 +109,16 @@ test('connect completes the handshake; a wrong version closes after the reply; d
 
 test('a throwing, a rejecting and an unserialisable handler: internal, the error on the event, nothing escapes', async (t) => {
   const boom = new Error('boom');
-  const table = coreHandlers()
-    .register('throws', { handle: () => { throw boom; } })
-    .register('rejects', { handle: async () => { throw boom; } })
-    .register('deep', { handle: () => { let d: unknown = 1; for (let i = 0; i < 100_000; i++) d = [d]; return { type: 'deep', d }; } })
-    .register('slow', { handle: async () => ({ type: 'slow' }) });
-  const d = new Dispatcher(table);
+  const d = dispatcherOf({
+    throws: { handle: () => { throw boom; } },
+    rejects: { handle: async () => { throw boom; } },
+    deep: { handle: () => { let d: unknown = 1; for (let i = 0; i < 100_000; i++) d = [d]; return { type: 'deep', d }; } },
+    slow: { handle: async () => ({ type: 'slow' }) },
+  });
   for (const type of ['throws', 'rejects']) {
     const { ctx, queued } = fakeConnection();
     const buf = Buffer.from(`{"type":"${type}","id":1}`);
-    const ev = await d.dispatch(ctx, buf, 0, buf.length);
+    const ev = (await d.dispatch(ctx, buf, 0, buf.length)) as MessageEvent;
     t.like(queued[0]!.json, { type: 'error', id: 1, code: 'internal' }, type);
     t.is(ev.error, boom, type);
     t.is(ev.errorCode, 'internal');
@@ -116,8 +141,7 @@ test('a throwing, a rejecting and an unserialisable handler: internal, the error
 });
 
 test('core serialisers give exactly what the generic serialiser gives (the fast path is invisible)', (t) => {
-  const table = coreHandlers();
-  const echo = table.get('echo')!;
+  const echo = table().get('echo')!;
   const enc = new FrameEncoder();
   const text = (p: Frameable) => new FrameDecoder().push(enc.encode([p]))[0]!.toString('utf8');
   for (const id of [undefined, 0, 12, -3, 'x"y']) {
@@ -126,23 +150,31 @@ test('core serialisers give exactly what the generic serialiser gives (the fast 
       t.is(text(echo.serialize!(reply, id)), JSON.stringify(id === undefined ? reply : { type: 'echo', id, data }));
     }
   }
-  const connect = table.get('connect')!;
+  const connect = new Handshake('unused');
   for (const version of ['1.0.0', '2.0.0-rc "q"', '1.0.0']) {
     for (const id of [undefined, 3, 'c']) {
       const reply = { type: 'connected', protocol_version: 1, server_version: version, client_id: 42 };
-      t.is(text(connect.serialize!(reply, id)), text(replyPayload(reply, id)), `${version} ${String(id)}`);
+      t.is(text(new Handshake(version).serialize(reply, id)), text(replyPayload(reply, id)), `${version} ${String(id)}`);
     }
   }
   const err = { type: 'error', code: 'already_connected', message: 'm' };
-  t.is(text(connect.serialize!(err, 5)), text(replyPayload(err, 5)), 'its error replies take the generic path');
+  t.is(text(connect.serialize(err, 5)), text(replyPayload(err, 5)), 'its error replies take the generic path');
 });
 
 test('the source of a push is the client whose handler is running, only while it runs', (t) => {
   let during: number | undefined;
-  const d = new Dispatcher(coreHandlers().register('who', { handle: () => { during = d.activeClientId; return undefined; } }));
+  const d = dispatcherOf({ who: { handle: () => { during = d.activeClientId; return undefined; } } });
   const { ctx } = fakeConnection();
   const buf = Buffer.from('{"type":"who"}');
   d.dispatch(ctx, buf, 0, buf.length);
   t.is(during, 7);
   t.is(d.activeClientId, undefined);
+});
+
+test.serial('an event nobody observes is not built: the reply is queued all the same', (t) => {
+  unsubscribe('fugue:message', observe);
+  t.teardown(() => subscribe('fugue:message', observe));
+  const { ctx, queued } = fakeConnection();
+  t.is(run(ctx, '{"type":"ping","id":1}') as MessageEvent | undefined, undefined);
+  t.deepEqual(queued, [{ json: { type: 'pong', id: 1 } }]);
 });

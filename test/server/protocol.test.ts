@@ -1,7 +1,8 @@
 // Protocol v1 over a real Unix socket, against an in-process server.
 import test from 'ava';
 import { encodeFrame } from '../../src/protocol/index.js';
-import { HandlerTable, coreHandlers } from '../../src/server/handlers.js';
+import { FugueServer } from '../../src/server/server.js';
+import { featureOf } from '../helpers/feature.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { startServer } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -144,7 +145,7 @@ test('unknown_type names the type and the known ones; the connection stays open'
   c.send({ type: 'frobnicate', id: 1 });
   const m = await c.next();
   t.like(m, { type: 'error', id: 1, code: 'unknown_type' });
-  t.regex(m.message as string, /"frobnicate".*connect, ping, echo, status, detach/);
+  t.regex(m.message as string, /"frobnicate".*connect, detach, ping, echo, status/);
   c.send({ type: 'ping', id: 2 });
   t.is((await c.next()).type, 'pong');
 });
@@ -193,8 +194,7 @@ test('idle timeout closes a silent connection with error timeout; off by default
 });
 
 test('internal: a throwing handler gets error internal and the connection survives', async (t) => {
-  const handlers: HandlerTable = coreHandlers().register('boom', { handle() { throw new Error('kaboom'); } });
-  const server = await startServer(t, { handlers });
+  const server = await startServer(t, { features: [featureOf('boom', { boom: { handle() { throw new Error('kaboom'); } } })] });
   const c = await RawClient.handshaken(server.socketPath);
   t.teardown(() => c.destroy());
   c.send({ type: 'boom', id: 1 });
@@ -204,13 +204,15 @@ test('internal: a throwing handler gets error internal and the connection surviv
 });
 
 test('an async handler keeps replies in request order', async (t) => {
-  const handlers = coreHandlers().register('slow', {
-    handle: async (msg) => {
-      await new Promise((r) => setTimeout(r, 30));
-      return { type: 'slow_done', n: msg.n };
+  const slow = featureOf('slow', {
+    slow: {
+      handle: async (msg) => {
+        await new Promise((r) => setTimeout(r, 30));
+        return { type: 'slow_done', n: msg.n };
+      },
     },
   });
-  const server = await startServer(t, { handlers });
+  const server = await startServer(t, { features: [slow] });
   const c = await RawClient.handshaken(server.socketPath);
   t.teardown(() => c.destroy());
   c.write(Buffer.concat([encodeFrame({ type: 'slow', id: 1, n: 1 }), encodeFrame({ type: 'ping', id: 2 }), encodeFrame({ type: 'slow', id: 3, n: 3 }), encodeFrame({ type: 'echo', id: 4, data: 4 })]));
@@ -218,21 +220,24 @@ test('an async handler keeps replies in request order', async (t) => {
   t.deepEqual(got.map((m) => [m.id, m.type]), [[1, 'slow_done'], [2, 'pong'], [3, 'slow_done'], [4, 'echo']]);
 });
 
-test('handlers can be registered for new types without touching the pump; duplicates are refused', (t) => {
-  const table = coreHandlers();
-  table.register('session.list', { handle: () => ({ type: 'sessions', sessions: [] }) });
-  t.true(table.has('session.list'));
-  t.throws(() => table.register('ping', { handle: () => undefined }), { message: /already registered/ });
+test('handlers can be registered for new types without touching the pump; duplicates and the handshake types are refused', (t) => {
+  const socketPath = '/tmp/unused.sock';
+  const server = new FugueServer({ socketPath, version: '1', features: [featureOf('sessions', { 'session.list': { handle: () => ({ type: 'sessions', sessions: [] }) } })] });
+  t.true(server.view.catalog.messageTypes.includes('session.list'));
+  t.throws(() => new FugueServer({ socketPath, version: '1', features: [featureOf('dup', { ping: { handle: () => undefined } })] }), { message: /feature "dup": a handler for message type "ping" is already registered by feature "core"/ });
+  t.throws(() => new FugueServer({ socketPath, version: '1', features: [featureOf('hs', { connect: { handle: () => undefined } })] }), { message: /belongs to the protocol's handshake/ });
 });
 
 test('an over-limit frame behind a pending async handler is answered after it, then the connection closes', async (t) => {
-  const handlers = coreHandlers().register('slow', {
-    handle: async () => {
-      await new Promise((r) => setTimeout(r, 30));
-      return { type: 'slow_done' };
+  const slow = featureOf('slow', {
+    slow: {
+      handle: async () => {
+        await new Promise((r) => setTimeout(r, 30));
+        return { type: 'slow_done' };
+      },
     },
   });
-  const server = await startServer(t, { handlers, maxFrameBytes: 1024, maxBufferedBytes: 1 << 20 });
+  const server = await startServer(t, { features: [slow], maxFrameBytes: 1024, maxBufferedBytes: 1 << 20 });
   const c = await RawClient.handshaken(server.socketPath);
   const big = Buffer.alloc(4);
   big.writeUInt32BE(5000);
