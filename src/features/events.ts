@@ -11,7 +11,7 @@
 // serialised once per distinct filter, not once per subscriber.
 
 import type { ClientMessage, ServerMessage } from '../protocol/index.js';
-import { connectionState, type ClientHandle, type Feature, type Stream } from '../server/extension.js';
+import type { ClientHandle, Feature, Stream } from '../server/extension.js';
 
 /** Every kind of event, in the order docs/protocol.md lists them. */
 export const EVENT_KINDS = ['client.connected', 'client.left', 'drain.started', 'config.reloaded', 'config.refused', 'limit.enforced'] as const;
@@ -44,17 +44,18 @@ export const eventsFeature: Feature = {
   sends: ['events.subscribed', 'events.unsubscribed', 'event', 'events.missed'],
   streams: ['events'],
   register(scope) {
-    // This server's subscriptions: filter key -> group (per scope, so per server).
+    // This server's subscriptions (per scope, so per server): filter key -> group,
+    // and which group each subscribed client is in.
     const groups = new Map<string, Group>();
-    // Which group a connection is in: it leaves it when it disconnects (the stream does that itself).
-    const membership = connectionState<{ key: string | undefined }>(() => ({ key: undefined }));
+    const memberOf = new Map<ClientHandle, string>();
 
     const leave = (client: ClientHandle): void => {
-      const m = client.state(membership);
-      const group = m.key === undefined ? undefined : groups.get(m.key);
+      const key = memberOf.get(client);
+      if (key === undefined) return;
+      memberOf.delete(client);
+      const group = groups.get(key);
       group?.stream.unsubscribe(client);
-      if (group !== undefined && group.stream.size === 0) groups.delete(m.key as string);
-      m.key = undefined;
+      if (group !== undefined && group.stream.size === 0) groups.delete(key);
     };
 
     const emit = (kind: EventKind, fields: Record<string, unknown>): void => {
@@ -82,7 +83,7 @@ export const eventsFeature: Feature = {
           groups.set(key, group);
         }
         group.stream.subscribe(ctx.client);
-        ctx.client.state(membership).key = key;
+        memberOf.set(ctx.client, key);
         return { type: 'events.subscribed', kinds, seq: group.seq };
       },
     });
@@ -93,8 +94,11 @@ export const eventsFeature: Feature = {
       },
     });
 
-    scope.onConnect((client) => emit('client.connected', { client_id: client.id, name: client.name ?? null }));
+    scope.onConnect((client) => {
+      if (groups.size > 0) emit('client.connected', { client_id: client.id, name: client.name ?? null });
+    });
     scope.onDisconnect((client, ev) => {
+      if (memberOf.size === 0) return; // nobody subscribed: nothing to leave, nobody to tell
       leave(client);
       emit('client.left', { client_id: client.id, name: client.name ?? null, reason: ev.reason });
     });

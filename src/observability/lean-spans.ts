@@ -18,6 +18,44 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { performance } from 'node:perf_hooks';
 import { keyPart, keyValueField, lengthDelimited, lengthHeader, ProtoWriter, type OtlpValue } from './proto-writer.js';
+import { clip, MESSAGE_SPAN_ATTRIBUTES, type MessageSpanFacts } from './span-attributes.js';
+
+/** Writes one attribute of a message span (field 9 of Span), or nothing when it has no value. */
+type AttributeWriter = (w: ProtoWriter, s: MessageSpanFacts) => void;
+
+// The attribute table compiled once into writers: constants and small sets of
+// strings are encoded once (per value), integers and texts written in place.
+function attributeWriters(): AttributeWriter[] {
+  return MESSAGE_SPAN_ATTRIBUTES.map((a): AttributeWriter => {
+    switch (a.kind) {
+      case 'constant': {
+        const field = keyValueField(9, a.key, a.value({} as MessageSpanFacts) as string);
+        return (w) => w.raw(field);
+      }
+      case 'enum': {
+        const fields = new Map<string, Buffer>();
+        return (w, s) => {
+          const v = a.value(s);
+          if (v === undefined) return;
+          let field = fields.get(v as string);
+          if (field === undefined) fields.set(v as string, (field = keyValueField(9, a.key, String(v))));
+          w.raw(field);
+        };
+      }
+      case 'int': {
+        const key = keyPart(a.key);
+        return (w, s) => w.intKeyValue(9, key, a.value(s) as number);
+      }
+      case 'text': {
+        const key = keyPart(a.key);
+        return (w, s) => {
+          const v = a.value(s);
+          if (v !== undefined) w.stringKeyValue(9, key, typeof v === 'number' ? v : clip(v));
+        };
+      }
+    }
+  });
+}
 
 /** Spans per export request at most. */
 const MAX_BATCH_SPANS = 4096;
@@ -29,8 +67,6 @@ const BATCH_DELAY_MS = 500;
 export const EXPORT_CONCURRENCY = 2;
 /** Request bodies waiting for a free slot; beyond this, spans are dropped. */
 const MAX_QUEUED = 8;
-/** Longest string attribute value kept (a client-chosen message id), in characters. */
-export const MAX_ATTRIBUTE_CHARS = 256;
 
 const SPAN_KIND_SERVER = Buffer.from([0x30, 0x02]); // field 6 (kind), varint 2
 // flags (field 16 of Span, 6 of Link), fixed32: sampled | "is_remote is known" (| is_remote), as the SDK writes them.
@@ -38,11 +74,6 @@ const SPAN_FLAGS_LOCAL = Buffer.from([0x85, 0x01, 0x01, 0x01, 0x00, 0x00]);
 const SPAN_FLAGS_REMOTE = Buffer.from([0x85, 0x01, 0x01, 0x03, 0x00, 0x00]);
 const LINK_FLAGS_LOCAL = Buffer.from([0x35, 0x01, 0x01, 0x00, 0x00]);
 const ID_BYTES = 24; // 16 trace + 8 span
-const CLIENT_ID_KEY = keyPart('fugue.client.id');
-const SIZE_KEY = keyPart('fugue.message.size');
-const MESSAGE_ID_KEY = keyPart('fugue.message.id');
-const OUTCOME_OK = keyValueField(9, 'fugue.message.outcome', 'ok');
-const OUTCOME_ERROR = keyValueField(9, 'fugue.message.outcome', 'error');
 const POOL_SPANS = 2048;
 
 export interface LeanSpanOptions {
@@ -74,18 +105,11 @@ export interface LeanSpanIds {
   readonly spanId: string;
 }
 
-/** One finished message span. */
-export interface LeanMessageSpan {
-  name: string;
+/** One finished message span: its attributes' facts (span-attributes.ts), times and relations. */
+export interface LeanMessageSpan extends MessageSpanFacts {
   /** performance.now() times, in ms. */
   startMs: number;
   endMs: number;
-  clientId: number;
-  bytes: number;
-  /** The message's id: a number is written as its digits (what String() gives), a string cut to MAX_ATTRIBUTE_CHARS. */
-  messageId: string | number | undefined;
-  errorCode: string | undefined;
-  reason: string;
   parent: LeanParent | undefined;
   link: LeanParent | undefined;
 }
@@ -113,13 +137,10 @@ export class LeanSpanExporter {
   #pool = Buffer.allocUnsafe(POOL_SPANS * ID_BYTES);
   #poolAt = POOL_SPANS * ID_BYTES;
   #closed = false;
-  // Precomputed fields, by label, outcome, reason and error code.
+  // Precomputed fields: names and statuses by label and error code; the attributes' writers.
   #names = new Map<string, Buffer>();
-  #methods = new Map<string, Buffer>();
-  #constant: Buffer;
-  #reasons = new Map<string, Buffer>();
-  #errorTypes = new Map<string, Buffer>();
   #statuses = new Map<string, Buffer>();
+  readonly #attributes = attributeWriters();
   #timeOrigin: TimeOrigin;
   // Reused for every span: the caller reads it at once (an exemplar), or not at all.
   #ids = new RecordedIds();
@@ -141,7 +162,6 @@ export class LeanSpanExporter {
       for (const [k, v] of Object.entries(options.resource())) resource.raw(keyValueField(1, k, v));
       this.#head = lengthDelimited(1, resource.bytes());
     });
-    this.#constant = Buffer.concat([keyValueField(9, 'rpc.system.name', 'fugue'), keyValueField(9, 'network.transport', 'unix')]);
     this.#timeOrigin = splitMs(performance.timeOrigin);
   }
 
@@ -170,15 +190,9 @@ export class LeanSpanExporter {
     w.raw(SPAN_KIND_SERVER);
     this.#time(w, 7, s.startMs);
     this.#time(w, 8, s.endMs);
-    // attributes (9), in the order the SDK path sets them
-    w.raw(this.#constant);
-    w.raw(this.#method(s.name));
-    w.intKeyValue(9, CLIENT_ID_KEY, s.clientId);
-    w.intKeyValue(9, SIZE_KEY, s.bytes);
-    w.raw(s.errorCode === undefined ? OUTCOME_OK : OUTCOME_ERROR);
-    w.raw(this.#cached(this.#reasons, 'fugue.sampling.reason', s.reason));
-    if (s.messageId !== undefined) w.stringKeyValue(9, MESSAGE_ID_KEY, typeof s.messageId === 'number' ? s.messageId : clip(s.messageId));
-    if (s.errorCode !== undefined) w.raw(this.#cached(this.#errorTypes, 'error.type', s.errorCode));
+    // attributes (9), from the table both span paths share
+    const attributes = this.#attributes;
+    for (let i = 0; i < attributes.length; i++) (attributes[i] as AttributeWriter)(w, s);
     // links (13): Link{trace_id(1), span_id(2), flags(6)}, 33 bytes (2 + 16, 2 + 8, 5)
     if (s.link !== undefined) {
       w.tag(13, 2);
@@ -243,21 +257,6 @@ export class LeanSpanExporter {
       w.stringField(5, label);
       b = Buffer.from(w.bytes());
       this.#names.set(label, b);
-      this.#methods.set(label, keyValueField(9, 'rpc.method', label));
-    }
-    return b;
-  }
-
-  #method(label: string): Buffer {
-    return this.#methods.get(label) as Buffer; // made by #name, always called first
-  }
-
-  // A KeyValue attribute field with a string value from a small set, encoded once per value.
-  #cached(cache: Map<string, Buffer>, key: string, value: string): Buffer {
-    let b = cache.get(value);
-    if (b === undefined) {
-      b = keyValueField(9, key, value);
-      cache.set(value, b);
     }
     return b;
   }
@@ -368,9 +367,6 @@ class RecordedIds implements LeanSpanIds {
   }
 }
 
-function clip(text: string): string {
-  return text.length > MAX_ATTRIBUTE_CHARS ? text.slice(0, MAX_ATTRIBUTE_CHARS) : text;
-}
 
 /** A time origin split for unixNanos(). */
 export interface TimeOrigin {

@@ -5,11 +5,12 @@
 // made when its event arrives, with the start and end times the event
 // carries, so it is started and ended in one go.
 
-import { INVALID_SPAN_CONTEXT, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import { INVALID_SPAN_CONTEXT, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Context, type Span } from '@opentelemetry/api';
 import { performance } from 'node:perf_hooks';
 import { parseTraceparent } from '../protocol/index.js';
 import type { CloseEvent, CloseReason, MessageEvent, OpenEvent, PushEvent } from '../server/events.js';
-import { MAX_ATTRIBUTE_CHARS, type LeanParent } from './lean-spans.js';
+import type { LeanParent } from './lean-spans.js';
+import { messageSpanAttributes } from './span-attributes.js';
 import type { Tracing } from './tracing.js';
 
 /** The ids of an exported span, for an exemplar. */
@@ -130,22 +131,9 @@ export class SpanRecorder {
     if (!span.isRecording()) return undefined;
     // A link only to a connection span that is itself exported (otherwise it would dangle).
     if (link && connSpan !== UNSAMPLED) span.addLink({ context: connSpan.spanContext() });
-    const attributes: Attributes = {
-      'rpc.system.name': 'fugue',
-      'rpc.method': label,
-      'network.transport': 'unix',
-      'fugue.client.id': ev.clientId,
-      'fugue.message.size': ev.bytes,
-      'fugue.message.outcome': ev.errorCode === undefined ? 'ok' : 'error',
-      'fugue.sampling.reason': reason,
-    };
-    if (ev.id !== undefined) attributes['fugue.message.id'] = String(ev.id).slice(0, MAX_ATTRIBUTE_CHARS);
-    if (ev.errorCode !== undefined) {
-      attributes['error.type'] = ev.errorCode;
-      span.setStatus({ code: SpanStatusCode.ERROR, message: ev.errorCode });
-    }
+    if (ev.errorCode !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: ev.errorCode });
     if (ev.error instanceof Error) span.recordException(ev.error);
-    span.setAttributes(attributes);
+    span.setAttributes(messageSpanAttributes({ name: label, clientId: ev.clientId, bytes: ev.bytes, messageId: ev.id, errorCode: ev.errorCode, reason }));
     span.end(timeOrigin + ev.endMs);
     const sc = span.spanContext();
     return (sc.traceFlags & TraceFlags.SAMPLED) === 0 ? undefined : sc;

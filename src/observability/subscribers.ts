@@ -102,21 +102,20 @@ export function observeServer(view: ServerView, { log, metrics, tracing }: Recor
       logs.closed(ev);
     },
   };
-  const unsubscribes = (Object.keys(handlers) as ChannelKey[]).map((key) => subscribeTo(key, only(view, handlers[key] as (ev: { server: ServerView | undefined }) => void)));
+  const unsubscribes = (Object.keys(handlers) as ChannelKey[]).map((key) => {
+    const fn = handlers[key] as (ev: ChannelPayloads[ChannelKey]) => void;
+    // The observed server's events only; and telemetry never crashes the
+    // service (a subscriber's exception would be reported as uncaught).
+    return subscribeTo(key, (ev) => {
+      if (ev.server !== view) return;
+      try {
+        fn(ev);
+      } catch {
+        // a recorder's bug: drop this event's telemetry, keep serving
+      }
+    });
+  });
   return () => {
     for (const unsubscribe of unsubscribes.splice(0)) unsubscribe();
-  };
-}
-
-// The observed server's events only; and telemetry never crashes the service
-// (a subscriber's exception would be reported as uncaught).
-function only(view: ServerView, fn: (ev: { server: ServerView | undefined }) => void): (ev: { server: ServerView | undefined }) => void {
-  return (ev) => {
-    if (ev.server !== view) return;
-    try {
-      fn(ev);
-    } catch {
-      // a recorder's bug: drop this event's telemetry, keep serving
-    }
   };
 }

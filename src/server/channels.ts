@@ -112,7 +112,8 @@ export function publish<K extends ChannelKey>(key: K, event: ChannelPayloads[K])
 /** Subscribe `fn` to channel `key`; returns the function that unsubscribes it. */
 export function subscribeTo<K extends ChannelKey>(key: K, fn: (event: ChannelPayloads[K]) => void): () => void {
   const name = CHANNEL_NAMES[key];
-  const listener = (message: unknown): void => fn(message as ChannelPayloads[K]);
+  // Node calls a listener with (message, name): `fn` takes the message and ignores the rest.
+  const listener = fn as (message: unknown, name: string | symbol) => void;
   subscribe(name, listener);
   return () => {
     unsubscribe(name, listener);

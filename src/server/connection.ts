@@ -13,7 +13,7 @@ import { Client, type ClientInfo, type ClientPort } from './client.js';
 import type { DispatchTarget, Dispatcher } from './dispatch.js';
 import type { CloseEvent, CloseReason, LimitName, MessageEvent } from './events.js';
 import type { HandlerContext } from './handlers.js';
-import { Outbox } from './outbox.js';
+import { Outbox, type OutboxOwner } from './outbox.js';
 import { shutdownNotice, timedOut } from './replies.js';
 import type { ServerView } from './view.js';
 
@@ -44,7 +44,7 @@ export type TimeoutLimit = Extract<LimitName, `${string}TimeoutMs`>;
 
 export type ConnectionState = 'handshaking' | 'ready' | 'closing' | 'closed';
 
-export class Connection implements DispatchTarget, ClientPort {
+export class Connection implements DispatchTarget, ClientPort, OutboxOwner {
   readonly clientId: number;
   readonly openedAt = performance.now();
   /** When it connected, in Unix ms. */
@@ -82,10 +82,7 @@ export class Connection implements DispatchTarget, ClientPort {
     this.#socket = socket;
     this.#host = host;
     this.#decoder = new FrameDecoder({ maxFrameBytes: host.limits.maxFrameBytes });
-    this.#outbox = new Outbox(socket, host.view, clientId, () => host.limits.maxBufferedBytes, (buffered) => {
-      this.#limit('limits.maxBufferedBytes', buffered, host.limits.maxBufferedBytes);
-      this.destroy('slow_consumer');
-    });
+    this.#outbox = new Outbox(socket, host.view, this);
     socket.on('data', (chunk: Buffer) => {
       // Last line of defence: nothing a client sends may take the daemon down.
       // A bug reached this way costs this connection only.
@@ -132,6 +129,18 @@ export class Connection implements DispatchTarget, ClientPort {
   /** Bytes of an unfinished frame held now. */
   get pendingBytes(): number {
     return this.#decoder.pendingBytes;
+  }
+
+  // --- for the write side (outbox.ts) ---
+
+  get maxBufferedBytes(): number {
+    return this.#host.limits.maxBufferedBytes;
+  }
+
+  /** The client is not reading fast enough: cut it off rather than buffer without bound. */
+  overflow(buffered: number): void {
+    this.#limit('limits.maxBufferedBytes', buffered, this.#host.limits.maxBufferedBytes);
+    this.destroy('slow_consumer');
   }
 
   /** The object features get for this connection. */

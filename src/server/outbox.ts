@@ -14,13 +14,21 @@ import type { ServerView } from './view.js';
 // One encoder for every connection: replies are framed into its shared slab.
 const encoder = new FrameEncoder();
 
+/** The connection an outbox writes for. */
+export interface OutboxOwner {
+  readonly clientId: number;
+  /** limits.maxBufferedBytes in force. */
+  readonly maxBufferedBytes: number;
+  /** A write left more than maxBufferedBytes unsent: the client is not reading (cut it off). */
+  overflow(buffered: number): void;
+}
+
 export class Outbox {
   readonly #socket: Socket;
   readonly #view: ServerView;
   readonly #clientId: number;
   // Framed messages waiting for one coalesced write, in the order they are owed.
   #out: Frameable[] = [];
-  #outBytes = 0;
   // Messages handled since the last write: their events go out once it is done.
   #handled: MessageEvent[] = [];
   // Unsolicited messages queued since the last write (when fugue:push is observed).
@@ -36,28 +44,26 @@ export class Outbox {
   inBatch = false;
   messagesOut = 0;
   bytesOut = 0;
-  /** Called after a write that left more than this unsent: the connection cuts the client off. */
-  readonly #onOverflow: (buffered: number) => void;
-  readonly #maxBuffered: () => number;
+  readonly #owner: OutboxOwner;
 
-  constructor(socket: Socket, view: ServerView, clientId: number, maxBuffered: () => number, onOverflow: (buffered: number) => void) {
+  constructor(socket: Socket, view: ServerView, owner: OutboxOwner) {
     this.#socket = socket;
     this.#view = view;
-    this.#clientId = clientId;
-    this.#maxBuffered = maxBuffered;
-    this.#onOverflow = onOverflow;
+    this.#clientId = owner.clientId;
+    this.#owner = owner;
   }
 
-  /** Bytes owed and not yet taken by the client: queued for the next write and unsent in the socket. */
+  /** Bytes owed and not yet taken by the client: queued for the next write (a bound) and unsent in the socket. */
   get bufferedBytes(): number {
-    return this.#outBytes + this.#socket.writableLength;
+    let queued = 0;
+    for (const p of this.#out) queued += p.maxBytes();
+    return queued + this.#socket.writableLength;
   }
 
   /** Queue a framed message for the next write. */
   enqueue(payload: Frameable): void {
     if (this.#closed) return; // an async handler that settled after the close
     this.#out.push(payload);
-    this.#outBytes += payload.maxBytes();
     this.messagesOut++;
   }
 
@@ -133,13 +139,12 @@ export class Outbox {
       this.#socket.write(buf);
     }
     out.length = 0;
-    this.#outBytes = 0;
     this.bytesOut += bytes;
     if (this.#handled.length > 0 || this.#pushes !== undefined) this.complete(performance.now());
     if (this.#drainWaiters !== undefined) this.#checkDrained();
     // The client is not reading fast enough: cut it off rather than buffer without bound.
     const buffered = this.#socket.writableLength;
-    if (buffered > this.#maxBuffered() && !this.#closed) this.#onOverflow(buffered);
+    if (buffered > this.#owner.maxBufferedBytes && !this.#closed) this.#owner.overflow(buffered);
   }
 
   /** Everything handled or pushed since the last write is complete at `endMs`: publish it. */
@@ -171,7 +176,6 @@ export class Outbox {
   close(handlerPending: boolean): void {
     this.#closed = true;
     this.#out.length = 0;
-    this.#outBytes = 0;
     this.#drainWaiters = undefined;
     if (!handlerPending && (this.#handled.length > 0 || this.#pushes !== undefined)) this.complete(performance.now());
   }
