@@ -20,6 +20,9 @@ import { FugueServer, type DrainResult } from './server/server.js';
 
 export { RELOADABLE_KEYS } from './reload.js';
 
+/** The features an App registers unless told otherwise: `list_clients` and `events.*`. Add one with `features: [...DEFAULT_FEATURES, mine]`. */
+export const DEFAULT_FEATURES: readonly Feature[] = Object.freeze([clientsFeature, eventsFeature]);
+
 /** Longest span flush at shutdown, in ms (part of a supervisor's stop timeout: docs/deployment.md). */
 export const SPAN_FLUSH_MAX_MS = 5000;
 /** Extra time a successor waits for a draining predecessor's HTTP port beyond its drain deadline, in ms. */
@@ -31,7 +34,7 @@ export interface AppOptions extends Omit<ObservabilityOptions, 'config' | 'versi
   config: Config;
   /** Reported as `server_version`. */
   version: string;
-  /** Features registered on top of the protocol's own types. Default: `[clientsFeature, eventsFeature]` (`list_clients`, `events.*`). */
+  /** Features registered on top of the protocol's own types. Default: DEFAULT_FEATURES (`list_clients`, `events.*`). */
   features?: readonly Feature[];
   /** A listening socket passed by the service manager, served instead of binding socket.path (see FugueServerOptions.inheritedFd). Default: none. */
   inheritedFd?: number;
@@ -65,7 +68,7 @@ export class App {
     this.observability = createObservability(options);
     const obs = this.observability;
     this.server = new FugueServer({
-      features: options.features ?? [clientsFeature, eventsFeature],
+      features: options.features ?? DEFAULT_FEATURES,
       socketPath: config.socket.path,
       socketMode: Number.parseInt(config.socket.mode, 8),
       version,

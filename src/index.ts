@@ -2,7 +2,7 @@
 // internal becomes API by accident. Every symbol here has TSDoc
 // (test/api-docs.test.ts keeps it so).
 
-export { App, RELOADABLE_KEYS, SPAN_FLUSH_MAX_MS, type AppOptions, type ReloadOutcome } from './app.js';
+export { App, DEFAULT_FEATURES, RELOADABLE_KEYS, SPAN_FLUSH_MAX_MS, type AppOptions, type ReloadOutcome } from './app.js';
 export { FugueServer, type FugueServerOptions, type ServerState, type DrainResult, type LiveSettings } from './server/server.js';
 export { type Feature, type FeatureScope } from './server/features.js';
 export { type MessageHandler, type HandlerContext, type HandlerResult } from './server/handlers.js';
