@@ -223,17 +223,18 @@ export function loadConfig(options: LoadOptions = {}): CliRequest {
     throw configInvalid(`invalid configuration:\n  ${lines.join('\n  ')}\nFix the value (see docs/configuration.md) and try again.`);
   }
 
-  const config = conf.getProperties() as unknown as Config;
+  // Every key was validated against the schema (strict): the properties are a Config.
+  const config = conf.getProperties() as Config;
   // Paths: ~ and $VAR expanded; relative to the file that set them, else to cwd.
   for (const [key, spec] of Object.entries(specs)) {
     if (spec.path !== true) continue;
     const [group, leaf] = key.split('.') as [string, string];
-    const holder = (config as unknown as Record<string, Record<string, string>>)[group] as Record<string, string>;
-    const raw = holder[leaf] as string;
+    const holder = config[group as keyof Config];
+    const raw = String(Reflect.get(holder, leaf));
     const src = sources.get(key) ?? { label: 'default' };
     const r = tryExpandPath(raw, env, src.file === undefined ? cwd : dirname(src.file));
     if (r.unset !== undefined) problems.push(problemAt(src, key, `${key}: uses $${showName(r.unset, 64)}, which is not set, got ${preview(raw)} (from ${src.label}; expected ${spec.unit ?? 'a path'}); set the variable or write the path out in full`));
-    else holder[leaf] = r.path;
+    else Reflect.set(holder, leaf, r.path);
   }
   for (const p of checkRelations(config, sources)) problems.push(p);
   if (problems.length > 0) throw problemsError(problems);

@@ -144,17 +144,16 @@ export function keySpecs(defaultSocketPath: string): Record<string, KeySpec> {
 
 /** Build the nested convict schema from the flat key specs. */
 export function convictSchema(specs: Record<string, KeySpec>): convict.Schema<Record<string, unknown>> {
-  const root: Record<string, Record<string, unknown>> = {};
+  const root: Record<string, Record<string, convict.SchemaObj>> = {};
   for (const [key, spec] of Object.entries(specs)) {
     const [group, leaf] = key.split('.') as [string, string];
-    root[group] ??= {};
-    (root[group] as Record<string, unknown>)[leaf] = { doc: spec.doc, format: spec.format, default: spec.default, env: spec.env };
+    (root[group] ??= {})[leaf] = { doc: spec.doc, format: spec.format, default: spec.default, env: spec.env };
   }
-  return root as unknown as convict.Schema<Record<string, unknown>>;
+  return root;
 }
 
-/** The validated, frozen configuration. */
-export interface Config {
+/** The validated, frozen configuration (a type, not an interface: it is also a record of groups). */
+export type Config = {
   socket: { path: string; mode: string; checkIntervalMs: number };
   shutdown: { timeoutMs: number };
   limits: { maxClients: number; maxFrameBytes: number; maxBufferedBytes: number; handshakeTimeoutMs: number; frameTimeoutMs: number; idleTimeoutMs: number };
@@ -171,4 +170,4 @@ export interface Config {
     sampler: 'outcome' | 'ratio';
     slowThresholdMs: number;
   };
-}
+};

@@ -14,7 +14,7 @@
 // (fugue_spans_dropped_total), never buffered without bound.
 
 import { randomFillSync } from 'node:crypto';
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { performance } from 'node:perf_hooks';
 import { keyPart, keyValueField, lengthDelimited, lengthHeader, ProtoWriter, type OtlpValue } from './proto-writer.js';
@@ -123,7 +123,7 @@ interface Batch {
 export class LeanSpanExporter {
   #options: LeanSpanOptions;
   #agent: HttpAgent;
-  #post: typeof httpRequest;
+  #post: (url: URL, options: RequestOptions, onResponse: (res: IncomingMessage) => void) => ClientRequest;
   #url: URL;
   #head: Buffer | undefined; // the Resource field, encoded once it is complete
   // The spans of the request being built: each a whole `spans` field of ScopeSpans.
@@ -152,7 +152,7 @@ export class LeanSpanExporter {
     this.#agent = https
       ? new HttpsAgent({ keepAlive: true, maxSockets: EXPORT_CONCURRENCY, maxFreeSockets: EXPORT_CONCURRENCY })
       : new HttpAgent({ keepAlive: true, maxSockets: EXPORT_CONCURRENCY, maxFreeSockets: EXPORT_CONCURRENCY });
-    this.#post = https ? (httpsRequest as unknown as typeof httpRequest) : httpRequest;
+    this.#post = https ? httpsRequest : httpRequest;
     const scope = new ProtoWriter(128);
     scope.stringField(1, options.scope.name);
     scope.stringField(2, options.scope.version);

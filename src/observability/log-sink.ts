@@ -228,6 +228,8 @@ function streamKind(fd: number): Kind {
 // daemon); undo that for this stream only.
 function nonBlockingTty(fd: number): WriteStream {
   const tty = new WriteStream(fd);
-  (tty as unknown as { _handle?: { setBlocking?(b: boolean): number } })._handle?.setBlocking?.(false);
+  // Node's internal handle, reached by name; nothing happens where it is not there.
+  const handle: unknown = Reflect.get(tty, '_handle');
+  if (typeof handle === 'object' && handle !== null && 'setBlocking' in handle && typeof handle.setBlocking === 'function') handle.setBlocking(false);
   return tty;
 }

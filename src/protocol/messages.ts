@@ -77,7 +77,7 @@ export function parseMessage(payload: Buffer, start = 0, end = payload.length): 
   if (typeof obj.type !== 'string') {
     return { ok: false, code: 'bad_message', reason: obj.type === undefined ? 'missing field "type"; every message needs a string "type"' : `field "type" must be a string, got ${describe(obj.type)}`, id };
   }
-  return { ok: true, message: obj as unknown as ClientMessage };
+  return { ok: true, message: obj as ClientMessage };
 }
 
 /** A short description of a JSON value's type for error messages. */

@@ -18,7 +18,8 @@ export function parseTraceparent(traceparent: unknown, tracestate?: unknown): Re
   if (typeof traceparent !== 'string' || traceparent.length > 512) return undefined;
   const m = TRACEPARENT.exec(traceparent.trim());
   if (m === null) return undefined;
-  const [, version, traceId, spanId, flags, rest] = m as unknown as [string, string, string, string, string, string | undefined];
+  const [, version, traceId, spanId, flags] = m as RegExpExecArray & [string, string, string, string, string];
+  const rest: string | undefined = m[5];
   // Version ff is forbidden; version 00 has exactly four fields.
   if (version === 'ff' || (version === '00' && rest !== undefined)) return undefined;
   if (traceId === ZERO_TRACE || spanId === ZERO_SPAN) return undefined;
