@@ -4,6 +4,13 @@
 // later frames back in a bounded backlog so replies keep request order.
 // Features never see this object: they get its Client (client.ts). Cleanup
 // runs exactly once, on the socket's 'close'.
+//
+// Over 300 lines on purpose: the read side of one connection is one state
+// machine (reading, dispatching, holding frames behind an async handler, the
+// half-close, the core's own notices, the close) whose fields guard one
+// invariant together: replies in request order and exactly one close. Split
+// further, that invariant would be spread over several files. The write side
+// is its own module (outbox.ts).
 
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -98,10 +105,6 @@ export class Connection implements DispatchTarget, ClientPort, OutboxOwner {
     if (host.limits.idleTimeoutMs > 0) this.#armIdleTimeout();
   }
 
-  get lifecycle(): ConnectionState {
-    return this.#state;
-  }
-
   get name(): string | undefined {
     return this.#name;
   }
@@ -124,11 +127,6 @@ export class Connection implements DispatchTarget, ClientPort, OutboxOwner {
 
   get bytesOut(): number {
     return this.#outbox.bytesOut;
-  }
-
-  /** Bytes of an unfinished frame held now. */
-  get pendingBytes(): number {
-    return this.#decoder.pendingBytes;
   }
 
   // --- for the write side (outbox.ts) ---

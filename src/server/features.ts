@@ -7,13 +7,13 @@
 // server closing, and a feature declares the names it adds (error codes, the
 // types it sends, its streams) so that metric labels stay bounded.
 
-import { PreparedMessage, type ServerMessage } from '../protocol/index.js';
+import { ERROR_CODES, PreparedMessage, type ServerMessage } from '../protocol/index.js';
 import { CHANNEL_NAMES, channels, subscribeTo, type ChannelKey, type ChannelPayloads } from './channels.js';
 import type { ClientHandle } from './client.js';
 import type { CloseEvent, DrainEvent } from './events.js';
-import type { HandlerTable, MessageHandler } from './handlers.js';
+import { CORE_SENT_TYPES, type HandlerTable, type MessageHandler } from './handlers.js';
 import { Stream, type StreamOptions } from './stream.js';
-import type { ServerView } from './view.js';
+import type { Catalog, ServerView } from './view.js';
 
 /** A fugue feature: the names it adds, and its registration. */
 export interface Feature {
@@ -139,6 +139,16 @@ export class FeatureHost {
     this.errorCodes = features.flatMap((f) => f.errorCodes ?? []);
     this.sentTypes = features.flatMap((f) => f.sends ?? []);
     this.streams = features.flatMap((f) => f.streams ?? []);
+  }
+
+  /** The names the protocol and these features declared (the metric label sets). */
+  catalog(table: HandlerTable): Catalog {
+    return Object.freeze({
+      messageTypes: Object.freeze(table.types()),
+      sentTypes: Object.freeze([...new Set([...CORE_SENT_TYPES, ...this.sentTypes])]),
+      errorCodes: Object.freeze([...new Set([...ERROR_CODES, ...this.errorCodes])]),
+      streams: Object.freeze([...new Set(this.streams)]),
+    });
   }
 
   connected(client: ClientHandle): void {

@@ -8,18 +8,18 @@
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { serverClosed } from '../errors.js';
-import { DEFAULT_MAX_FRAME_BYTES, ERROR_CODES } from '../protocol/index.js';
-import { channels, publish } from './channels.js';
-import { Client } from './client.js';
-import { Connection, type ConnectionHost, type ConnectionLimits } from './connection.js';
+import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/index.js';
+import { publish } from './channels.js';
+import { ClientSet } from './clients.js';
+import type { ConnectionLimits } from './connection.js';
 import { Dispatcher } from './dispatch.js';
 import type { DrainEvent } from './events.js';
 import { computeFdBudget, type FdBudget, type FdReserve } from './fd-budget.js';
-import { FeatureHost, type Feature } from './features.js';
-import { CORE_HANDLERS, CORE_SENT_TYPES, HandlerTable } from './handlers.js';
+import { FeatureHost } from './features.js';
+import { CORE_HANDLERS, HandlerTable } from './handlers.js';
 import { Handshake } from './handshake.js';
 import { SocketListener } from './listener.js';
-import { ClientRegistry } from './registry.js';
+import type { DrainResult, FugueServerOptions, LiveSettings, ServerState } from './options.js';
 import { busyFrame, drainingFrame } from './replies.js';
 import { sweep, sweepIntervalMs } from './timeouts.js';
 import { View, type Catalog, type ServerView, type ViewSource } from './view.js';
@@ -27,62 +27,10 @@ import { View, type Catalog, type ServerView, type ViewSource } from './view.js'
 /** How long a draining server keeps accepting its backlog (to answer it), in ms. */
 const BACKLOG_GRACE_MS = 100;
 
-/** Where a FugueServer is in its life: idle -> starting -> listening -> draining -> closed, one way only. */
-export type ServerState = 'idle' | 'starting' | 'listening' | 'draining' | 'closed';
+/** The per-connection limits a reload may change (LiveSettings and ConnectionLimits share the names). */
+const LIMIT_KEYS = ['maxFrameBytes', 'maxBufferedBytes', 'handshakeTimeoutMs', 'frameTimeoutMs', 'idleTimeoutMs'] as const;
 
-/** What a FugueServer serves and how; every limit has the default of its config key (docs/configuration.md). */
-export interface FugueServerOptions {
-  /** Absolute path of the Unix socket. */
-  socketPath: string;
-  /** Permission bits of the socket file. Default: 0o600. */
-  socketMode?: number;
-  /** Reported as `server_version`. */
-  version: string;
-  /** Features registered on top of the protocol's own types, in this order. Default: none. */
-  features?: readonly Feature[];
-  /** How long a graceful drain waits for clients to leave, in ms. Default: 10000. */
-  shutdownTimeoutMs?: number;
-  /** Connections served at once; more get `server_busy`. Default: 1024. */
-  maxClients?: number;
-  /** Largest frame payload accepted, in bytes. Default: 16777216. */
-  maxFrameBytes?: number;
-  /** Unsent reply bytes a client may let pile up before it is disconnected. Default: 33554432. */
-  maxBufferedBytes?: number;
-  /** Time allowed from accept to `connect`, in ms; 0 = none. Default: 10000. */
-  handshakeTimeoutMs?: number;
-  /** Close a connection with no traffic for this long, in ms; 0 = never. Default: 0. */
-  idleTimeoutMs?: number;
-  /** A frame must be complete this long after its first byte, in ms; 0 = no limit. Default: 30000. */
-  frameTimeoutMs?: number;
-  /** How often to check that the socket file is still ours, in ms; 0 = never. Default: 1000. */
-  socketCheckIntervalMs?: number;
-  /** Descriptors other consumers in this process may hold (see fd-budget.ts). Default: none. */
-  fdReserve?: FdReserve;
-  /**
-   * A listening AF_UNIX stream socket passed by the service manager (systemd
-   * socket activation, supervisor/listen-fds.ts): served instead of binding
-   * `socketPath`. The manager owns the socket file: no directory checks, no
-   * probe, no instance lock, never an unlink, and a drain leaves queued
-   * connections to the next instance. Default: none (bind `socketPath`).
-   */
-  inheritedFd?: number;
-}
-
-/** What a configuration reload may change while the server runs (FugueServerOptions documents each). */
-export type LiveSettings = Pick<
-  FugueServerOptions,
-  'shutdownTimeoutMs' | 'maxClients' | 'maxFrameBytes' | 'maxBufferedBytes' | 'handshakeTimeoutMs' | 'idleTimeoutMs' | 'frameTimeoutMs' | 'socketCheckIntervalMs'
->;
-
-/** How a graceful drain ended. */
-export interface DrainResult {
-  /** From the start of the drain to its end, in ms. */
-  durationMs: number;
-  /** Clients that left by themselves during the drain. */
-  left: number;
-  /** Clients still connected at the deadline (or at a forced stop), closed by the server. */
-  forced: number;
-}
+export type { FugueServerOptions, LiveSettings, DrainResult, ServerState } from './options.js';
 
 /**
  * The server core: binds the Unix socket safely (or serves one the service
@@ -105,19 +53,13 @@ export class FugueServer {
   readonly #limits: ConnectionLimits;
   readonly #listener: SocketListener;
   readonly #features: FeatureHost;
-  readonly #host: ConnectionHost;
+  readonly #clients: ClientSet;
   #state: ServerState = 'idle';
-  readonly #registry = new ClientRegistry<Connection>();
   #startedAt = 0;
   #closing: Promise<DrainResult> | undefined;
   #busyFrame: Buffer;
   readonly #drainingFrame = drainingFrame();
-  #onEmpty: (() => void) | undefined;
   #drainDeadline = 0;
-  #forced = 0;
-  // Traffic of closed connections (live ones are summed on demand).
-  #closedBytesIn = 0;
-  #closedBytesOut = 0;
 
   constructor(options: FugueServerOptions) {
     this.version = options.version;
@@ -135,21 +77,16 @@ export class FugueServer {
     this.#socketCheckIntervalMs = options.socketCheckIntervalMs ?? 1000;
     this.#busyFrame = busyFrame(this.#maxClients);
 
+    // The view first: features get it in their scope as they register.
     const table = new HandlerTable();
     for (const [type, handler] of CORE_HANDLERS) table.register(type, handler, 'core');
     let catalog: Catalog | undefined;
-    const view = new View(this.#viewSource(() => catalog as Catalog));
+    let clients: ClientSet | undefined;
+    const view = new View(this.#viewSource(() => catalog as Catalog, () => clients as ClientSet));
     this.view = view;
-    this.#features = new FeatureHost(view, table, options.features ?? []);
-    const features = this.#features;
-    catalog = Object.freeze({
-      messageTypes: Object.freeze(table.types()),
-      sentTypes: Object.freeze([...new Set([...CORE_SENT_TYPES, ...features.sentTypes])]),
-      errorCodes: Object.freeze([...new Set([...ERROR_CODES, ...features.errorCodes])]),
-      streams: Object.freeze([...new Set(features.streams)]),
-    });
-    const dispatcher = new Dispatcher(table, new Handshake(this.version), view);
-    this.#host = this.#connectionHost(dispatcher);
+    const features = (this.#features = new FeatureHost(view, table, options.features ?? []));
+    catalog = features.catalog(table);
+    this.#clients = clients = new ClientSet(view, new Dispatcher(table, new Handshake(this.version), view), this.#limits, features);
     this.#listener = new SocketListener({
       socketPath: this.#socketPath,
       mode: options.socketMode ?? 0o600,
@@ -177,12 +114,7 @@ export class FugueServer {
     return this.#listener.activated;
   }
 
-  /** limits.maxClients as configured; see `effectiveMaxClients` for the one in force. */
-  get maxClients(): number {
-    return this.#maxClients;
-  }
-
-  /** Clients served at once: limits.maxClients, lowered when the open-files limit leaves less room. */
+  /** Clients served at once: limits.maxClients, lowered when the open-files limit leaves less room (the limit in force). */
   get effectiveMaxClients(): number {
     return this.#budget?.maxClients ?? this.#maxClients;
   }
@@ -199,7 +131,7 @@ export class FugueServer {
 
   /** Connected clients now. */
   clientCount(): number {
-    return this.#registry.size;
+    return this.#clients.size;
   }
 
   uptimeMs(): number {
@@ -239,15 +171,13 @@ export class FugueServer {
    * lower client limit turns away new clients only, with `server_busy`), timers restart.
    */
   reconfigure(settings: LiveSettings): void {
-    const limits = this.#limits;
-    if (settings.shutdownTimeoutMs !== undefined) this.shutdownTimeoutMs = settings.shutdownTimeoutMs;
-    if (settings.maxFrameBytes !== undefined) limits.maxFrameBytes = settings.maxFrameBytes;
-    if (settings.maxBufferedBytes !== undefined) limits.maxBufferedBytes = settings.maxBufferedBytes;
-    if (settings.handshakeTimeoutMs !== undefined) limits.handshakeTimeoutMs = settings.handshakeTimeoutMs;
-    if (settings.frameTimeoutMs !== undefined) limits.frameTimeoutMs = settings.frameTimeoutMs;
-    if (settings.idleTimeoutMs !== undefined) limits.idleTimeoutMs = settings.idleTimeoutMs;
-    if (settings.socketCheckIntervalMs !== undefined) this.#socketCheckIntervalMs = settings.socketCheckIntervalMs;
-    for (const conn of this.#registry.values()) conn.limitsChanged();
+    for (const key of LIMIT_KEYS) {
+      const value = settings[key];
+      if (value !== undefined) this.#limits[key] = value;
+    }
+    this.shutdownTimeoutMs = settings.shutdownTimeoutMs ?? this.shutdownTimeoutMs;
+    this.#socketCheckIntervalMs = settings.socketCheckIntervalMs ?? this.#socketCheckIntervalMs;
+    for (const conn of this.#clients.values()) conn.limitsChanged();
     if (settings.maxClients !== undefined && settings.maxClients !== this.#maxClients) {
       this.#maxClients = settings.maxClients;
       if (this.#budget !== undefined) {
@@ -263,7 +193,7 @@ export class FugueServer {
 
   #startTimers(): void {
     const every = sweepIntervalMs(this.#limits);
-    if (every !== undefined) this.#timers.push(setInterval(() => sweep(this.#registry.values(), this.#limits), every).unref());
+    if (every !== undefined) this.#timers.push(setInterval(() => sweep(this.#clients.values(), this.#limits), every).unref());
     if (this.#socketCheckIntervalMs > 0) {
       this.#timers.push(setInterval(() => void this.#listener.check(), this.#socketCheckIntervalMs).unref());
     }
@@ -275,51 +205,17 @@ export class FugueServer {
   }
 
   #accept(socket: Socket): void {
-    if (this.#state !== 'listening' || this.#registry.size >= this.effectiveMaxClients) {
+    if (this.#state !== 'listening' || this.#clients.size >= this.effectiveMaxClients) {
       const listening = this.#state === 'listening';
       publish('rejected', { server: this.view, reason: listening ? 'server_busy' : 'draining', maxClients: this.effectiveMaxClients });
-      socket.on('error', () => {}); // the client may already be gone
-      // Read and discard what the client sends: closing a Unix socket with
-      // unread input resets the peer, which could then lose our reply.
-      socket.on('data', () => {});
-      socket.end(listening ? this.#busyFrame : this.#drainingFrame);
-      // The client closes on reading the reply; one that does not is cut off.
-      setTimeout(() => socket.destroy(), 1000).unref();
+      ClientSet.refuse(socket, listening ? this.#busyFrame : this.#drainingFrame);
       return;
     }
-    const clientId = this.#registry.nextId();
-    this.#registry.add(clientId, new Connection(clientId, socket, this.#host));
-    if (channels.opened.hasSubscribers) channels.opened.publish({ server: this.view, clientId, socketPath: this.socketPath });
+    this.#clients.add(socket, this.#socketPath);
   }
 
-  // What connections call back into: not methods of the server, so not part of its API.
-  #connectionHost(dispatcher: Dispatcher): ConnectionHost {
-    const features = this.#features;
-    return {
-      view: this.view,
-      dispatcher,
-      limits: this.#limits,
-      handshaken: (conn) => {
-        if (channels.handshake.hasSubscribers) channels.handshake.publish({ server: this.view, clientId: conn.clientId, clientName: conn.name });
-        features.connected(conn.client);
-      },
-      closed: (conn, event) => {
-        if (conn.handshaken) features.disconnected(conn.client, event);
-        const client = conn.clientIfMade;
-        if (client !== undefined) Client.disposeStates(client, (err) => features.failed('(connection state)', 'dispose', conn.clientId, err));
-        if (event.reason === 'shutdown_forced') this.#forced++;
-        this.#closedBytesIn += event.bytesIn;
-        this.#closedBytesOut += event.bytesOut;
-        this.#registry.remove(conn.clientId);
-        if (channels.closed.hasSubscribers) channels.closed.publish(event);
-        if (this.#registry.size === 0) this.#onEmpty?.();
-      },
-      failed: (conn, error) => publish('notice', { server: this.view, code: 'client_input_failed', clientId: conn.clientId, error }),
-    };
-  }
-
-  #viewSource(catalog: () => Catalog): ViewSource {
-    const registry = this.#registry;
+  // What the view reads (the view is made before the clients, for the features' scopes).
+  #viewSource(catalog: () => Catalog, clients: () => ClientSet): ViewSource {
     return {
       version: this.version,
       socketPath: this.#socketPath,
@@ -327,19 +223,11 @@ export class FugueServer {
         return catalog();
       },
       uptimeMs: () => this.uptimeMs(),
-      clientCount: () => registry.size,
+      clientCount: () => clients().size,
       isDraining: () => this.#state === 'draining',
-      clientInfos: () => Array.from(registry.values(), (c) => c.info()),
-      clientHandle: (id) => registry.get(id)?.client,
-      traffic: () => {
-        let bytesIn = this.#closedBytesIn;
-        let bytesOut = this.#closedBytesOut;
-        for (const c of registry.values()) {
-          bytesIn += c.bytesIn;
-          bytesOut += c.bytesOut;
-        }
-        return { bytesIn, bytesOut };
-      },
+      clientInfos: () => clients().infos(),
+      clientHandle: (id) => clients().handle(id),
+      traffic: () => clients().traffic(),
     };
   }
 
@@ -370,7 +258,8 @@ export class FugueServer {
     this.#state = 'draining';
     this.#drainDeadline = t0 + this.shutdownTimeoutMs;
     this.#stopTimers();
-    const initial = this.#registry.size;
+    const clients = this.#clients;
+    const initial = clients.size;
     const event: DrainEvent = { server: this.view, clients: initial, timeoutMs: this.shutdownTimeoutMs };
     publish('drain', event);
     // Features speak before the `shutdown` notice.
@@ -381,26 +270,10 @@ export class FugueServer {
     // the queue is the service manager's, and what waits in it belongs to the
     // next instance.
     const listenerClosed = this.#listener.stopAccepting(this.activated ? 0 : BACKLOG_GRACE_MS);
-    for (const conn of this.#registry.values()) conn.notifyShutdown(reason, this.shutdownTimeoutMs);
-    if (this.#registry.size > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.shutdownTimeoutMs);
-        this.#onEmpty = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
-    if (this.#registry.size > 0) {
-      await new Promise<void>((resolve) => {
-        this.#onEmpty = resolve;
-        for (const conn of [...this.#registry.values()]) conn.destroy('shutdown_forced');
-      });
-    }
-    this.#onEmpty = undefined;
+    await clients.drain(reason, this.shutdownTimeoutMs);
     await listenerClosed;
     this.#state = 'closed';
-    const result = { durationMs: performance.now() - t0, left: initial - this.#forced, forced: this.#forced };
+    const result = { durationMs: performance.now() - t0, left: initial - clients.forced, forced: clients.forced };
     publish('drained', { server: this.view, ...result });
     await this.#features.close();
     return result;
@@ -410,7 +283,7 @@ export class FugueServer {
   destroy(): void {
     this.#stopTimers();
     this.#listener.destroy();
-    for (const conn of [...this.#registry.values()]) conn.destroy('shutdown_forced');
+    this.#clients.destroyAll();
     this.#state = 'closed';
     void this.#features.close();
   }
