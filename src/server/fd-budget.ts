@@ -8,9 +8,13 @@
 // every other consumer, each of which is capped on its own (HTTP sidecar
 // connections by http.maxConnections, the OTLP exporter by its agent's
 // maxSockets, transient files and sockets by a small allowance), and gives the
-// Unix socket what is left: clients up to the limit in force, plus a slack for
-// `server_busy` replies, enforced by net.Server.maxConnections (whose 'drop'
-// events are counted). Nothing else can take the socket clients' share.
+// Unix socket what is left: clients up to the limit in force, and connections
+// over that limit are answered `server_busy` as long as descriptors remain.
+// net.Server.maxConnections is set to the socket's whole share (not to the
+// client limit: a reload that lowers the limit below the number connected must
+// still answer newcomers with `server_busy`), so Node closes a connection
+// itself (a counted 'drop') only when descriptors truly run out. Nothing else
+// can take the socket clients' share.
 
 import { readFileSync } from 'node:fs';
 import { openFdCount } from '../host.js';
@@ -39,7 +43,7 @@ export interface FdBudget {
   openNow: number | undefined;
   /** Clients served at once: limits.maxClients, lowered to fit. */
   maxClients: number;
-  /** net.Server.maxConnections: clients plus room for server_busy replies. */
+  /** net.Server.maxConnections: the socket's whole share of descriptors (clients and server_busy replies); Infinity where the limit cannot be read. */
   maxConnections: number;
   /** Descriptors set aside for everything else. */
   reserved: number;
@@ -66,8 +70,8 @@ export function openFilesLimit(): number | undefined {
  */
 export function computeFdBudget(maxClients: number, reserve: FdReserve, limit = openFilesLimit(), openNow = openFdCount()): FdBudget {
   const reserved = reserve.http + reserve.exporter + MISC_FDS;
-  if (limit === undefined) return { openFilesLimit: undefined, openNow, maxClients, maxConnections: maxClients + BUSY_SLACK, reserved };
-  const available = limit - (openNow ?? 32) - reserved - BUSY_SLACK;
-  const clients = Math.max(1, Math.min(maxClients, available));
-  return { openFilesLimit: limit, openNow, maxClients: clients, maxConnections: clients + BUSY_SLACK, reserved };
+  if (limit === undefined) return { openFilesLimit: undefined, openNow, maxClients, maxConnections: Infinity, reserved };
+  const share = limit - (openNow ?? 32) - reserved;
+  const clients = Math.max(1, Math.min(maxClients, share - BUSY_SLACK));
+  return { openFilesLimit: limit, openNow, maxClients: clients, maxConnections: Math.max(clients + BUSY_SLACK, share), reserved };
 }
