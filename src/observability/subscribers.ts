@@ -31,7 +31,7 @@ export function observeServer(view: ServerView, { log, metrics, tracing }: Recor
   const logs = new LogEvents(log);
   const handlers: Handlers = {
     listening(ev) {
-      metrics.listening.set(1);
+      metrics.listening.set(ev.socketHealthy ? 1 : 0);
       metrics.maxClients.set(ev.maxClients);
       logs.listening(ev);
     },

@@ -54,6 +54,8 @@ export interface ListeningEvent {
   openFilesLimit: number | undefined;
   /** True when serving a socket passed by the service manager. */
   activated: boolean;
+  /** False when the socket path does not hold the socket served (socket-activated with socket.path naming another path). */
+  socketHealthy: boolean;
 }
 
 /** `fugue:server:socket`: the socket path stopped or started holding this server's listening socket. */

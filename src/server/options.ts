@@ -1,6 +1,8 @@
 // What a FugueServer is made with, what a reload may change, and how a drain
 // ended: the server's option types, kept apart from its code.
 
+import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/index.js';
+import type { ConnectionLimits } from './connection.js';
 import type { FdReserve } from './fd-budget.js';
 import type { Feature } from './features.js';
 
@@ -59,4 +61,15 @@ export interface DrainResult {
   left: number;
   /** Clients still connected at the deadline (or at a forced stop), closed by the server. */
   forced: number;
+}
+
+/** The per-connection limits of `options`, defaults filled in. */
+export function connectionLimits(options: FugueServerOptions): ConnectionLimits {
+  return {
+    maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
+    maxBufferedBytes: options.maxBufferedBytes ?? 32 * 1024 * 1024,
+    handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
+    idleTimeoutMs: options.idleTimeoutMs ?? 0,
+    frameTimeoutMs: options.frameTimeoutMs ?? 30_000,
+  };
 }

@@ -8,7 +8,6 @@
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { serverClosed } from '../errors.js';
-import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/index.js';
 import { publish } from './channels.js';
 import { ClientSet } from './clients.js';
 import type { ConnectionLimits } from './connection.js';
@@ -19,10 +18,10 @@ import { FeatureHost } from './features.js';
 import { CORE_HANDLERS, HandlerTable } from './handlers.js';
 import { Handshake } from './handshake.js';
 import { SocketListener } from './listener.js';
-import type { DrainResult, FugueServerOptions, LiveSettings, ServerState } from './options.js';
+import { connectionLimits, type DrainResult, type FugueServerOptions, type LiveSettings, type ServerState } from './options.js';
 import { busyFrame, drainingFrame } from './replies.js';
 import { sweep, sweepIntervalMs } from './timeouts.js';
-import { View, type Catalog, type ServerView, type ViewSource } from './view.js';
+import { View, type Catalog, type ServerView } from './view.js';
 
 /** How long a draining server keeps accepting its backlog (to answer it), in ms. */
 const BACKLOG_GRACE_MS = 100;
@@ -60,6 +59,8 @@ export class FugueServer {
   #busyFrame: Buffer;
   readonly #drainingFrame = drainingFrame();
   #drainDeadline = 0;
+  #drainStart: { t0: number; initial: number } | undefined;
+  #drainSummarised = false;
 
   constructor(options: FugueServerOptions) {
     this.version = options.version;
@@ -67,13 +68,7 @@ export class FugueServer {
     this.shutdownTimeoutMs = options.shutdownTimeoutMs ?? 10_000;
     this.#maxClients = options.maxClients ?? 1024;
     this.#fdReserve = options.fdReserve ?? { http: 0, exporter: 0 };
-    this.#limits = {
-      maxFrameBytes: options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
-      maxBufferedBytes: options.maxBufferedBytes ?? 32 * 1024 * 1024,
-      handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
-      idleTimeoutMs: options.idleTimeoutMs ?? 0,
-      frameTimeoutMs: options.frameTimeoutMs ?? 30_000,
-    };
+    this.#limits = connectionLimits(options);
     this.#socketCheckIntervalMs = options.socketCheckIntervalMs ?? 1000;
     this.#busyFrame = busyFrame(this.#maxClients);
 
@@ -82,7 +77,8 @@ export class FugueServer {
     for (const [type, handler] of CORE_HANDLERS) table.register(type, handler, 'core');
     let catalog: Catalog | undefined;
     let clients: ClientSet | undefined;
-    const view = new View(this.#viewSource(() => catalog as Catalog, () => clients as ClientSet));
+    const facts = { version: this.version, socketPath: this.#socketPath, uptimeMs: () => this.uptimeMs(), isDraining: () => this.#state === 'draining' };
+    const view = new View(facts, () => clients as ClientSet, () => catalog as Catalog);
     this.view = view;
     const features = (this.#features = new FeatureHost(view, table, options.features ?? []));
     catalog = features.catalog(table);
@@ -152,7 +148,7 @@ export class FugueServer {
     this.#startTimers();
     this.#startedAt = performance.now();
     this.#state = 'listening';
-    publish('listening', { server: this.view, socketPath: this.socketPath, pid: process.pid, maxClients: this.effectiveMaxClients, openFilesLimit: this.#budget?.openFilesLimit, activated: this.activated });
+    publish('listening', { server: this.view, socketPath: this.socketPath, pid: process.pid, maxClients: this.effectiveMaxClients, openFilesLimit: this.#budget?.openFilesLimit, activated: this.activated, socketHealthy: this.socketHealthy });
     if (this.#closing !== undefined) await this.#closing; // close() called during start
   }
 
@@ -214,23 +210,6 @@ export class FugueServer {
     this.#clients.add(socket, this.#socketPath);
   }
 
-  // What the view reads (the view is made before the clients, for the features' scopes).
-  #viewSource(catalog: () => Catalog, clients: () => ClientSet): ViewSource {
-    return {
-      version: this.version,
-      socketPath: this.#socketPath,
-      get catalog() {
-        return catalog();
-      },
-      uptimeMs: () => this.uptimeMs(),
-      clientCount: () => clients().size,
-      isDraining: () => this.#state === 'draining',
-      clientInfos: () => clients().infos(),
-      clientHandle: (id) => clients().handle(id),
-      traffic: () => clients().traffic(),
-    };
-  }
-
   /**
    * Graceful shutdown: stop accepting (the socket file goes at once), send
    * `shutdown` to every client, wait up to shutdownTimeoutMs for them to leave,
@@ -260,6 +239,7 @@ export class FugueServer {
     this.#stopTimers();
     const clients = this.#clients;
     const initial = clients.size;
+    this.#drainStart = { t0, initial };
     const event: DrainEvent = { server: this.view, clients: initial, timeoutMs: this.shutdownTimeoutMs };
     publish('drain', event);
     // Features speak before the `shutdown` notice.
@@ -273,15 +253,28 @@ export class FugueServer {
     await clients.drain(reason, this.shutdownTimeoutMs);
     await listenerClosed;
     this.#state = 'closed';
-    const result = { durationMs: performance.now() - t0, left: initial - clients.forced, forced: clients.forced };
-    publish('drained', { server: this.view, ...result });
+    const result = this.#drained(0);
     await this.#features.close();
     return result;
   }
 
-  /** Forced shutdown: cut every connection now and remove the socket. */
+  // The drain's summary, published once: at its end, or at a forced stop
+  // during it, counting the clients that stop is about to cut as forced.
+  #drained(cutNow: number): DrainResult {
+    const start = this.#drainStart as { t0: number; initial: number };
+    const forced = this.#clients.forced + cutNow;
+    const result = { durationMs: performance.now() - start.t0, left: start.initial - forced, forced };
+    if (!this.#drainSummarised) {
+      this.#drainSummarised = true;
+      publish('drained', { server: this.view, ...result });
+    }
+    return result;
+  }
+
+  /** Forced shutdown: cut every connection now and remove the socket. During a drain, its summary says so. */
   destroy(): void {
     this.#stopTimers();
+    if (this.#state === 'draining') this.#drained(this.#clients.size);
     this.#listener.destroy();
     this.#clients.destroyAll();
     this.#state = 'closed';

@@ -39,59 +39,68 @@ export interface ServerView {
   traffic(): { bytesIn: number; bytesOut: number };
 }
 
-/** What a View reads: implemented by the server. */
-export interface ViewSource {
+/** The server's own facts a View reads. */
+export interface ServerFacts {
   readonly version: string;
   readonly socketPath: string;
-  readonly catalog: Catalog;
   uptimeMs(): number;
-  clientCount(): number;
   isDraining(): boolean;
-  clientInfos(): ClientInfo[];
-  clientHandle(id: number): ClientHandle | undefined;
+}
+
+/** The connected clients a View reads (clients.ts). */
+export interface ClientsView {
+  readonly size: number;
+  infos(): ClientInfo[];
+  handle(id: number): ClientHandle | undefined;
   traffic(): { bytesIn: number; bytesOut: number };
 }
 
 export class View implements ServerView {
-  readonly #source: ViewSource;
+  readonly #facts: ServerFacts;
+  readonly #clients: () => ClientsView;
+  readonly #catalog: () => Catalog;
 
-  constructor(source: ViewSource) {
-    this.#source = source;
+  // Getters, not values: the view exists before the clients and the catalog
+  // (features get it while they register, which is what makes the catalog).
+  constructor(facts: ServerFacts, clients: () => ClientsView, catalog: () => Catalog) {
+    this.#facts = facts;
+    this.#clients = clients;
+    this.#catalog = catalog;
   }
 
   get catalog(): Catalog {
-    return this.#source.catalog;
+    return this.#catalog();
   }
 
   get version(): string {
-    return this.#source.version;
+    return this.#facts.version;
   }
 
   get socketPath(): string {
-    return this.#source.socketPath;
+    return this.#facts.socketPath;
   }
 
   uptimeMs(): number {
-    return this.#source.uptimeMs();
+    return this.#facts.uptimeMs();
   }
 
   clientCount(): number {
-    return this.#source.clientCount();
+    return this.#clients().size;
   }
 
   isDraining(): boolean {
-    return this.#source.isDraining();
+    return this.#facts.isDraining();
   }
 
   clients(): ClientInfo[] {
-    return this.#source.clientInfos();
+    return this.#clients().infos();
   }
 
   client(id: number): ClientHandle | undefined {
-    return this.#source.clientHandle(id);
+    return this.#clients().handle(id);
   }
 
   traffic(): { bytesIn: number; bytesOut: number } {
-    return this.#source.traffic();
+    return this.#clients().traffic();
   }
 }

@@ -40,6 +40,8 @@ test('a forced stop (second signal): the line that says so, and the lines of the
   const forced = s.logs.findIndex((l) => l.msg === 'second signal during drain: exiting now');
   t.true(forced >= 0, 'the second signal is logged');
   t.is(s.logs.filter((l, i) => i > forced && l.msg === 'client disconnected' && l.reason === 'shutdown_forced').length, 1, 'the client cut off by the forced exit has its line');
+  // The drain summary agrees with the clients' close reasons (issue 18).
+  t.like(s.logs.find((l) => l.msg === 'drain finished'), { left: 0, forced: 1 });
   await stay.untilClosed();
 });
 

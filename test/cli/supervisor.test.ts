@@ -101,6 +101,31 @@ testNeeding({ missing: HAS_ACTIVATE ? undefined : "systemd-socket-activate is no
   t.true(lstatSync(sock).isSocket(), 'the socket file belongs to the manager: not unlinked');
 });
 
+testNeeding({ missing: HAS_ACTIVATE ? undefined : "systemd-socket-activate is not installed; .ci/run installs Debian's systemd package (apt-get install systemd)", providedByCi: true }, 'socket-activated with socket.path naming another path: it serves, but says so, and /readyz and fugue_socket_listening say not ready', async (t) => {
+  const dir = tmpDir(t);
+  const passed = join(dir, 'passed.sock');
+  const configured = join(dir, 'configured.sock');
+  const child = spawn('systemd-socket-activate', ['-l', passed, '-E', `FUGUE_SOCKET_PATH=${configured}`, '-E', 'FUGUE_HTTP_PORT=0', '-E', `PATH=${process.env.PATH}`, ...childEnvArgs(), process.execPath, SERVER_BIN], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => child.kill('SIGKILL'));
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  await waitFor(() => existsSync(passed), { what: `systemd-socket-activate listening (${out})` });
+  const c = await FugueClient.connect(passed, { timeoutMs: 10_000 });
+  t.is((await c.ping()).type, 'pong', 'the socket it was given is served');
+  const port = await waitFor(() => /"msg":"http sidecar listening"[^\n]*"port":(\d+)/.exec(out)?.[1] ?? /"port":(\d+)[^\n]*"msg":"http sidecar listening"/.exec(out)?.[1], { what: 'the sidecar port' });
+  const mismatch = await waitFor(() => out.split('\n').find((l) => l.includes('does not name the socket the service manager passed')), { what: 'the mismatch logged' });
+  t.like(JSON.parse(mismatch), { level: 'error', socketPath: configured, boundPath: passed });
+  const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+  t.is(ready.status, 503, 'not ready: clients and probes that follow socket.path find nothing there');
+  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  t.regex(metrics, /^fugue_socket_listening 0$/m);
+  await c.detach();
+  const exited = onceWithin(child, 'exit', 15_000, 'exit');
+  child.kill('SIGTERM');
+  await exited;
+});
+
 test('a parent that holds the socket across restarts (as systemd does): no connection attempt is refused, one made while no instance runs is answered by the next', async (t) => {
   t.timeout(60_000);
   const dir = tmpDir(t);
