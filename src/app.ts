@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from './config/schema.js';
 import { FugueError, isFugueError } from './errors.js';
 import { HttpSidecar, type Readiness } from './http/sidecar.js';
-import { probeDrainingPeer } from './client/http-probe.js';
+import { probePeer } from './client/http-probe.js';
 import { createObservability, type Observability, type ObservabilityOptions } from './observability/index.js';
 import { clientsFeature } from './features/clients.js';
 import { eventsFeature } from './features/events.js';
@@ -138,28 +138,36 @@ export class App {
     return this.#handover;
   }
 
-  async start(): Promise<void> {
+  /**
+   * Start the sidecar, then the server. With `takeover`, a fugue-server
+   * serving the socket path is replaced without a gap (FugueServer.start):
+   * the caller tells it to drain once this resolves, and the HTTP port is
+   * taken over when it exits.
+   */
+  async start(options: { takeover?: boolean } = {}): Promise<void> {
+    const takeover = options.takeover === true;
     // The sidecar comes first so probes see 503 (not a refused connection) while the socket binds.
     if (this.sidecar) {
       try {
         this.#sidecarListening(await this.sidecar.listen());
       } catch (err) {
-        const peer = isPortInUse(err) ? await probeDrainingPeer(this.#config.http.host, this.#config.http.port) : undefined;
-        if (peer === undefined) {
+        const peer = isPortInUse(err) ? await probePeer(this.#config.http.host, this.#config.http.port) : undefined;
+        // A draining predecessor (a rolling restart), or the one this takeover replaces.
+        if (peer === undefined || (peer.state !== 'draining' && !(takeover && peer.state === 'listening'))) {
           await this.#stopObserving(1000);
           throw err;
         }
-        const waitMs = peer.drainRemainingMs + HANDOVER_SLACK_MS;
+        const waitMs = (peer.state === 'draining' ? peer.drainRemainingMs : this.#config.shutdown.timeoutMs) + HANDOVER_SLACK_MS;
         this.log.warn(
           { port: this.#config.http.port, predecessorPid: peer.pid, waitMs },
-          'http port held by a draining fugue-server (rolling restart): serving the socket now, taking the port when it exits',
+          `http port held by a ${peer.state} fugue-server (${peer.state === 'draining' ? 'rolling restart' : 'takeover'}): serving the socket now, taking the port when it exits`,
         );
         this.#handover = this.#takePort(err as FugueError, performance.now() + waitMs);
         this.#handover.catch(() => {}); // observed by whoever awaits sidecarHandover
       }
     }
     try {
-      await this.server.start();
+      await this.server.start({ takeover });
     } catch (err) {
       await this.sidecar?.close();
       await this.#stopObserving(1000);

@@ -60,22 +60,25 @@ export function httpGet(url: URL, options: HttpProbeOptions): Promise<HttpProbeR
   });
 }
 
-// probeDrainingPeer asks whoever holds the sidecar's port whether it is a fugue-server that is
-// draining. A rolling restart starts the successor while its predecessor
-// drains (docs/operations.md, "Rolling restart"); the predecessor gave up the
-// socket path at once but keeps the HTTP port until it exits, so that its drain
-// stays observable. The successor recognises it by its /readyz answer and takes
-// the port over when it is released, instead of failing.
+// probePeer asks whoever holds the sidecar's port whether it is a fugue-server,
+// and in what state. A rolling restart starts the successor while its
+// predecessor drains (docs/operations.md, "Rolling restart"), and a takeover
+// starts it while the predecessor still serves ("Upgrades"); the predecessor
+// keeps the HTTP port until it exits, so that its drain stays observable. The
+// successor recognises it by its /readyz answer and takes the port over when
+// it is released, instead of failing.
 
-/** What a draining fugue-server says about itself on /readyz. */
-export interface DrainingPeer {
+/** What a fugue-server says about itself on /readyz. */
+export interface FuguePeer {
   pid: number | undefined;
-  /** Time left until its drain deadline, in ms (then it flushes spans and exits). */
+  /** Its state: listening, draining, ... */
+  state: string;
+  /** While draining: time left until its drain deadline, in ms (then it flushes spans and exits); else 0. */
   drainRemainingMs: number;
 }
 
-/** The peer at host:port if it is a draining fugue-server, else undefined. Never rejects. */
-export async function probeDrainingPeer(host: string, port: number, timeoutMs = 1000): Promise<DrainingPeer | undefined> {
+/** The peer at host:port if it is a fugue-server, else undefined. Never rejects. */
+export async function probePeer(host: string, port: number, timeoutMs = 1000): Promise<FuguePeer | undefined> {
   const url = new URL(`http://${host.includes(':') ? `[${host}]` : host}:${port}/readyz`);
   try {
     return parsePeer((await httpGet(url, { timeoutMs })).body);
@@ -84,7 +87,7 @@ export async function probeDrainingPeer(host: string, port: number, timeoutMs = 
   }
 }
 
-function parsePeer(body: string): DrainingPeer | undefined {
+function parsePeer(body: string): FuguePeer | undefined {
   let r: unknown;
   try {
     r = JSON.parse(body);
@@ -93,7 +96,7 @@ function parsePeer(body: string): DrainingPeer | undefined {
   }
   if (r === null || typeof r !== 'object') return undefined;
   const o = r as Record<string, unknown>;
-  if (o.service !== 'fugue-server' || o.state !== 'draining') return undefined;
+  if (o.service !== 'fugue-server' || typeof o.state !== 'string') return undefined;
   const remaining = typeof o.drainRemainingMs === 'number' && Number.isFinite(o.drainRemainingMs) ? Math.max(0, o.drainRemainingMs) : 0;
-  return { pid: typeof o.pid === 'number' ? o.pid : undefined, drainRemainingMs: remaining };
+  return { pid: typeof o.pid === 'number' ? o.pid : undefined, state: o.state, drainRemainingMs: remaining };
 }

@@ -55,10 +55,12 @@ export class ClientSet implements ConnectionHost {
   }
 
   /** Make `socket` a client: a fresh id, its pump, `fugue:connection:opened`. */
-  add(socket: Socket, socketPath: string): void {
+  add(socket: Socket, socketPath: string): Connection {
     const clientId = this.#registry.nextId();
-    this.#registry.add(clientId, new Connection(clientId, socket, this));
+    const conn = new Connection(clientId, socket, this);
+    this.#registry.add(clientId, conn);
     if (channels.opened.hasSubscribers) channels.opened.publish({ server: this.view, clientId, socketPath });
+    return conn;
   }
 
   infos(): ClientInfo[] {

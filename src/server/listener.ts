@@ -14,7 +14,8 @@ import { performance } from 'node:perf_hooks';
 import { boundUnixPath } from '../host.js';
 import { channels, publish } from './channels.js';
 import { InstanceLock } from './instance-lock.js';
-import { bindUnixSocket, checkSocketPathLength, ensureSocketDir, listenInherited, removeSocketIfOurs, socketIdentity, type Notify, type SocketIdentity, type SocketNotice } from './socket-path.js';
+import { setTimeout as delay } from 'node:timers/promises';
+import { bindUnixSocket, checkSocketPathLength, ensureSocketDir, listenInherited, removeSocketIfOurs, replaceUnixSocket, socketIdentity, type Notify, type SocketIdentity, type SocketNotice } from './socket-path.js';
 import type { ServerView } from './view.js';
 
 /** What the listener reports to its server. */
@@ -49,6 +50,7 @@ export class SocketListener {
   #lostAt = 0;
   #rebinding = false;
   #closed = false;
+  #lockTaken: Promise<void> = Promise.resolve();
   // The last reason the socket could not be re-created, reported once per change.
   #rebindError = '';
   readonly #notify: Notify;
@@ -84,8 +86,13 @@ export class SocketListener {
     if (this.#server !== undefined && n !== undefined) this.#server.maxConnections = n;
   }
 
-  /** Bind the path (or adopt the manager's socket). Rejects with a FugueError. */
-  async start(): Promise<void> {
+  /**
+   * Bind the path (or adopt the manager's socket). With `takeover`, a live
+   * fugue-server at the path is replaced (replaceUnixSocket): its instance
+   * lock is taken once it lets go of it (`lockTaken`). Rejects with a
+   * FugueError, the path unchanged.
+   */
+  async start(takeover = false): Promise<void> {
     try {
       if (this.#inheritedFd !== undefined) {
         this.#server = this.#create();
@@ -103,9 +110,17 @@ export class SocketListener {
       checkSocketPathLength(this.socketPath);
       ensureSocketDir(dirname(this.socketPath), this.#notify);
       // Held from before the probe until the drain: two servers starting at once cannot both bind.
-      this.#lock = await InstanceLock.acquire(this.socketPath);
+      this.#lock = await InstanceLock.acquire(this.socketPath).catch((err: unknown) => {
+        if (takeover && (err as { code?: string }).code === 'FUGUE_ERR_SOCKET_IN_USE') return undefined; // the predecessor holds it
+        throw err;
+      });
       this.#server = this.#create();
-      this.#identity = await bindUnixSocket(this.#server, this.socketPath, this.#mode, this.#notify);
+      if (this.#lock !== undefined) {
+        this.#identity = await bindUnixSocket(this.#server, this.socketPath, this.#mode, this.#notify);
+      } else {
+        this.#identity = await replaceUnixSocket(this.#server, this.socketPath, this.#mode, this.#notify);
+        this.#lockTaken = this.#takeLockWhenFree();
+      }
     } catch (err) {
       this.#lock?.release();
       throw err;
@@ -122,16 +137,34 @@ export class SocketListener {
     return server;
   }
 
-  /** Check that the path still holds our socket; re-create it when the path is free (not when socket-activated). */
+  /** Settles once this listener holds the instance lock (after a takeover: once the predecessor released it at its drain). */
+  get lockTaken(): Promise<void> {
+    return this.#lockTaken;
+  }
+
+  // After a takeover: the predecessor releases the lock when its drain starts.
+  async #takeLockWhenFree(): Promise<void> {
+    while (!this.#closed) {
+      try {
+        this.#lock = await InstanceLock.acquire(this.socketPath);
+        if (this.#closed) this.#lock.release();
+        return;
+      } catch {
+        await delay(50);
+      }
+    }
+  }
+
+  /** Check that the path still holds our socket; re-create it when the path is free (not when socket-activated, nor without the lock). */
   async check(): Promise<void> {
     if (this.#closed || this.#rebinding) return;
     if (this.#holdsOurSocket()) {
       if (this.#lost) this.#markRestored(false); // e.g. moved away and back
       return;
     }
-    if (this.activated) {
-      // The service manager owns this socket file: say so, never re-create it.
-      // (A path that never held it stays lost until it does.)
+    if (this.activated || this.#lock === undefined) {
+      // The service manager owns this socket file, or (a takeover not yet
+      // complete) the predecessor still holds the lock: say so, never re-create it.
       this.#markLost();
       return;
     }
@@ -154,6 +187,9 @@ export class SocketListener {
       old?.close(); // accepted connections stay; only the unreachable listener goes
       this.#markRestored(true);
     } catch (err) {
+      // Another server answers at the path: a successor took it over (or the
+      // user put one there). Never touch it: the path is lost to this server.
+      if ((err as { code?: string }).code === 'FUGUE_ERR_SOCKET_IN_USE') return;
       // Retried every interval; reported when the reason changes, not every second.
       const why = (err as Error).message;
       if (why !== this.#rebindError) {
@@ -209,6 +245,11 @@ export class SocketListener {
     this.remove();
     this.#lock?.release();
     if (this.#server?.listening) this.#server.close();
+  }
+
+  /** True while the path holds this listener's socket (false once a successor took it over). */
+  holdsPath(): boolean {
+    return this.#holdsOurSocket();
   }
 
   /** Remove the socket file if it is still ours (never a socket-activated one). Safe on any exit path. */

@@ -61,6 +61,8 @@ export class FugueServer {
   #drainDeadline = 0;
   #drainStart: { t0: number; initial: number } | undefined;
   #drainSummarised = false;
+  // The drain's reason, when a successor holds the path (a takeover): what is still queued is served.
+  #handedOver: string | undefined;
 
   constructor(options: FugueServerOptions) {
     this.version = options.version;
@@ -134,12 +136,17 @@ export class FugueServer {
     return this.#startedAt === 0 ? 0 : performance.now() - this.#startedAt;
   }
 
-  /** Bind and start accepting. Rejects with a FugueError (see docs/errors.md). */
-  async start(): Promise<void> {
+  /**
+   * Bind and start accepting. With `takeover`, a live fugue-server at the
+   * path is replaced without a gap (docs/operations.md, "Upgrades"); tell it
+   * to drain once this resolves. Rejects with a FugueError (see
+   * docs/errors.md), the path unchanged.
+   */
+  async start(options: { takeover?: boolean } = {}): Promise<void> {
     if (this.#state !== 'idle') throw serverClosed();
     this.#state = 'starting';
     try {
-      await this.#listener.start();
+      await this.#listener.start(options.takeover === true);
     } catch (err) {
       this.#state = 'closed';
       throw err;
@@ -201,6 +208,12 @@ export class FugueServer {
   }
 
   #accept(socket: Socket): void {
+    if (this.#state === 'draining' && this.#handedOver !== undefined && this.#clients.size < this.effectiveMaxClients) {
+      // Queued on our socket before a successor took the path over: served,
+      // then told to move on (not refused: the upgrade must not fail it).
+      this.#clients.add(socket, this.#socketPath).notifyShutdown(this.#handedOver, Math.round(this.drainRemainingMs));
+      return;
+    }
     if (this.#state !== 'listening' || this.#clients.size >= this.effectiveMaxClients) {
       const listening = this.#state === 'listening';
       publish('rejected', { server: this.view, reason: listening ? 'server_busy' : 'draining', maxClients: this.effectiveMaxClients });
@@ -240,6 +253,7 @@ export class FugueServer {
     const clients = this.#clients;
     const initial = clients.size;
     this.#drainStart = { t0, initial };
+    if (!this.activated && !this.#listener.holdsPath()) this.#handedOver = reason;
     const event: DrainEvent = { server: this.view, clients: initial, timeoutMs: this.shutdownTimeoutMs };
     publish('drain', event);
     // Features speak before the `shutdown` notice.

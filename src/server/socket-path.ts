@@ -222,6 +222,43 @@ export async function bindUnixSocket(server: Server, socketPath: string, mode: n
   return identity;
 }
 
+/**
+ * Take the path over from the live server there (a takeover: docs/operations.md,
+ * "Upgrades"): bind a temporary name beside it, then rename(2) it over the
+ * path in one step, so the path never lacks a listening socket. Clients that
+ * connect after the rename reach `server`; the predecessor keeps the socket
+ * it listens on (unlinked now) and what is queued on it. Only a socket is
+ * ever replaced. Rejects with a FugueError, the path unchanged.
+ */
+export async function replaceUnixSocket(server: Server, socketPath: string, mode: number, notify: Notify): Promise<SocketIdentity> {
+  const existing = await probeSocketPath(socketPath); // throws for anything but a socket
+  if (existing !== 'live') return bindUnixSocket(server, socketPath, mode, notify); // nobody to take over from
+  const temp = tempSocketPath(socketPath);
+  unlinkQuiet(temp); // left by a dead process with our pid
+  try {
+    await listen(server, temp, mode);
+  } catch (err) {
+    throw socketBind(socketPath, err as NodeJS.ErrnoException);
+  }
+  const st = lstatSync(temp);
+  try {
+    if (!lstatSync(socketPath).isSocket()) throw socketPathNotSocket(socketPath, kindOf(socketPath));
+    renameSync(temp, socketPath);
+  } catch (err) {
+    unlinkQuiet(temp);
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    throw err instanceof FugueError ? err : socketBind(socketPath, err as NodeJS.ErrnoException);
+  }
+  const identity: SocketIdentity = { dev: st.dev, ino: st.ino };
+  try {
+    writePidFile(socketPath);
+  } catch (err) {
+    notify({ code: 'pid_file_failed', pidFile: pidFilePath(socketPath), error: err as Error });
+  }
+  notify({ code: 'socket_bound', socketPath, ...identity });
+  return identity;
+}
+
 function unlinkQuiet(path: string): void {
   try {
     unlinkSync(path);
