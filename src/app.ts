@@ -1,16 +1,22 @@
-// The composition root: config -> observability -> server -> HTTP sidecar.
-// start() brings them up in that order; close() takes them down in reverse:
-// readiness false -> stop accepting -> drain -> sidecar -> flush spans.
-// reload() applies a new configuration to the running parts.
+// The composition root: config -> server (with its features) -> observability
+// -> HTTP sidecar. start() brings the socket up first, so that the first
+// client is served while the rest loads (pino, prom-client, the OpenTelemetry
+// SDK when spans are exported, node:http): what happens meanwhile is kept and
+// handed to observability when it is attached (observability/early.ts).
+// close() takes them down in reverse: readiness false -> stop accepting ->
+// drain -> sidecar -> flush spans. reload() applies a new configuration.
 
 import { setTimeout as delay } from 'node:timers/promises';
 import { performance } from 'node:perf_hooks';
 import type { AddressInfo } from 'node:net';
+import type { Tracer } from '@opentelemetry/api';
+import type { DestinationStream } from 'pino';
 import type { Config } from './config/schema.js';
 import { FugueError, isFugueError } from './errors.js';
-import { HttpSidecar, type Readiness } from './http/sidecar.js';
-import { probePeer } from './client/http-probe.js';
-import { createObservability, type Observability, type ObservabilityOptions } from './observability/index.js';
+import type { HttpSidecar, Readiness } from './http/sidecar.js';
+import type { Observability } from './observability/index.js';
+import { EarlyEvents, type EarlyLogger } from './observability/early.js';
+import { exporterSockets, resolveTracingSettings } from './observability/tracing-settings.js';
 import { clientsFeature } from './features/clients.js';
 import { eventsFeature } from './features/events.js';
 import { applyReload, changedKeys, mergeKeys } from './reload.js';
@@ -29,11 +35,19 @@ export const SPAN_FLUSH_MAX_MS = 5000;
 const HANDOVER_SLACK_MS = SPAN_FLUSH_MAX_MS + 2000;
 
 /** What App needs: the configuration and version, and optional overrides of what observability creates. */
-export interface AppOptions extends Omit<ObservabilityOptions, 'config' | 'version'> {
+export interface AppOptions {
   /** The validated configuration (loadConfig). */
   config: Config;
-  /** Reported as `server_version`. */
+  /** Reported as `server_version` and in fugue_build_info. */
   version: string;
+  /** Where OTEL_* variables are read. Default: process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Log destination. Default: stdout, through a LogSink bounded by log.maxBufferedBytes. */
+  logDestination?: DestinationStream;
+  /** Use this tracer instead of starting the OpenTelemetry SDK (tests: an in-memory provider). Default: the SDK, when an exporter is configured. */
+  tracer?: Tracer;
+  /** Collect prom-client default metrics. Default: true. */
+  defaultMetrics?: boolean;
   /** Features registered on top of the protocol's own types. Default: DEFAULT_FEATURES (`list_clients`, `events.*`). */
   features?: readonly Feature[];
   /** A listening socket passed by the service manager, served instead of binding socket.path (see FugueServerOptions.inheritedFd). Default: none. */
@@ -46,27 +60,31 @@ export type ReloadOutcome =
   | { ok: false; error: Error };
 
 /**
- * The composition root of one fugue-server: configuration -> observability ->
- * server -> HTTP sidecar, started in that order and closed in reverse. The
- * CLI runs one; tests and embedders may run several in one process (each has
- * its own metrics registry).
+ * The composition root of one fugue-server: configuration -> server ->
+ * observability -> HTTP sidecar, started in that order and closed in
+ * reverse. The CLI runs one; tests and embedders may run several in one
+ * process (each has its own metrics registry).
  */
 export class App {
   #config: Config;
-  readonly observability: Observability;
+  readonly #options: AppOptions;
   readonly server: FugueServer;
-  readonly sidecar: HttpSidecar | undefined;
+  #observability: Observability | undefined;
+  #observing: Promise<Observability> | undefined;
+  #sidecar: HttpSidecar | undefined;
+  // Until observability is attached: the server's events and the lines logged, in order.
+  readonly #early: EarlyEvents;
   #env: NodeJS.ProcessEnv;
   #closing: Promise<DrainResult> | undefined;
   #handover: Promise<void> | undefined;
-  readonly #unobserve: () => void;
+  #unobserve: () => void = () => {};
 
   constructor(options: AppOptions) {
     const { config, version } = options;
+    this.#options = options;
     this.#config = config;
     this.#env = options.env ?? process.env;
-    this.observability = createObservability(options);
-    const obs = this.observability;
+    const tracing = resolveTracingSettings(config.tracing, this.#env);
     this.server = new FugueServer({
       features: options.features ?? DEFAULT_FEATURES,
       socketPath: config.socket.path,
@@ -83,26 +101,12 @@ export class App {
       ...(options.inheritedFd !== undefined ? { inheritedFd: options.inheritedFd } : {}),
       fdReserve: {
         // + 2: the sidecar's spare place (see http/sidecar.ts) and its listening
-        // socket, opened after the budget is read when a handover waits for the port
+        // socket, opened after the budget is read
         http: config.http.enabled ? config.http.maxConnections + 2 : 0,
-        exporter: this.observability.tracing.exporterSockets,
+        exporter: options.tracer === undefined ? exporterSockets(tracing) : 0,
       },
     });
-    this.sidecar = config.http.enabled
-      ? new HttpSidecar({
-          host: config.http.host,
-          port: config.http.port,
-          maxConnections: config.http.maxConnections,
-          keepAliveTimeoutMs: config.http.keepAliveTimeoutMs,
-          headersTimeoutMs: config.http.headersTimeoutMs,
-          metrics: (om) => this.observability.metrics.render(om),
-          readiness: () => this.readiness(),
-          onReject: (reason) => obs.httpRejected(reason),
-          onConnections: (delta) => obs.httpConnections(delta),
-        })
-      : undefined;
-    // Spans, metrics and logs subscribe to this server's events before it starts.
-    this.#unobserve = obs.observe(this.server.view);
+    this.#early = new EarlyEvents(this.server.view);
   }
 
   /** The configuration in force (a reload replaces it). */
@@ -110,14 +114,26 @@ export class App {
     return this.#config;
   }
 
-  get log() {
-    return this.observability.log;
+  /** Where the App and the CLI log: lines before observability is up are kept and written once it is. */
+  get log(): EarlyLogger {
+    return this.#early;
+  }
+
+  /** Logger, metrics and tracing: there once start() has resolved (or failed). */
+  get observability(): Observability {
+    if (this.#observability === undefined) throw new Error('the App has no observability before start() has resolved');
+    return this.#observability;
+  }
+
+  /** The HTTP sidecar, once start() has resolved (undefined when http.enabled is false). */
+  get sidecar(): HttpSidecar | undefined {
+    return this.#sidecar;
   }
 
   /** Ready = the socket path holds this server's listening socket, and it is not draining. */
   readiness(): Readiness {
     const state = this.server.state;
-    if (state === 'listening' && !this.server.socketHealthy) return { ready: false, state, reason: 'socket file missing or replaced; re-creating it when the path is free' };
+    if (state === 'listening' && !this.server.socketHealthy) return { ready: false, state, reason: 'socket file missing or replaced, or not the one served' };
     if (state === 'listening') return { ready: true, state };
     if (state === 'draining') return { ready: false, state, reason: 'graceful shutdown in progress', drainRemainingMs: Math.round(this.server.drainRemainingMs) };
     return { ready: false, state, reason: state === 'closed' ? 'server closed' : 'socket not bound yet' };
@@ -125,12 +141,12 @@ export class App {
 
   /** The sidecar's bound address (useful with http.port 0). */
   get httpAddress(): AddressInfo | undefined {
-    return this.sidecar?.address;
+    return this.#sidecar?.address;
   }
 
   /**
    * Settles once the sidecar holds its port, when start() found it held by a
-   * draining predecessor (a rolling restart); rejects with
+   * predecessor (a rolling restart, a takeover); rejects with
    * FUGUE_ERR_HTTP_LISTEN if the predecessor never released it. Undefined when
    * start() bound the port itself.
    */
@@ -139,55 +155,101 @@ export class App {
   }
 
   /**
-   * Start the sidecar, then the server. With `takeover`, a fugue-server
-   * serving the socket path is replaced without a gap (FugueServer.start):
-   * the caller tells it to drain once this resolves, and the HTTP port is
-   * taken over when it exits.
+   * Start the server (clients are served from here on), then observability,
+   * then the sidecar. With `takeover`, a fugue-server serving the socket path
+   * is replaced without a gap (FugueServer.start): the caller tells it to
+   * drain once this resolves, and its HTTP port is taken over when it exits.
+   * Rejects with a FugueError; observability is there either way, so that
+   * what was logged reaches the log.
    */
   async start(options: { takeover?: boolean } = {}): Promise<void> {
     const takeover = options.takeover === true;
-    // The sidecar comes first so probes see 503 (not a refused connection) while the socket binds.
-    if (this.sidecar) {
+    let failure: unknown;
+    await this.server.start({ takeover }).catch((err: unknown) => {
+      failure = err;
+    });
+    await this.#observe();
+    // Not when a stop came meanwhile (a signal, a forced stop).
+    if (failure === undefined && this.server.state === 'listening') {
       try {
-        this.#sidecarListening(await this.sidecar.listen());
+        await this.#startSidecar(takeover);
       } catch (err) {
-        const peer = isPortInUse(err) ? await probePeer(this.#config.http.host, this.#config.http.port) : undefined;
-        // A draining predecessor (a rolling restart), or the one this takeover replaces.
-        if (peer === undefined || (peer.state !== 'draining' && !(takeover && peer.state === 'listening'))) {
-          await this.#stopObserving(1000);
-          throw err;
-        }
-        const waitMs = (peer.state === 'draining' ? peer.drainRemainingMs : this.#config.shutdown.timeoutMs) + HANDOVER_SLACK_MS;
-        this.log.warn(
-          { port: this.#config.http.port, predecessorPid: peer.pid, waitMs },
-          `http port held by a ${peer.state} fugue-server (${peer.state === 'draining' ? 'rolling restart' : 'takeover'}): serving the socket now, taking the port when it exits`,
-        );
-        this.#handover = this.#takePort(err as FugueError, performance.now() + waitMs);
-        this.#handover.catch(() => {}); // observed by whoever awaits sidecarHandover
+        failure = err;
+        await this.server.close('http sidecar unavailable');
       }
     }
-    try {
-      await this.server.start({ takeover });
-    } catch (err) {
-      await this.sidecar?.close();
+    if (failure !== undefined) {
       await this.#stopObserving(1000);
-      throw err;
+      throw failure;
+    }
+  }
+
+  // Load observability and hand it what happened so far (events, log lines). Once.
+  #observe(): Promise<Observability> {
+    this.#observing ??= (async () => {
+      const { createObservability } = await import('./observability/index.js');
+      const o = this.#options;
+      const obs = await createObservability({
+        config: this.#config,
+        version: o.version,
+        env: this.#env,
+        ...(o.logDestination !== undefined ? { logDestination: o.logDestination } : {}),
+        ...(o.tracer !== undefined ? { tracer: o.tracer } : {}),
+        ...(o.defaultMetrics !== undefined ? { defaultMetrics: o.defaultMetrics } : {}),
+      });
+      this.#observability = obs;
+      this.#unobserve = obs.observe(this.server.view, this.#early.take(obs.log));
+      return obs;
+    })();
+    return this.#observing;
+  }
+
+  async #startSidecar(takeover: boolean): Promise<void> {
+    const { http } = this.#config;
+    if (!http.enabled) return;
+    const { HttpSidecar } = await import('./http/sidecar.js');
+    const obs = this.observability;
+    const sidecar = new HttpSidecar({
+      host: http.host,
+      port: http.port,
+      maxConnections: http.maxConnections,
+      keepAliveTimeoutMs: http.keepAliveTimeoutMs,
+      headersTimeoutMs: http.headersTimeoutMs,
+      metrics: (om) => obs.metrics.render(om),
+      readiness: () => this.readiness(),
+      onReject: (reason) => obs.httpRejected(reason),
+      onConnections: (delta) => obs.httpConnections(delta),
+    });
+    this.#sidecar = sidecar;
+    try {
+      this.#sidecarListening(await sidecar.listen());
+    } catch (err) {
+      const { probePeer } = await import('./client/http-probe.js');
+      const peer = isPortInUse(err) ? await probePeer(http.host, http.port) : undefined;
+      // A draining predecessor (a rolling restart), or the one this takeover replaces.
+      if (peer === undefined || (peer.state !== 'draining' && !(takeover && peer.state === 'listening'))) throw err;
+      const waitMs = (peer.state === 'draining' ? peer.drainRemainingMs : this.#config.shutdown.timeoutMs) + HANDOVER_SLACK_MS;
+      this.#early.warn(
+        { port: http.port, predecessorPid: peer.pid, waitMs },
+        `http port held by a ${peer.state} fugue-server (${peer.state === 'draining' ? 'rolling restart' : 'takeover'}): serving the socket now, taking the port when it exits`,
+      );
+      this.#handover = this.#takePort(sidecar, err as FugueError, performance.now() + waitMs);
+      this.#handover.catch(() => {}); // observed by whoever awaits sidecarHandover
     }
   }
 
   // Last: observers see the server's final events (the drain summary) first.
   async #stopObserving(flushMs: number): Promise<void> {
     this.#unobserve();
-    await this.observability.tracing.shutdown(flushMs);
+    await this.#observability?.tracing.shutdown(flushMs);
   }
 
   #sidecarListening(addr: AddressInfo): void {
-    this.log.info({ host: addr.address, port: addr.port }, 'http sidecar listening');
+    this.#early.info({ host: addr.address, port: addr.port }, 'http sidecar listening');
   }
 
   // Retry the port until the predecessor lets go of it, or its deadline passes.
-  async #takePort(firstError: FugueError, deadline: number): Promise<void> {
-    const sidecar = this.sidecar as HttpSidecar;
+  async #takePort(sidecar: HttpSidecar, firstError: FugueError, deadline: number): Promise<void> {
     let last = firstError;
     while (performance.now() < deadline && this.#closing === undefined) {
       await delay(100);
@@ -203,12 +265,13 @@ export class App {
     throw last;
   }
 
-  /** Graceful shutdown; idempotent. */
+  /** Graceful shutdown; idempotent. Observability is there when it resolves (what was logged can be flushed). */
   close(reason = 'server shutting down'): Promise<DrainResult> {
     this.#closing ??= (async () => {
       const t0 = performance.now();
       const result = await this.server.close(reason);
-      await this.sidecar?.close();
+      await this.#sidecar?.close();
+      await this.#observe();
       const left = this.#config.shutdown.timeoutMs - (performance.now() - t0);
       await this.#stopObserving(Math.min(SPAN_FLUSH_MAX_MS, Math.max(500, left)));
       return result;
@@ -216,18 +279,33 @@ export class App {
     return this.#closing;
   }
 
+  /**
+   * Write what was logged before an exit: to a reader that is reading, within
+   * `timeoutMs` (see LogSink.flush). Lines kept from before observability
+   * was up are written first, once it is (if it is loading, it is waited for
+   * within the same bound).
+   */
+  async flushLog(timeoutMs: number): Promise<void> {
+    const t0 = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    const obs = this.#observability ?? (await Promise.race([this.#observe(), new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), timeoutMs)))]));
+    clearTimeout(timer);
+    await obs?.logSink?.flush(Math.max(0, timeoutMs - (performance.now() - t0)));
+  }
+
   /** Forced shutdown (second signal): cut everything, remove the socket. */
   destroy(): void {
     this.server.destroy();
-    this.sidecar?.destroy();
+    this.#sidecar?.destroy();
     // Observers stay: the forced drain's last closes and its summary are still reported.
-    void this.observability.tracing.shutdown(200);
+    void this.#observability?.tracing.shutdown(200);
   }
 
   /**
    * Re-read the configuration with `load` (the same sources as at start) and
    * apply what can change live (RELOADABLE_KEYS) without dropping a client.
-   * An invalid configuration changes nothing: the running one stays.
+   * An invalid configuration changes nothing: the running one stays. Call it
+   * once start() has resolved.
    */
   reload(load: () => { config: Config }): ReloadOutcome {
     const server = this.server.view;
@@ -247,6 +325,7 @@ export class App {
   /** One line of state for a status signal or fuguectl. */
   status(): Record<string, unknown> {
     const r = this.readiness();
+    const sink = this.#observability?.logSink;
     return {
       state: this.server.state,
       ready: r.ready,
@@ -256,7 +335,7 @@ export class App {
       uptimeMs: Math.round(this.server.uptimeMs()),
       socketPath: this.server.socketPath,
       logLevel: this.#config.log.level,
-      ...(this.observability.logSink !== undefined ? { log: this.observability.logSink.stats } : {}),
+      ...(sink !== undefined ? { log: sink.stats } : {}),
     };
   }
 }
@@ -264,4 +343,3 @@ export class App {
 function isPortInUse(err: unknown): boolean {
   return isFugueError(err) && err.code === 'FUGUE_ERR_HTTP_LISTEN' && err.details.errno === 'EADDRINUSE';
 }
-

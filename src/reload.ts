@@ -5,7 +5,7 @@
 
 import type { Config } from './config/schema.js';
 import type { Observability } from './observability/index.js';
-import { resolveTracingSettings } from './observability/tracing.js';
+import { resolveTracingSettings } from './observability/tracing-settings.js';
 import type { FugueServer, LiveSettings } from './server/server.js';
 
 /** What a reload changes. */

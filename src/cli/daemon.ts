@@ -78,7 +78,7 @@ export async function runDaemon(io: DaemonIo, early: HeldSignals = { held: [], r
   const exit = async (code: number): Promise<never> => {
     exiting = true;
     notifier.close();
-    await app.observability.logSink?.flush(EXIT_LOG_FLUSH_MS);
+    await app.flushLog(EXIT_LOG_FLUSH_MS);
     return io.exit(code);
   };
 
@@ -109,9 +109,16 @@ export async function runDaemon(io: DaemonIo, early: HeldSignals = { held: [], r
       },
     );
   };
+  // A reload asked for while the server starts waits until it has started.
+  let started = false;
+  let reloadAfterStart: NodeJS.Signals | undefined;
   const reload = (signal: NodeJS.Signals) => {
     if (draining) {
       log.warn({ signal }, 'reload ignored: the server is shutting down');
+      return;
+    }
+    if (!started) {
+      reloadAfterStart = signal;
       return;
     }
     log.info({ signal }, 'received reload signal, re-reading the configuration');
@@ -178,5 +185,7 @@ export async function runDaemon(io: DaemonIo, early: HeldSignals = { held: [], r
     const text = serving();
     if (text !== shown) notifier.status((shown = text));
   }, 2000).unref();
+  started = true;
+  if (reloadAfterStart !== undefined) reload(reloadAfterStart);
   for (const signal of early.held) onSignal(signal);
 }

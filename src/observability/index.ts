@@ -10,6 +10,7 @@ import { observeServer } from './subscribers.js';
 import { createLogger, type Logger } from './logger.js';
 import { LogSink } from './log-sink.js';
 import { ServerMetrics } from './metrics.js';
+import type { Recorded } from './early.js';
 import { resolveTracingSettings, Tracing } from './tracing.js';
 
 export { createLogger, type Logger } from './logger.js';
@@ -40,15 +41,20 @@ export interface Observability {
   logSink: LogSink | undefined;
   metrics: ServerMetrics;
   tracing: Tracing;
-  /** Subscribe spans, metrics and logs to this server's events; returns the function that stops them. */
-  observe(view: ServerView): () => void;
+  /**
+   * Subscribe spans, metrics and logs to this server's events, after
+   * replaying `early` (what happened before, in order); returns the function
+   * that stops them.
+   */
+  observe(view: ServerView, early?: { entries: readonly Recorded[]; lost: number }): () => void;
   /** The HTTP sidecar refused a connection (it is not part of the server's channels: the composition root wires it). */
   httpRejected(reason: 'limit' | 'idle'): void;
   /** HTTP sidecar connections opened (+1) or closed (-1). */
   httpConnections(delta: number): void;
 }
 
-export function createObservability(options: ObservabilityOptions): Observability {
+/** Logger, metrics and tracing for one server (the OpenTelemetry SDK is loaded only when spans are exported). */
+export async function createObservability(options: ObservabilityOptions): Promise<Observability> {
   const { config } = options;
   const logSink = options.logDestination === undefined ? new LogSink({ maxBufferedBytes: config.log.maxBufferedBytes }) : undefined;
   const log = createLogger({ level: config.log.level, destination: options.logDestination ?? (logSink as LogSink) });
@@ -62,7 +68,7 @@ export function createObservability(options: ObservabilityOptions): Observabilit
     shutdownTimeoutMs: config.shutdown.timeoutMs,
     ...(options.defaultMetrics !== undefined ? { defaultMetrics: options.defaultMetrics } : {}),
   });
-  const tracing = new Tracing({
+  const tracing = await Tracing.create({
     settings: resolveTracingSettings(config.tracing, options.env ?? process.env),
     version: options.version,
     log,
@@ -76,7 +82,7 @@ export function createObservability(options: ObservabilityOptions): Observabilit
     logSink,
     metrics,
     tracing,
-    observe: (view) => observeServer(view, { log, metrics, tracing }),
+    observe: (view, early) => observeServer(view, { log, metrics, tracing }, early),
     httpRejected(reason) {
       metrics.httpRejected.inc({ reason });
       httpLogs.rejected('http', reason);

@@ -19,6 +19,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { performance } from 'node:perf_hooks';
 import { keyPart, keyValueField, lengthDelimited, lengthHeader, ProtoWriter, type OtlpValue } from './proto-writer.js';
 import { clip, MESSAGE_SPAN_ATTRIBUTES, type MessageSpanFacts } from './span-attributes.js';
+import { EXPORT_CONCURRENCY } from './tracing-settings.js';
 
 /** Writes one attribute of a message span (field 9 of Span), or nothing when it has no value. */
 type AttributeWriter = (w: ProtoWriter, s: MessageSpanFacts) => void;
@@ -63,8 +64,6 @@ const MAX_BATCH_SPANS = 4096;
 const MAX_BATCH_BYTES = 2 * 1024 * 1024;
 /** A span waits at most this long before its request is sent, in ms. */
 const BATCH_DELAY_MS = 500;
-/** Requests in flight at once (also the agent's sockets: the fd budget counts them). */
-export const EXPORT_CONCURRENCY = 2;
 /** Request bodies waiting for a free slot; beyond this, spans are dropped. */
 const MAX_QUEUED = 8;
 

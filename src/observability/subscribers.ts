@@ -8,6 +8,7 @@
 
 import { subscribeTo, type ChannelKey, type ChannelPayloads } from '../server/channels.js';
 import type { ServerView } from '../server/view.js';
+import type { Recorded } from './early.js';
 import { LogEvents } from './log-events.js';
 import type { Logger } from './logger.js';
 import { MetricRecorder, typeLabel } from './message-metrics.js';
@@ -23,8 +24,12 @@ export interface Recorders {
 
 type Handlers = { [K in ChannelKey]: (event: ChannelPayloads[K]) => void };
 
-/** Subscribe the recorders to `view`'s events; returns the function that unsubscribes them. */
-export function observeServer(view: ServerView, { log, metrics, tracing }: Recorders): () => void {
+/**
+ * Subscribe the recorders to `view`'s events, after passing them `early`
+ * (the events recorded before observability was up, in order); returns the
+ * function that unsubscribes them.
+ */
+export function observeServer(view: ServerView, { log, metrics, tracing }: Recorders, early?: { entries: readonly Recorded[]; lost: number }): () => void {
   metrics.observe(view);
   const recorder = new MetricRecorder(metrics, view.catalog);
   const spans = new SpanRecorder(tracing);
@@ -102,6 +107,14 @@ export function observeServer(view: ServerView, { log, metrics, tracing }: Recor
       logs.closed(ev);
     },
   };
+  // Synchronous with the subscriptions below: no event can fall between the replay and them.
+  if (early !== undefined) {
+    for (const entry of early.entries) {
+      if (entry[0] === 'log') log[entry[1]](entry[2], entry[3]);
+      else (handlers[entry[0]] as (e: (typeof entry)[1]) => void)(entry[1]);
+    }
+    if (early.lost > 0) log.warn({ lost: early.lost }, 'events from before observability was up were not recorded: the start-up buffer was full');
+  }
   const unsubscribes = (Object.keys(handlers) as ChannelKey[]).map((key) => {
     const fn = handlers[key] as (ev: ChannelPayloads[ChannelKey]) => void;
     // The observed server's events only; and telemetry never crashes the

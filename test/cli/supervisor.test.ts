@@ -92,7 +92,8 @@ testNeeding({ missing: HAS_ACTIVATE ? undefined : "systemd-socket-activate is no
   t.false(out.includes('server listening'), 'no server runs before the first connection');
   const c = await FugueClient.connect(sock, { clientName: 'first', timeoutMs: 10_000 });
   t.is((await c.ping()).type, 'pong', 'the connection that started the server is answered');
-  t.regex(out, /"msg":"server listening"/);
+  // Logged once observability is up, which may be after the first client was served.
+  await waitFor(() => out.includes('"msg":"server listening"'), { what: 'the server listening line' });
   t.notRegex(out, /removed stale socket|already running/, 'no probe, no stale-socket handling');
   await c.detach();
   const exited = onceWithin(child, 'exit', 15_000, 'exit');
