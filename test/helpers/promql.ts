@@ -42,7 +42,7 @@ export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const DASHBOARD_FILE = fileURLToPath(new URL('../../../dashboards/fugue-server.json', import.meta.url));
 export const ALERTS_FILE = fileURLToPath(new URL('../../../dashboards/alerts.yml', import.meta.url));
 /** The promtool unit-test files for ALERTS_FILE. */
-export const ALERT_TEST_FILES = ['alerts.test.yml', 'alerts-hours.test.yml'].map((f) => fileURLToPath(new URL(`../../../dashboards/${f}`, import.meta.url)));
+export const ALERT_TEST_FILES = ['alerts.test.yml', 'alerts-hours.test.yml', 'alerts-new-process.test.yml'].map((f) => fileURLToPath(new URL(`../../../dashboards/${f}`, import.meta.url)));
 
 /** The scrape job the dashboard's `job` variable is set to in tests (the one the rules select). */
 export const JOB = 'fugue-server';

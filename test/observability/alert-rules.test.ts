@@ -1,6 +1,7 @@
 // The rules in dashboards/alerts.yml, checked as an SRE would (issue 10): promtool
-// lints them and runs their unit tests (dashboards/alerts.test.yml and
-// alerts-hours.test.yml) against the real promtool; the tests below check that
+// lints them and runs their unit tests (dashboards/alerts.test.yml,
+// alerts-hours.test.yml and alerts-new-process.test.yml) against the real
+// promtool; the tests below check that
 // those unit tests cover every alert both ways, and that every alert carries what
 // on-call needs (severity, summary, description, a runbook_url into
 // docs/dashboards.md). test/observability/prometheus.test.ts evaluates the same
@@ -13,7 +14,7 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { ALERT_TEST_FILES, ALERTS_FILE, parseRules, REPO_ROOT } from '../helpers/promql.js';
+import { ALERT_TEST_FILES, ALERTS_FILE, dashboardExpressions, parseRules, REPO_ROOT } from '../helpers/promql.js';
 import { promTest } from '../helpers/prom-tools.js';
 import { tmpDir } from '../helpers/tmp.js';
 
@@ -131,6 +132,43 @@ promTest('promtool test rules fails when an alert expectation is wrong', ['promt
   t.is(r.code, 1, `promtool test rules exited ${r.code}:\n${r.output}`);
   t.regex(r.output, /FAILED/);
   t.regex(r.output, /alertname: FugueServerDown/);
+});
+
+// The dashboard's Socket re-creations panel counts over the last hour the way the
+// counter alerts count over their window (docs/dashboards.md, "A new process"):
+// its own query, as Grafana runs it, on a restart in place with the count
+// unchanged (5 -> 5), a new instance born at 2 and an old process with old events.
+promTest('the Socket re-creations panel counts what a new process re-created before its first scrape', ['promtool'], async (t, { promtool }) => {
+  const panel = dashboardExpressions().filter((e) => e.source.startsWith('dashboard panel "Socket re-creations"'));
+  t.is(panel.length, 1, 'the dashboard has one Socket re-creations query');
+  const series = (instance: string, rebinds: string, start: string): string[] => [
+    `      - series: 'fugue_socket_rebinds_total{job="fugue-server", instance="${instance}"}'`,
+    `        values: '${rebinds}'`,
+    `      - series: 'fugue_start_time_seconds{job="fugue-server", instance="${instance}"}'`,
+    `        values: '${start}'`,
+  ];
+  const file = join(tmpDir(t), 'panel.test.yml');
+  writeFileSync(file, [
+    `rule_files: [${JSON.stringify(ALERTS_FILE)}]`,
+    'evaluation_interval: 1m',
+    'tests:',
+    '  - interval: 1m',
+    '    input_series:',
+    // 1 m steps; the restarted and the new process start at 31m, first scraped at 32m.
+    ...series('host1:9464', '5x30 stale 5x30', '-7200x30 stale 1860x30'),
+    ...series('host2:9464', '_x32 2x30', '_x32 1860x30'),
+    ...series('host3:9464', '4x62', '-7200x62'),
+    '    promql_expr_test:',
+    `      - expr: ${JSON.stringify(panel[0]!.expr)}`,
+    '        eval_time: 40m',
+    '        exp_samples:',
+    `          - {labels: '{instance="host1:9464"}', value: 5}`,
+    `          - {labels: '{instance="host2:9464"}', value: 2}`,
+    `          - {labels: '{instance="host3:9464"}', value: 0}`,
+    '',
+  ].join('\n'));
+  const r = await run(promtool, ['test', 'rules', file], 30_000);
+  t.is(r.code, 0, `promtool test rules ${file} exited ${r.code}:\n${r.output}`);
 });
 
 test('the alert unit tests cover every alert: it fires in a "fires:" group and is asserted quiet in the healthy, restart and drain groups', (t) => {

@@ -8,20 +8,17 @@
 // (CI set), where they fail: .ci/run installs the package.
 
 import type { ExecutionContext } from 'ava';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { FugueClient } from '../../src/client/client.js';
-import { ALERTS_FILE, dashboardExemplarTargets, dashboardExpressions, parseRules, recordingRuleExpressions, type PromExpr } from '../helpers/promql.js';
+import { dashboardExemplarTargets, dashboardExpressions, parseRules, recordingRuleExpressions, type PromExpr } from '../helpers/promql.js';
 import { startOtlpReceiver } from '../helpers/otlp-receiver.js';
 import { promTest } from '../helpers/prom-tools.js';
 import { httpPortOf, spawnServer, type Spawned } from '../helpers/spawn-server.js';
-import { freePort } from '../helpers/free-port.js';
+import { apiGet, documentedPrometheusConfig, query, startPrometheus, type QueryData, type VectorSample } from '../helpers/prometheus-server.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait-for.js';
-
-const ALERTS_YML = ALERTS_FILE;
 
 // ---------------------------------------------------------------------------
 // Client load
@@ -103,112 +100,6 @@ async function startLoad(t: ExecutionContext, socketPath: string, clients: numbe
 // ---------------------------------------------------------------------------
 // Prometheus
 
-
-interface PromProcess {
-  url: string;
-  child: ChildProcess;
-  /** Its log output (stderr), for failure messages. */
-  output(): string;
-}
-
-/** The prometheus.yml block of docs/deployment.md (after its `<!-- test: prometheus.yml -->` marker). */
-function documentedPrometheusConfig(): string {
-  const doc = readFileSync(new URL('../../../docs/deployment.md', import.meta.url), 'utf8');
-  const block = /<!-- test: prometheus\.yml -->\n```yaml\n([\s\S]*?)```/.exec(doc)?.[1];
-  if (block === undefined) throw new Error('docs/deployment.md has no prometheus.yml block after <!-- test: prometheus.yml -->');
-  for (const needle of ['scrape_interval: 15s', 'evaluation_interval: 15s', '/etc/prometheus/rules/fugue-server-alerts.yml', "'127.0.0.1:9464'", 'job_name: fugue-server']) {
-    if (!block.includes(needle)) throw new Error(`the documented prometheus.yml no longer has ${needle}: update this test with the docs`);
-  }
-  return block;
-}
-
-/** Start Prometheus scraping 127.0.0.1:`targetPort` every second, with alerts.yml loaded. Stopped at teardown. */
-async function startPrometheus(t: ExecutionContext, prometheus: string, dir: string, targetPort: number): Promise<PromProcess> {
-  const configFile = join(dir, 'prometheus.yml');
-  const dataDir = join(dir, 'data');
-  mkdirSync(dataDir);
-  // The configuration docs/deployment.md gives operators, with its intervals
-  // shortened and its paths and port pointed at this checkout and server.
-  writeFileSync(configFile, documentedPrometheusConfig()
-    .replace(/scrape_interval: 15s/, 'scrape_interval: 1s\n  scrape_timeout: 1s')
-    .replace(/evaluation_interval: 15s/, 'evaluation_interval: 1s')
-    .replace(/- \/etc\/prometheus\/rules\/fugue-server-alerts\.yml.*$/m, `- ${JSON.stringify(ALERTS_YML)}`)
-    .replace("'127.0.0.1:9464'", `'127.0.0.1:${targetPort}'`));
-  const port = await freePort();
-  const child = spawn(prometheus, [
-    `--config.file=${configFile}`,
-    `--storage.tsdb.path=${dataDir}`,
-    `--web.listen-address=127.0.0.1:${port}`,
-    '--enable-feature=exemplar-storage',
-    '--log.level=warn',
-  ], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  const keep = (d: Buffer): void => {
-    if (output.length < 64 * 1024) output += d.toString();
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  t.teardown(async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    let timer: NodeJS.Timeout | undefined;
-    const gone = await Promise.race([exited.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), 5000)))]);
-    clearTimeout(timer);
-    if (!gone) {
-      child.kill('SIGKILL');
-      await exited;
-    }
-  });
-  const url = `http://127.0.0.1:${port}`;
-  const died = exited.then(() => {
-    throw new Error(`prometheus exited early (${child.exitCode ?? child.signalCode}): ${output.slice(0, 2000)}`);
-  });
-  died.catch(() => {}); // only observed while waiting for readiness
-  await Promise.race([
-    died,
-    waitFor(async () => {
-      try {
-        return (await fetch(`${url}/-/ready`)).ok;
-      } catch {
-        return false;
-      }
-    }, { what: `prometheus ready on ${url}`, timeoutMs: 20_000, intervalMs: 100 }),
-  ]);
-  return { url, child, output: () => output };
-}
-
-interface ApiResponse<T> {
-  status: 'success' | 'error';
-  data?: T;
-  errorType?: string;
-  error?: string;
-  warnings?: string[];
-}
-
-async function apiGet<T>(url: string): Promise<ApiResponse<T>> {
-  const res = await fetch(url);
-  const text = await res.text();
-  try {
-    return JSON.parse(text) as ApiResponse<T>;
-  } catch {
-    return { status: 'error', errorType: `http ${res.status}`, error: text.slice(0, 500) };
-  }
-}
-
-interface QueryData {
-  resultType: 'vector' | 'matrix' | 'scalar' | 'string';
-  result: unknown;
-}
-interface VectorSample {
-  metric: Record<string, string>;
-  value: [number, string];
-}
-
-function query(prom: PromProcess, expr: string): Promise<ApiResponse<QueryData>> {
-  return apiGet<QueryData>(`${prom.url}/api/v1/query?query=${encodeURIComponent(expr)}`);
-}
-
 /** Number of series (scalar/string: 1) and how many have a NaN value. */
 function summarise(data: QueryData): { series: number; nan: number } {
   if (data.resultType === 'scalar' || data.resultType === 'string') {
@@ -288,7 +179,8 @@ promTest('a real Prometheus scrapes the live server: target up, every rule healt
   const sidecarPort = await waitFor(() => httpPortOf(s), { what: 'http sidecar port in the logs' });
   const load = await startLoad(t, sock, 5);
 
-  const prom = await startPrometheus(t, prometheus, dir, sidecarPort);
+  // Scrapes every second, with alerts.yml loaded.
+  const prom = await startPrometheus(t, prometheus, dir, documentedPrometheusConfig(sidecarPort));
   const promLog = (): string => `\n--- prometheus log ---\n${prom.output().slice(0, 2000)}`;
 
   // 1. The target is scraped.
