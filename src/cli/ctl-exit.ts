@@ -1,0 +1,33 @@
+// fuguectl's exit codes (docs/operations.md, "Exit codes of fuguectl").
+
+/**
+ * fuguectl's exit codes. Stable: scripts may rely on them. docs/operations.md
+ * lists the same table (test/docs.test.ts keeps the two in step).
+ */
+export const CTL_EXIT = {
+  /** Success; for `health`, healthy. */
+  OK: 0,
+  /** `health` only: not healthy (Docker HEALTHCHECK's "unhealthy"), whatever the reason. */
+  UNHEALTHY: 1,
+  /** Bad command line. */
+  USAGE: 64,
+  /** No server answers at the socket (ENOENT, ECONNREFUSED, EACCES), or it closed the connection before replying. */
+  UNAVAILABLE: 69,
+  /** A bug in fuguectl (an unexpected exception). */
+  SOFTWARE: 70,
+  /** No reply within --timeout; for `wait-ready`, no server answered before the deadline. */
+  TIMEOUT: 75,
+  /** The server replied with an error, refused the handshake, or sent a malformed or oversized reply. */
+  PROTOCOL: 76,
+} as const;
+
+/** What each exit code means, in the words of docs/operations.md. */
+export const CTL_EXIT_MEANING: Record<number, string> = {
+  [CTL_EXIT.OK]: 'success; for `health`: healthy',
+  [CTL_EXIT.UNHEALTHY]: '`health`: not healthy (not ready, draining, or no answer)',
+  [CTL_EXIT.USAGE]: 'bad command line',
+  [CTL_EXIT.UNAVAILABLE]: 'no server answers at the socket, or it closed the connection before replying',
+  [CTL_EXIT.SOFTWARE]: 'internal error in fuguectl',
+  [CTL_EXIT.TIMEOUT]: 'no reply within `--timeout`; `wait-ready`: the deadline passed',
+  [CTL_EXIT.PROTOCOL]: 'the server replied with an error, refused the handshake, or sent a malformed or oversized reply',
+};
