@@ -4,7 +4,7 @@
 // them inside its run(), so that the others start as fast as `node` itself.
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import { serverText } from '../client/replies.js';
+import { jsonText, quotedText, serverText } from '../client/replies.js';
 import { FugueError, isFugueError } from '../errors.js';
 import type { ServerMessage } from '../protocol/index.js';
 import { CTL_EXIT } from './ctl-exit.js';
@@ -80,7 +80,8 @@ export const COMMANDS: Record<string, CommandSpec> = {
       const reply = await c.echo(ctx.args.join(' '));
       const err = serverError(ctx, reply);
       if (err) throw err;
-      ctx.io.stdout(`${typeof reply.data === 'string' ? reply.data : printable(ctx, reply.data)}\n`);
+      // The server chose what comes back: escaped like any text it sends.
+      ctx.io.stdout(`${typeof reply.data === 'string' ? serverText(reply.data, Number.MAX_SAFE_INTEGER) : jsonText(printable(ctx, reply.data))}\n`);
       return CTL_EXIT.OK;
     }),
   },
@@ -100,7 +101,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
         ctx.io.stdout(`${printable(ctx, clients)}\n`);
       } else {
         for (const e of clients) {
-          const name = e.name === null ? '-' : JSON.stringify(serverText(e.name, 64));
+          const name = e.name === null ? '-' : quotedText(e.name, 64);
           const state = e.handshaken ? '' : ' (handshake pending)';
           ctx.io.stdout(`${String(e.client_id)}: ${name} since ${serverText(e.connected_at, 40)}${state}, messages ${String(e.messages_in)} in / ${String(e.messages_out)} out, bytes ${String(e.bytes_in)} in / ${String(e.bytes_out)} out\n`);
         }
@@ -159,7 +160,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
             ctx.io.stdout(`healthy: ${url.href} answered 200\n`);
             return CTL_EXIT.OK;
           }
-          ctx.io.stderr(`fuguectl: unhealthy: ${url.href} answered ${res.status}: ${JSON.stringify(res.body.slice(0, 300))}\n`);
+          ctx.io.stderr(`fuguectl: unhealthy: ${url.href} answered ${res.status}: ${quotedText(res.body, 300)}\n`);
           return CTL_EXIT.UNHEALTHY;
         }
         const reply = await withClient(ctx, (c) => c.status());

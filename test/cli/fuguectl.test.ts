@@ -2,7 +2,6 @@
 // process, or the real daemon), a fake one on a real socket, or a real HTTP
 // server (issue 9 point 7, issue 13 point 6).
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import { linkSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage } from 'node:http';
 import { createServer } from 'node:net';
@@ -11,37 +10,10 @@ import { CTL_EXIT } from '../../src/cli/ctl.js';
 import { afterHandshake, frameOf, startFakeServer } from '../helpers/fake-server.js';
 import { startApp } from '../helpers/app.js';
 import { startServer } from '../helpers/server.js';
-import { CTL_BIN, spawnServer } from '../helpers/spawn-server.js';
+import { spawnServer } from '../helpers/spawn-server.js';
+import { ctl, NO_STACK, startCtl } from '../helpers/ctl.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait-for.js';
-import { childEnv } from '../helpers/child-env.js';
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-interface Ctl extends Run {
-  /** Output so far, while it runs. */
-  readonly live: { stdout: string; stderr: string };
-  done: Promise<Run>;
-}
-
-function startCtl(args: string[], env: NodeJS.ProcessEnv = {}): Ctl {
-  const c = spawn(process.execPath, [CTL_BIN, ...args], { env: childEnv({ PATH: process.env.PATH, HOME: '/tmp', ...env }), timeout: 60_000 });
-  const live = { stdout: '', stderr: '' };
-  c.stdout.on('data', (d: Buffer) => (live.stdout += d.toString()));
-  c.stderr.on('data', (d: Buffer) => (live.stderr += d.toString()));
-  const done = new Promise<Run>((resolve) => c.on('close', (code) => resolve({ code, ...live })));
-  return { code: null, stdout: '', stderr: '', live, done };
-}
-
-function ctl(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return startCtl(args, env).done;
-}
-
-const NO_STACK = /^\s+at /m;
 
 test('fuguectl ping, status, status --json and echo against a running server', async (t) => {
   const server = await startServer(t);
