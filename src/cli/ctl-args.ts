@@ -11,7 +11,8 @@ export const MAX_TIMEOUT_MS = 2_147_483_647;
 
 /** Options every command takes. */
 export const GLOBAL_FLAGS: Record<string, FlagSpec> = {
-  socket: { value: 'PATH', doc: 'socket to use. Default: $FUGUE_SOCKET_PATH, else the server\'s default path' },
+  socket: { value: 'PATH', doc: 'socket to use. Default: $FUGUE_SOCKET_PATH, else socket.path in the config files, else the server\'s default path' },
+  config: { value: 'FILE', repeatable: true, doc: 'read socket.path from this config file, as fugue-server --config does (repeatable; later files win). Default: $FUGUE_CONFIG (comma-separated)' },
   timeout: { value: 'MS', doc: 'give up after MS milliseconds (decimal digits). Default: 5000; wait-ready: 30000' },
   help: { doc: 'print this text' },
   version: { doc: 'print fuguectl\'s version' },
@@ -28,7 +29,7 @@ export function usageText(): string {
   const opts = Object.entries(GLOBAL_FLAGS).map(([f, s]) => `  --${f}${s.value ? ` ${s.value}` : ''}`.padEnd(18) + s.doc);
   const exits = Object.entries(CTL_EXIT_MEANING).map(([code, meaning]) => `  ${code.padStart(2)}  ${meaning.replace(/`/g, '')}`);
   return [
-    'Usage: fuguectl [--socket PATH] [--timeout MS] <command> [args]',
+    'Usage: fuguectl [--socket PATH | --config FILE...] [--timeout MS] <command> [args]',
     '',
     'Commands:',
     ...cmds,
@@ -50,6 +51,8 @@ export interface Parsed {
   command: string | undefined;
   args: string[];
   flags: Map<string, string | true>;
+  /** Every value of each repeatable option given, in order. */
+  lists: Map<string, string[]>;
 }
 
 /** Split argv into the command, its arguments and the options given. Throws UsageError. */
@@ -57,7 +60,7 @@ export function parse(argv: readonly string[]): Parsed {
   // Which flags take a value, across the global ones and every command's.
   const known = new Map<string, FlagSpec>(Object.entries(GLOBAL_FLAGS));
   for (const c of Object.values(COMMANDS)) for (const [f, s] of Object.entries(c.flags ?? {})) known.set(f, s);
-  const out: Parsed = { command: undefined, args: [], flags: new Map() };
+  const out: Parsed = { command: undefined, args: [], flags: new Map(), lists: new Map() };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
     if (a === '-h') {
@@ -80,6 +83,7 @@ export function parse(argv: readonly string[]): Parsed {
       const value = eq !== -1 ? a.slice(eq + 1) : argv[++i];
       if (value === undefined) throw new UsageError(`--${name} needs a value (${spec.value})`);
       out.flags.set(name, value);
+      if (spec.repeatable === true) out.lists.set(name, [...(out.lists.get(name) ?? []), value]);
     }
   }
   return out;

@@ -19,6 +19,8 @@ export interface CtlIo {
 /** What a command's run() gets. */
 export interface CtlContext {
   socketPath: string;
+  /** Where socketPath came from, for messages: "--socket", "env FUGUE_SOCKET_PATH", "config file PATH, line N" or "default". */
+  socketFrom: string;
   /** --timeout, or the command's default, in ms. */
   timeoutMs: number;
   args: string[];
@@ -31,6 +33,8 @@ export interface CtlContext {
 export interface FlagSpec {
   /** Name of the value in the usage text; absent for a flag without a value. */
   value?: string;
+  /** The option may be given more than once (its values are kept in order). */
+  repeatable?: boolean;
   doc: string;
 }
 

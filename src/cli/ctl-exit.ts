@@ -19,6 +19,8 @@ export const CTL_EXIT = {
   TIMEOUT: 75,
   /** The server replied with an error, refused the handshake, or sent a malformed or oversized reply. */
   PROTOCOL: 76,
+  /** A config file (--config, FUGUE_CONFIG), FUGUE_SOCKET_PATH or a FUGUE_* variable fugue does not know: what the server would refuse. */
+  CONFIG: 78,
 } as const;
 
 /** What each exit code means, in the words of docs/operations.md. */
@@ -30,4 +32,5 @@ export const CTL_EXIT_MEANING: Record<number, string> = {
   [CTL_EXIT.SOFTWARE]: 'internal error in fuguectl',
   [CTL_EXIT.TIMEOUT]: 'no reply within `--timeout`; `wait-ready`: the deadline passed',
   [CTL_EXIT.PROTOCOL]: 'the server replied with an error, refused the handshake, or sent a malformed or oversized reply',
+  [CTL_EXIT.CONFIG]: 'a config file (`--config`, `FUGUE_CONFIG`) cannot be used, or `FUGUE_SOCKET_PATH` is bad, or a `FUGUE_*` variable is unknown',
 };
