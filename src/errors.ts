@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   FUGUE_ERR_CLIENT_CLOSED: 69,
   FUGUE_ERR_CLIENT_BAD_REPLY: 76,
   FUGUE_ERR_CLIENT_REPLY_TOO_LARGE: 76,
+  FUGUE_ERR_CLIENT_STOP_REFUSED: 77,
 } as const;
 
 /** Every stable error code (`FUGUE_ERR_<AREA>_<WHAT>`); docs/errors.md lists them. */

@@ -13,7 +13,7 @@ export const MAX_TIMEOUT_MS = 2_147_483_647;
 export const GLOBAL_FLAGS: Record<string, FlagSpec> = {
   socket: { value: 'PATH', doc: 'socket to use. Default: $FUGUE_SOCKET_PATH, else socket.path in the config files, else the server\'s default path' },
   config: { value: 'FILE', repeatable: true, doc: 'read socket.path from this config file, as fugue-server --config does (repeatable; later files win). Default: $FUGUE_CONFIG (comma-separated)' },
-  timeout: { value: 'MS', doc: 'give up after MS milliseconds (decimal digits). Default: 5000; wait-ready: 30000' },
+  timeout: { value: 'MS', doc: 'give up after MS milliseconds (decimal digits). Default: 5000; wait-ready: 30000; stop: 60000' },
   help: { doc: 'print this text' },
   version: { doc: 'print fuguectl\'s version' },
 };

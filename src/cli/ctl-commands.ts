@@ -51,7 +51,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
   status: {
     summary: 'print the server\'s status (version, uptime, clients, draining)',
     maxArgs: 0,
-    flags: { json: { doc: 'print one JSON object: the status reply\'s fields (server_version, uptime_ms, clients, draining, and any a newer server adds)' } },
+    flags: { json: { doc: 'print one JSON object: the status reply\'s fields (server_version, uptime_ms, clients, draining, pid, and any a newer server adds)' } },
     run: (ctx) => withClient(ctx, async (c) => {
       const reply = await c.status();
       const err = serverError(ctx, reply);
@@ -143,6 +143,12 @@ export const COMMANDS: Record<string, CommandSpec> = {
       }
       throw new FugueError('FUGUE_ERR_CLIENT_TIMEOUT', `no server answered at ${ctx.socketPath} within ${ctx.timeoutMs} ms${last ? ` (last: ${last.message})` : ''}; check that fugue-server is starting (its logs, systemctl status) or raise --timeout`);
     },
+  },
+  stop: {
+    summary: 'tell the server behind the socket to drain and exit (one SIGTERM, once the kernel shows that the pid it gives holds the socket), and wait for it to exit, up to --timeout',
+    maxArgs: 0,
+    defaultTimeoutMs: 60_000,
+    run: async (ctx) => (await import('./ctl-stop.js')).stopServer(ctx),
   },
   health: {
     summary: 'exit 0 if the server is healthy and ready, 1 if not (for a container HEALTHCHECK; no curl needed)',

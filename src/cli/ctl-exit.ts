@@ -15,10 +15,12 @@ export const CTL_EXIT = {
   UNAVAILABLE: 69,
   /** A bug in fuguectl (an unexpected exception). */
   SOFTWARE: 70,
-  /** No reply within --timeout; for `wait-ready`, no server answered before the deadline. */
+  /** No reply within --timeout; for `wait-ready`, no server answered before the deadline; for `stop`, the server had not exited by then. */
   TIMEOUT: 75,
   /** The server replied with an error, refused the handshake, or sent a malformed or oversized reply. */
   PROTOCOL: 76,
+  /** `stop`: fuguectl cannot show that the pid the server gives holds the socket, or may not signal it; nothing was signalled. */
+  REFUSED: 77,
   /** A config file (--config, FUGUE_CONFIG), FUGUE_SOCKET_PATH or a FUGUE_* variable fugue does not know: what the server would refuse. */
   CONFIG: 78,
 } as const;
@@ -30,7 +32,8 @@ export const CTL_EXIT_MEANING: Record<number, string> = {
   [CTL_EXIT.USAGE]: 'bad command line',
   [CTL_EXIT.UNAVAILABLE]: 'no server answers at the socket, or it closed the connection before replying',
   [CTL_EXIT.SOFTWARE]: 'internal error in fuguectl',
-  [CTL_EXIT.TIMEOUT]: 'no reply within `--timeout`; `wait-ready`: the deadline passed',
+  [CTL_EXIT.TIMEOUT]: 'no reply within `--timeout`; `wait-ready`: the deadline passed; `stop`: the server had not exited by then',
   [CTL_EXIT.PROTOCOL]: 'the server replied with an error, refused the handshake, or sent a malformed or oversized reply',
+  [CTL_EXIT.REFUSED]: '`stop` refused: the pid the server gave cannot be shown to hold the socket, or may not be signalled; no signal was sent',
   [CTL_EXIT.CONFIG]: 'a config file (`--config`, `FUGUE_CONFIG`) cannot be used, or `FUGUE_SOCKET_PATH` is bad, or a `FUGUE_*` variable is unknown',
 };

@@ -241,6 +241,7 @@ const status: MessageHandler = {
     uptime_ms: Math.floor(ctx.server.uptimeMs()),
     clients: ctx.server.clientCount(),
     draining: ctx.server.isDraining(),
+    pid: process.pid, // for fuguectl stop, which checks it against /proc before signalling
   }),
 };
 

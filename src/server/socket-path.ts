@@ -31,8 +31,9 @@ export function pidFilePath(socketPath: string): string {
   return `${socketPath}.pid`;
 }
 
-function tempSocketPath(socketPath: string): string {
-  return join(dirname(socketPath), `.${process.pid.toString(36)}~`);
+/** The name a server with `pid` binds before hard-linking it to `socketPath` (see above); /proc/net/unix lists it. */
+export function tempSocketPath(socketPath: string, pid = process.pid): string {
+  return join(dirname(socketPath), `.${pid.toString(36)}~`);
 }
 
 export function checkSocketPathLength(socketPath: string): void {

@@ -28,7 +28,8 @@ test('fuguectl ping, status, status --json and echo against a running server', a
   t.is(json.code, 0, json.stderr);
   t.is(json.stdout.split('\n').length, 2, 'one line');
   const fields = JSON.parse(json.stdout) as Record<string, unknown>;
-  t.deepEqual(Object.keys(fields).sort(), ['clients', 'draining', 'server_version', 'uptime_ms']);
+  t.deepEqual(Object.keys(fields).sort(), ['clients', 'draining', 'pid', 'server_version', 'uptime_ms']);
+  t.is(fields.pid, process.pid, 'the server (in this process) gives its pid');
   t.like(fields, { server_version: '0.0.0-test', clients: 1, draining: false });
   const echo = await ctl(['--socket', sock, 'echo', 'hello', 'world']);
   t.is(echo.stdout, 'hello world\n');
@@ -87,7 +88,7 @@ test('fuguectl without a command prints usage and exits 64', async (t) => {
 
 test('usage errors exit 64 with one line naming the problem: unknown command or option, another command\'s option, a bad --timeout, missing or extra arguments', async (t) => {
   const cases: Array<[string[], RegExp]> = [
-    [['frobnicate'], /unknown command "frobnicate"; commands: ping, status, echo, clients, wait-ready, health/],
+    [['frobnicate'], /unknown command "frobnicate"; commands: ping, status, echo, clients, wait-ready, stop, health/],
     [['ping', '--nope'], /unknown option --nope/],
     [['ping', '--json'], /--json is not an option of ping/],
     [['status', '--http', 'http://x'], /--http is not an option of status/],
@@ -110,7 +111,7 @@ test('usage errors exit 64 with one line naming the problem: unknown command or 
 test('--help prints the commands, options and exit codes to stdout and exits 0', async (t) => {
   const r = await ctl(['--help']);
   t.is(r.code, 0);
-  for (const cmd of ['ping', 'status [--json]', 'echo TEXT...', 'wait-ready', 'health [--http URL]']) t.true(r.stdout.includes(`\n  ${cmd}\n`), cmd);
+  for (const cmd of ['ping', 'status [--json]', 'echo TEXT...', 'wait-ready', 'stop', 'health [--http URL]']) t.true(r.stdout.includes(`\n  ${cmd}\n`), cmd);
   t.regex(r.stdout, /There is no reload command: reload the configuration with SIGHUP/);
   t.regex(r.stdout, /Exit codes:\n {3}0 {2}success/);
 });

@@ -9,20 +9,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { childEnv } from '../helpers/child-env.js';
+import { alive } from '../helpers/proc.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait-for.js';
 import type { LogLine } from '../helpers/log-sink.js';
 
 const CHECKOUT = fileURLToPath(new URL('../../../', import.meta.url));
-
-/** True while `pid` names a process that has not exited (a zombie has exited). */
-function alive(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
 
 /** `npm start` in its own process group (as a terminal's foreground job is), serving `sock`. */
 async function npmStart(t: Parameters<typeof tmpDir>[0], sock: string) {
