@@ -171,6 +171,10 @@ export async function runDaemon(io: DaemonIo, early: HeldSignals = { held: [], r
   process.on('exit', () => app.server.removeSocket());
 
   log.info({ version: VERSION, node: process.version, socketPath: request.config.socket.path, configFiles: request.files }, 'starting fugue-server');
+  // Node then ignores SIGUSR1 altogether: the status line too (docs/operations.md, "Signals").
+  if (process.execArgv.includes('--disable-sigusr1') || /(^|\s)--disable-sigusr1(\s|$)/.test(io.env.NODE_OPTIONS ?? '')) {
+    log.info({}, 'node runs with --disable-sigusr1: SIGUSR1 is ignored (no inspector, no status line); send SIGUSR2 for a status line');
+  }
   try {
     await app.start();
   } catch (err) {
