@@ -188,7 +188,7 @@ export function socketInUse(path: string, pid: number | undefined): FugueError {
   const who = pid === undefined ? 'another fugue-server' : `another fugue-server (pid ${pid})`;
   return new FugueError(
     'FUGUE_ERR_SOCKET_IN_USE',
-    `already running at ${path}: ${who} is serving this socket; stop it first (e.g. kill -TERM ${pid ?? '<pid>'}) or set socket.path to another path`,
+    `already running at ${path}: ${who} is serving this socket; stop it first (fuguectl --socket ${path} stop, which checks that pid and waits for the drain${pid === undefined ? '' : `, or kill -TERM ${pid}`}) or set socket.path to another path`,
     { details: { path, pid } },
   );
 }

@@ -111,3 +111,18 @@ test('a server already draining (its own pid, shown to hold the socket) is only 
   t.is(r.code, 75, r.stderr);
   t.regex(r.stderr, new RegExp(`^fuguectl: the server at ${fake.path} \\(pid ${process.pid}\\) is already draining; waiting up to 300 ms for it to exit\\n`));
 });
+
+test('the advice of "already running" (exit 69), fuguectl --socket PATH stop, works as written', async (t) => {
+  const sock = join(tmpDir(t), 'f.sock');
+  const first = spawnServer(t, { env: { FUGUE_SOCKET_PATH: sock } });
+  await first.ready();
+  const second = spawnServer(t, { env: { FUGUE_SOCKET_PATH: sock } });
+  t.is((await second.exited).code, 69);
+  const advice = /stop it first \(fuguectl --socket (\S+) stop, which checks that pid and waits for the drain, or kill -TERM (\d+)\)/.exec(second.stderr);
+  t.truthy(advice, second.stderr);
+  t.is(advice![1], sock);
+  t.is(Number(advice![2]), first.child.pid!);
+  const r = await ctl(['--socket', advice![1]!, 'stop']);
+  t.is(r.code, 0, r.stderr);
+  t.deepEqual(await first.exited, { code: 0, signal: null });
+});
