@@ -6,7 +6,8 @@
 //
 // Process P serves PATH when both hold:
 // - /proc/net/unix (this network namespace) lists a listening stream socket
-//   (flag __SO_ACCEPTCON, state SS_UNCONNECTED) bound at PATH, or at the name
+//   (flag __SO_ACCEPTCON, state SS_UNCONNECTED) bound at PATH (spelled the same
+//   once symbolic links in its directory are resolved), or at the name
 //   fugue-server binds before it hard-links the socket to PATH (".<P in base
 //   36>~" in PATH's directory: src/server/socket-path.ts); in that second case
 //   PATH.pid, written by the server next to its socket, must name P too;
@@ -20,7 +21,8 @@
 // fugue-server requires to be its user's alone: only that user or root can put
 // a server there, and either could signal the other anyway).
 
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 
 /** Linux's __SO_ACCEPTCON in /proc/net/unix's Flags: the socket listens. */
 const SO_ACCEPTCON = 0x10000;
@@ -50,7 +52,19 @@ export function processStartTime(pid: number): string | undefined {
   return fields[19];
 }
 
-/** Inodes of the listening stream sockets /proc/net/unix shows bound at each name. Throws when /proc/net/unix cannot be read. */
+// The same file name, in the same directory once symbolic links are resolved
+// (the server may have been given /var/run/fugue/... and fuguectl /run/fugue/...).
+function sameName(bound: string, wanted: string): boolean {
+  if (bound === wanted) return true;
+  if (basename(bound) !== basename(wanted)) return false;
+  try {
+    return realpathSync(dirname(bound)) === realpathSync(dirname(wanted));
+  } catch {
+    return false;
+  }
+}
+
+/** Inodes of the listening stream sockets /proc/net/unix shows bound at one of `names`, with the name each matched. Throws when /proc/net/unix cannot be read. */
 function listeners(names: readonly string[]): Map<string, string> {
   const byInode = new Map<string, string>();
   for (const line of readFileSync('/proc/net/unix', 'utf8').split('\n').slice(1)) {
@@ -59,7 +73,8 @@ function listeners(names: readonly string[]): Map<string, string> {
     if (m === null) continue;
     const [, flags, type, state, inode, path] = m as unknown as [string, string, string, string, string, string];
     if ((Number.parseInt(flags, 16) & SO_ACCEPTCON) === 0 || Number.parseInt(type, 16) !== 1 || Number.parseInt(state, 16) !== 1) continue;
-    if (names.includes(path)) byInode.set(inode, path);
+    const name = names.find((n) => sameName(path, n));
+    if (name !== undefined) byInode.set(inode, name);
   }
   return byInode;
 }

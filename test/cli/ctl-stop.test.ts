@@ -4,7 +4,7 @@
 // fuguectl, fake servers on real sockets, real processes as bystanders.
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { FugueClient } from '../../src/client/client.js';
 import { ctl } from '../helpers/ctl.js';
@@ -45,6 +45,17 @@ test('stop: the real server drains (its client is told and leaves), exits 0, its
   t.deepEqual(await s.exited, { code: 0, signal: null });
   t.false(existsSync(sock));
   t.like(s.logs.find((l) => l.msg === 'drain finished'), { left: 1, forced: 0 });
+});
+
+test('stop through another spelling of the path (a symbolic link to the socket\'s directory) finds the same server', async (t) => {
+  const base = tmpDir(t);
+  mkdirSync(join(base, 'real'), { mode: 0o700 });
+  symlinkSync('real', join(base, 'link'));
+  const s = spawnServer(t, { env: { FUGUE_SOCKET_PATH: join(base, 'link', 'f.sock') } });
+  await s.ready();
+  const r = await ctl(['--socket', join(base, 'real', 'f.sock'), 'stop']);
+  t.is(r.code, 0, r.stderr);
+  t.deepEqual(await s.exited, { code: 0, signal: null });
 });
 
 test('stop --timeout: a server still draining at the deadline is left draining (no second signal), exit 75 saying what to do', async (t) => {
