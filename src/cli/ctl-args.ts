@@ -29,7 +29,7 @@ export function usageText(): string {
   const opts = Object.entries(GLOBAL_FLAGS).map(([f, s]) => `  --${f}${s.value ? ` ${s.value}` : ''}`.padEnd(18) + s.doc);
   const exits = Object.entries(CTL_EXIT_MEANING).map(([code, meaning]) => `  ${code.padStart(2)}  ${meaning.replace(/`/g, '')}`);
   return [
-    'Usage: fuguectl [--socket PATH | --config FILE...] [--timeout MS] <command> [args]',
+    'Usage: fuguectl [--socket PATH] [--config FILE]... [--timeout MS] <command> [args]',
     '',
     'Commands:',
     ...cmds,
