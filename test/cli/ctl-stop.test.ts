@@ -64,9 +64,9 @@ test('stop --timeout: a server still draining at the deadline is left draining (
   await s.ready();
   const stay = await RawClient.handshaken(sock); // never leaves: the drain runs to its deadline
   t.teardown(() => stay.destroy());
-  const r = await ctl(['--socket', sock, 'stop', '--timeout', '500']);
+  const r = await ctl(['--socket', sock, 'stop', '--timeout', '3000']);
   t.is(r.code, 75, r.stderr);
-  t.regex(r.stderr, new RegExp(`fuguectl: the server at ${sock} \\(pid ${s.child.pid}\\) is still running 500 ms after fuguectl stop: it is draining .* Wait for it \\(raise --timeout next time\\), or stop it at once with a second kill -TERM ${s.child.pid}, which cuts the clients still connected\\n$`));
+  t.regex(r.stderr, new RegExp(`fuguectl: the server at ${sock} \\(pid ${s.child.pid}\\) is still running 3000 ms after fuguectl stop: it is draining .* Wait for it \\(raise --timeout next time\\), or stop it at once with a second kill -TERM ${s.child.pid}, which cuts the clients still connected\\n$`));
   t.is(s.child.exitCode, null, 'still draining');
   t.is(s.logs.filter((l) => l.msg === 'received shutdown signal, draining').length, 1, 'one SIGTERM');
   t.falsy(s.logs.find((l) => l.msg === 'second signal during drain: exiting now'));
@@ -118,9 +118,9 @@ test('a server already draining (its own pid, shown to hold the socket) is only 
   // The fake runs in this test process, which does hold the socket: fuguectl
   // must not signal it, because the server says it is draining already.
   const fake = await lyingServer(t, { pid: process.pid, draining: true });
-  const r = await ctl(['--socket', fake.path, 'stop', '--timeout', '300']);
+  const r = await ctl(['--socket', fake.path, 'stop', '--timeout', '2000']);
   t.is(r.code, 75, r.stderr);
-  t.regex(r.stderr, new RegExp(`^fuguectl: the server at ${fake.path} \\(pid ${process.pid}\\) is already draining; waiting up to 300 ms for it to exit\\n`));
+  t.regex(r.stderr, new RegExp(`^fuguectl: the server at ${fake.path} \\(pid ${process.pid}\\) is already draining; waiting up to 2000 ms for it to exit\\n`));
 });
 
 test('the advice of "already running" (exit 69), fuguectl --socket PATH stop, works as written', async (t) => {
