@@ -20,6 +20,35 @@ export function openFdCount(): number | undefined {
   }
 }
 
+/** One line of /proc/net/unix: a Unix socket of this network namespace. */
+export interface UnixSocketEntry {
+  /** The sockfs inode (what /proc/PID/fd/N reads as socket:[inode]). */
+  inode: number;
+  /** Its flags, type (1 = stream) and state (1 = unconnected), as the kernel gives them. */
+  flags: number;
+  type: number;
+  state: number;
+  /** The name given to bind(2) (the file may since have been renamed or removed), or undefined when unbound. */
+  path: string | undefined;
+}
+
+/** Linux's __SO_ACCEPTCON in /proc/net/unix's Flags: the socket listens. */
+export const SO_ACCEPTCON = 0x10000;
+
+// Num RefCount Protocol Flags Type St Inode [Path]; the path may hold spaces.
+const UNIX_LINE = /^\s*[0-9a-fA-F]+: [0-9a-fA-F]+ [0-9a-fA-F]+ ([0-9a-fA-F]+) ([0-9a-fA-F]+) ([0-9a-fA-F]+) +(\d+)(?: (.+))?$/;
+
+/** The Unix sockets of this network namespace (Linux). Throws when /proc/net/unix cannot be read. */
+export function unixSockets(): UnixSocketEntry[] {
+  const out: UnixSocketEntry[] = [];
+  for (const line of readFileSync('/proc/net/unix', 'utf8').split('\n')) {
+    const m = UNIX_LINE.exec(line);
+    if (m === null) continue;
+    out.push({ flags: Number.parseInt(m[1] ?? '', 16), type: Number.parseInt(m[2] ?? '', 16), state: Number.parseInt(m[3] ?? '', 16), inode: Number(m[4]), path: m[5] });
+  }
+  return out;
+}
+
 /**
  * The path a Unix socket was bound at, from its descriptor (Linux: the
  * socket's inode, looked up in /proc/net/unix). The kernel keeps the name
@@ -27,21 +56,10 @@ export function openFdCount(): number | undefined {
  * when the descriptor is not a bound Unix socket or /proc is unavailable.
  */
 export function boundUnixPath(fd: number): string | undefined {
-  let ino: number;
-  let table: string;
   try {
-    ino = fstatSync(fd).ino;
-    table = readFileSync('/proc/net/unix', 'utf8');
+    const ino = fstatSync(fd).ino;
+    return unixSockets().find((s) => s.inode === ino)?.path;
   } catch {
     return undefined;
   }
-  // Num RefCount Protocol Flags Type St Inode [Path]; the path may hold spaces.
-  const inode = ` ${ino} `;
-  for (const line of table.split('\n')) {
-    const at = line.indexOf(inode, 40);
-    if (at === -1) continue;
-    const fields = line.trim().split(/\s+/);
-    if (fields[6] === String(ino)) return fields.length > 7 ? line.slice(line.indexOf(fields[7] as string, at)) : undefined;
-  }
-  return undefined;
 }

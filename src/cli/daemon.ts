@@ -31,6 +31,20 @@ export interface HeldSignals {
  */
 export const EXIT_LOG_FLUSH_MS = 2000;
 
+/**
+ * Under `npm start`, how soon after the signal that started the drain the same
+ * signal is taken as npm's copy of it, in ms. npm passes SIGINT and SIGTERM on
+ * to the server (package.json's start script execs it), and a terminal's Ctrl-C
+ * reaches npm and the server both: without this, one Ctrl-C would be two
+ * signals, and the second would cut the drain short.
+ */
+export const NPM_SIGNAL_COPY_MS = 500;
+
+// npm sets npm_lifecycle_event for the scripts it runs.
+function npmCopy(env: NodeJS.ProcessEnv, first: { signal: NodeJS.Signals; at: number } | undefined, signal: NodeJS.Signals): boolean {
+  return env.npm_lifecycle_event !== undefined && first?.signal === signal && performance.now() - first.at < NPM_SIGNAL_COPY_MS;
+}
+
 export async function runDaemon(io: DaemonIo, early: HeldSignals = { held: [], release() {} }): Promise<void> {
   const load = () => loadConfig({ argv: io.argv, env: io.env });
   let request;
@@ -87,7 +101,12 @@ export async function runDaemon(io: DaemonIo, early: HeldSignals = { held: [], r
   process.on('warning', (w) => log.warn({ warning: { name: w.name, message: w.message, code: (w as NodeJS.ErrnoException).code } }, 'node.js warning'));
 
   let draining = false;
+  let drainStart: { signal: NodeJS.Signals; at: number } | undefined;
   const drain = (signal: NodeJS.Signals) => {
+    if (draining && npmCopy(io.env, drainStart, signal)) {
+      log.info({ signal }, 'the same signal again, from npm (npm start passes SIGINT and SIGTERM on, and Ctrl-C reaches both): still draining');
+      return;
+    }
     if (draining) {
       log.warn({ signal }, 'second signal during drain: exiting now');
       app.destroy();
@@ -95,6 +114,7 @@ export async function runDaemon(io: DaemonIo, early: HeldSignals = { held: [], r
       return;
     }
     draining = true;
+    drainStart = { signal, at: performance.now() };
     log.info({ signal }, 'received shutdown signal, draining');
     tellDrain(`draining ${app.server.clientCount()} clients (${signal})`);
     app.close(`received ${signal}`).then(
@@ -158,6 +178,10 @@ export async function runDaemon(io: DaemonIo, early: HeldSignals = { held: [], r
   process.on('exit', () => app.server.removeSocket());
 
   log.info({ version: VERSION, node: process.version, socketPath: request.config.socket.path, configFiles: request.files }, 'starting fugue-server');
+  // Node then ignores SIGUSR1 altogether: the status line too (docs/operations.md, "Signals").
+  if (process.execArgv.includes('--disable-sigusr1') || /(^|\s)--disable-sigusr1(\s|$)/.test(io.env.NODE_OPTIONS ?? '')) {
+    log.info({}, 'node runs with --disable-sigusr1: SIGUSR1 is ignored (no inspector, no status line); send SIGUSR2 for a status line');
+  }
   try {
     await app.start();
   } catch (err) {

@@ -54,7 +54,7 @@ interface Pending {
 function connectError(socketPath: string, err: NodeJS.ErrnoException): FugueError {
   const hint = err.code === 'ENOENT' ? 'no socket there: is fugue-server running? (check --socket / FUGUE_SOCKET_PATH)'
     : err.code === 'ECONNREFUSED' ? 'a stale socket: no server is listening; start fugue-server'
-      : err.code === 'EACCES' ? 'permission denied: the socket belongs to another user'
+      : err.code === 'EACCES' ? 'permission denied: the socket or its directory is another user\'s; connect as the server\'s user, or as a member of its group where the server shares it (socket.mode "0660" and a directory the group can traverse)'
         : err.code === 'ENOTSOCK' ? 'that path is not a socket; check --socket / FUGUE_SOCKET_PATH'
           : err.message;
   return new FugueError('FUGUE_ERR_CLIENT_CONNECT', `cannot connect to ${socketPath} (${err.code ?? 'error'}): ${hint}`, { cause: err, details: { socketPath, errno: err.code } });

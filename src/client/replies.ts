@@ -10,20 +10,67 @@ import { isUtf8 } from 'node:buffer';
 import { FugueError } from '../errors.js';
 import type { ServerMessage } from '../protocol/index.js';
 
+// Text someone else chose (a client's name, a server's version, an error code or
+// message, an echo) reaches an operator's terminal through fuguectl and error
+// messages. Written as it is, it could drive the terminal (C0 and C1 controls:
+// cursor moves, colours, title changes) or reorder what the operator reads
+// (Unicode bidirectional and other format controls: the "Trojan Source" class,
+// CVE-2021-42574). So every such character is shown as a visible escape:
+// \n, \r, \t, else \u{hex}. Backslash is shown as \\, so an escape on the
+// screen always stands for that character and cannot be forged with plain text.
+//
+// Escaped: C0 and C1 controls and DEL (\p{Cc}); every format character (\p{Cf}:
+// U+00AD, U+061C, U+200B-U+200F, U+202A-U+202E, U+2060-U+2064, U+2066-U+206F,
+// U+FEFF, the tag characters...); U+2065 (unassigned, inside the invisible-operator
+// block); the line and paragraph separators U+2028, U+2029; lone surrogates.
+// eslint-disable-next-line no-control-regex
+const UNSAFE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\u2060-\u206f\\]|\p{Cs}/gu;
+// The same, and the double quote, for text shown between double quotes.
+// eslint-disable-next-line no-control-regex
+const UNSAFE_QUOTED = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\u2060-\u206f\\"]|\p{Cs}/gu;
+// For JSON text: JSON.stringify already escaped C0, quotes, backslashes and lone surrogates.
+const UNSAFE_IN_JSON = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\u2060-\u206f]/gu;
+
+const SHORT: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\\': '\\\\', '"': '\\"' };
+
+function escapeChar(c: string): string {
+  return SHORT[c] ?? `\\u{${(c.codePointAt(0) as number).toString(16)}}`;
+}
+
+// Cut at most `max` UTF-16 units, never between the two halves of a pair.
+function cut(s: string, max: number): string {
+  if (s.length <= max) return s;
+  const code = s.charCodeAt(max - 1);
+  return s.slice(0, code >= 0xd800 && code <= 0xdbff ? max - 1 : max);
+}
+
 /**
- * Text the server chose (a type, an error code or message) for an error
- * message: at most `max` characters, with control characters and lone
- * surrogates escaped so a hostile server cannot drive the terminal.
+ * Text someone else chose (a server's version, an error code or message, a
+ * client's name, an echo), made safe to print: at most `max` UTF-16 units
+ * (then `...`), with controls, format characters, line separators, lone
+ * surrogates and backslashes written as visible escapes (see above). The one
+ * function fuguectl and the client's errors use for such text.
  */
 export function serverText(value: unknown, max: number): string {
   const s = String(value);
-  return quote(s.length > max ? s.slice(0, max) : s).slice(1, -1) + (s.length > max ? '...' : '');
+  const shown = cut(s, max).replace(UNSAFE, escapeChar);
+  return s.length > max ? `${shown}...` : shown;
 }
 
-// JSON.stringify escapes C0 controls, quotes and lone surrogates; DEL, the C1
-// controls and the Unicode line separators are escaped here too.
+/** {@link serverText} between double quotes, with any double quote in it escaped too. */
+export function quotedText(value: unknown, max: number): string {
+  const s = String(value);
+  const shown = cut(s, max).replace(UNSAFE_QUOTED, escapeChar);
+  return `"${shown}"${s.length > max ? '...' : ''}`;
+}
+
+/** JSON text (from JSON.stringify) with what JSON leaves as it is (DEL, C1, format characters, separators) escaped, for messages. */
+export function jsonText(json: string): string {
+  return json.replace(UNSAFE_IN_JSON, escapeChar);
+}
+
 function quote(s: string): string {
-  return JSON.stringify(s).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return quotedText(s, Number.MAX_SAFE_INTEGER);
 }
 
 /** Bytes of a bad reply quoted in an error message. */
@@ -43,7 +90,7 @@ function valueExcerpt(value: unknown): string {
     text = undefined;
   }
   if (text === undefined) return typeof value;
-  const safe = text.replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const safe = jsonText(text);
   return safe.length > EXCERPT_BYTES ? `${safe.slice(0, EXCERPT_BYTES)}... (${safe.length} characters in all)` : safe;
 }
 
@@ -76,7 +123,7 @@ export function parseReply(payload: Uint8Array, socketPath: string): ServerMessa
   const msg = value as Record<string, unknown>;
   if (typeof msg.type !== 'string') throw badReply(socketPath, 'a message without a string "type"', excerpt(payload));
   if (msg.id !== undefined && typeof msg.id !== 'string' && !(typeof msg.id === 'number' && Number.isSafeInteger(msg.id))) {
-    throw badReply(socketPath, `a "${serverText(msg.type, 40)}" message whose "id" is not an integer or a string`, excerpt(payload));
+    throw badReply(socketPath, `a ${quotedText(msg.type, 40)} message whose "id" is not an integer or a string`, excerpt(payload));
   }
   checkFields(msg as ServerMessage, socketPath);
   return msg as ServerMessage;
@@ -124,5 +171,5 @@ function checkFields(msg: ServerMessage, socketPath: string): void {
  */
 export function expectReply(reply: ServerMessage, type: string, request: string, socketPath: string): ServerMessage {
   if (reply.type === type || reply.type === 'error') return reply;
-  throw badReply(socketPath, `a "${serverText(reply.type, 40)}" message in reply to ${request}, where "${type}" or "error" was due`, valueExcerpt(reply));
+  throw badReply(socketPath, `a ${quotedText(reply.type, 40)} message in reply to ${request}, where "${type}" or "error" was due`, valueExcerpt(reply));
 }

@@ -3,21 +3,23 @@
 //   < FUGUE_* env vars < command-line flags.
 // Config files are JSON (*.json) or YAML (*.yaml, *.yml), read by
 // read-file.ts and parsed by parse-file.ts with hostile input bounded.
-// Strict: unknown keys, unknown flags and bad values are errors naming the key,
-// the value, where it came from and what is expected; every problem in every
-// source is reported in one run (docs/configuration.md). The result is frozen.
+// Strict: unknown keys, unknown flags, unknown FUGUE_* variables (env-names.ts)
+// and bad values are errors naming the key, the value, where it came from and
+// what is expected; every problem in every source is reported in one run
+// (docs/configuration.md). The result is frozen. Files go through
+// file-settings.ts, which fuguectl shares (socket-lookup.ts).
 
 import { existsSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import convict from 'convict';
 import { configInvalid, usage } from '../errors.js';
-import { parseConfigText, type ParsedConfigFile } from './parse-file.js';
-import { defaultSocketPath, tryExpandPath } from './paths.js';
-import { fileProblem, fileSource, problemAt, problemsError, ProblemList, suggest, type ConfigProblem, type Source } from './problems.js';
-import { FileProblem, readConfigText } from './read-file.js';
+import { checkEnvNames } from './env-names.js';
+import { loadConfigFile } from './file-settings.js';
+import { defaultSocketPath } from './paths.js';
+import { problemAt, problemsError, ProblemList, textSetting, type ConfigProblem, type Source } from './problems.js';
 import { convictSchema, keySpecs, type Config, type KeySpec } from './schema.js';
-import { escapeControls, preview, showName } from './text.js';
+import { expandSetting, userConfigFiles } from './setting-sources.js';
+import { preview, showName } from './text.js';
 
 /** The bundled config/default.json (next to package.json). */
 export const DEFAULT_CONFIG_FILE = fileURLToPath(new URL('../../../config/default.json', import.meta.url));
@@ -94,57 +96,6 @@ function parseArgs(argv: readonly string[], specs: Record<string, KeySpec>): Par
   return out;
 }
 
-// Check one file's settings: every unknown key, wrong shape and bad value is a
-// problem (all of them, not just the first); the good values are returned, as
-// a fresh object holding known keys only, for convict.
-function checkFileSettings(
-  parsed: ParsedConfigFile,
-  file: string,
-  specs: Record<string, KeySpec>,
-  problems: ProblemList,
-  sources: Map<string, Source>,
-): Record<string, Record<string, unknown>> {
-  const groups = [...new Set(Object.keys(specs).map((k) => k.split('.')[0] as string))];
-  const accepted: Record<string, Record<string, unknown>> = {};
-  for (const [group, value] of Object.entries(parsed.data)) {
-    const at = fileSource(file, parsed.lineOf(group));
-    if (!groups.includes(group)) {
-      problems.push(() => {
-        const guess = suggest(group, groups);
-        return problemAt(at, group, `${showName(group)}: unknown section (in ${at.label}; ${guess ? `did you mean "${guess}"? ` : ''}the sections are ${groups.join(', ')}; see docs/configuration.md)`);
-      });
-      continue;
-    }
-    const keysHere = Object.keys(specs).filter((k) => k.startsWith(`${group}.`));
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-      problems.push(() => problemAt(at, group, `${group}: must be a section holding keys such as ${keysHere[0]}, got ${preview(value)} (from ${at.label}; expected an object of ${keysHere.join(', ')})`));
-      continue;
-    }
-    for (const [leaf, leafValue] of Object.entries(value)) {
-      const key = `${group}.${leaf}`;
-      const spec = specs[key];
-      const src = fileSource(file, parsed.lineOf(key));
-      if (spec === undefined) {
-        problems.push(() => {
-          const guess = suggest(key, keysHere);
-          return problemAt(src, key, `${showName(key)}: unknown key (in ${src.label}; ${guess ? `did you mean ${guess}? ` : ''}known keys here: ${keysHere.join(', ')}; see docs/configuration.md)`);
-        });
-        continue;
-      }
-      // Files are typed: check before convict would coerce "100" to 100.
-      try {
-        spec.format(leafValue);
-      } catch (err) {
-        problems.push(() => problemAt(src, key, `${key}: ${(err as Error).message} (from ${src.label}; expected ${spec.unit ?? 'see docs'})`));
-        continue;
-      }
-      (accepted[group] ??= {})[leaf] = leafValue;
-      sources.set(key, src);
-    }
-  }
-  return accepted;
-}
-
 /**
  * Parse argv, read every source, validate strictly, and freeze. The single
  * entry point for the daemon, `--check-config` and a reload: apart from
@@ -168,26 +119,10 @@ export function loadConfig(options: LoadOptions = {}): CliRequest {
 
   const files: string[] = [];
   if (options.bundledDefaults !== false && existsSync(DEFAULT_CONFIG_FILE)) files.push(DEFAULT_CONFIG_FILE);
-  const fromFlags = args.files.length > 0;
-  const userFiles = fromFlags ? args.files : (env.FUGUE_CONFIG ?? '').split(',').filter((f) => f.trim() !== '');
-  for (const f of userFiles) {
-    const r = tryExpandPath(f.trim(), env, cwd);
-    if (r.unset === undefined) files.push(r.path);
-    else problems.push({ source: fromFlags ? 'flag --config' : 'env FUGUE_CONFIG', fileLevel: true, message: `config file ${showName(f.trim())}: its path uses $${showName(r.unset, 64)}, which is not set; set it or write the path out in full (from ${fromFlags ? 'flag --config' : 'env FUGUE_CONFIG'})` });
-  }
-
+  files.push(...userConfigFiles(args.files, env, cwd, problems));
   for (const file of files) {
-    let parsed: ParsedConfigFile;
-    try {
-      parsed = parseConfigText(file, readConfigText(file));
-    } catch (err) {
-      // Anything but a FileProblem is a bug in the reader or a parser; it is
-      // still this file's problem, exit 78 with a message, not a stack trace.
-      const problem = err instanceof FileProblem ? err : new FileProblem('syntax', `fugue-server failed reading it (${escapeControls(String(err)).slice(0, 200)}); this is a bug: please report it with the file`);
-      problems.push(fileProblem(file, problem));
-      continue;
-    }
-    conf.load(checkFileSettings(parsed, file, specs, problems, sources));
+    const settings = loadConfigFile(file, specs, problems, sources);
+    if (settings !== undefined) conf.load(settings);
   }
 
   for (const [key, spec] of Object.entries(specs)) {
@@ -195,18 +130,15 @@ export function loadConfig(options: LoadOptions = {}): CliRequest {
     const raw = fromFlag ?? env[spec.env];
     if (raw === undefined) continue;
     const src: Source = { label: fromFlag !== undefined ? `flag --${spec.flag}` : `env ${spec.env}` };
-    const value = spec.coerce ? spec.coerce(raw) : raw;
-    // Check here: convict would coerce a bad string itself ("lots" -> NaN, "nope" -> true).
-    try {
-      spec.format(value);
-    } catch (err) {
-      const how = spec.textForm !== undefined && typeof value === 'string' ? `; env vars and flags take ${spec.textForm}` : '';
-      problems.push(problemAt(src, key, `${key}: ${(err as Error).message} (from ${src.label}; expected ${spec.unit ?? 'see docs'})${how}`));
+    const r = textSetting(key, spec, raw, src);
+    if (r.problem !== undefined) {
+      problems.push(r.problem);
       continue;
     }
     sources.set(key, src);
-    conf.set(key, value);
+    conf.set(key, r.value);
   }
+  checkEnvNames(env, specs, problems);
   if (problems.length > 0) throw problemsError(problems);
 
   try {
@@ -230,11 +162,8 @@ export function loadConfig(options: LoadOptions = {}): CliRequest {
     if (spec.path !== true) continue;
     const [group, leaf] = key.split('.') as [string, string];
     const holder = config[group as keyof Config];
-    const raw = String(Reflect.get(holder, leaf));
-    const src = sources.get(key) ?? { label: 'default' };
-    const r = tryExpandPath(raw, env, src.file === undefined ? cwd : dirname(src.file));
-    if (r.unset !== undefined) problems.push(problemAt(src, key, `${key}: uses $${showName(r.unset, 64)}, which is not set, got ${preview(raw)} (from ${src.label}; expected ${spec.unit ?? 'a path'}); set the variable or write the path out in full`));
-    else Reflect.set(holder, leaf, r.path);
+    const path = expandSetting(key, spec, String(Reflect.get(holder, leaf)), sources.get(key) ?? { label: 'default' }, env, cwd, problems);
+    if (path !== undefined) Reflect.set(holder, leaf, path);
   }
   for (const p of checkRelations(config, sources)) problems.push(p);
   if (problems.length > 0) throw problemsError(problems);

@@ -46,3 +46,4 @@ export function expandPath(raw: string, env: NodeJS.ProcessEnv, cwd: string, key
   }
   return r.path;
 }
+

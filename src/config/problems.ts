@@ -4,6 +4,7 @@
 
 import { configFileInvalid, configInvalid, type FugueError } from '../errors.js';
 import type { FileProblem, FileProblemKind } from './read-file.js';
+import type { KeySpec } from './schema.js';
 import { escapeControls, showName } from './text.js';
 
 /** One thing wrong with the configuration, as reported in the error's `details.problems`. */
@@ -57,6 +58,23 @@ export function fileSource(file: string, line: number | undefined): Source {
 
 export function problemAt(source: Source, key: string | undefined, message: string): ConfigProblem {
   return { ...(key === undefined ? {} : { key }), source: source.label, ...(source.file === undefined ? {} : { file: source.file }), ...(source.line === undefined ? {} : { line: source.line }), fileLevel: false, message };
+}
+
+/**
+ * The value an env var or flag (text, `raw`) gives `key`: converted as
+ * docs/configuration.md says (spec.coerce), then checked (spec.format); or the
+ * problem, naming the key, the value, `src` and what is expected.
+ */
+export function textSetting(key: string, spec: KeySpec, raw: string, src: Source): { value: unknown; problem?: undefined } | { problem: ConfigProblem } {
+  const value = spec.coerce ? spec.coerce(raw) : raw;
+  // Check here: convict would coerce a bad string itself ("lots" -> NaN, "nope" -> true).
+  try {
+    spec.format(value);
+  } catch (err) {
+    const how = spec.textForm !== undefined && typeof value === 'string' ? `; env vars and flags take ${spec.textForm}` : '';
+    return { problem: problemAt(src, key, `${key}: ${(err as Error).message} (from ${src.label}; expected ${spec.unit ?? 'see docs'})${how}`) };
+  }
+  return { value };
 }
 
 /** The closest known name, for "did you mean": same letters in another case, or at most a third of the letters different. */

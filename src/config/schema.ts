@@ -1,7 +1,7 @@
 // The configuration schema: every key with its doc, format, default, env var and
 // CLI flag. docs/configuration.md and config/default.json mirror it (tests check).
 
-import convict from 'convict';
+import type convict from 'convict';
 import { preview } from './text.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;

@@ -93,6 +93,7 @@ export const CORE_HANDLERS: ReadonlyArray<readonly [string, MessageHandler]> = [
         uptime_ms: Math.floor(ctx.server.uptimeMs()),
         clients: ctx.server.clientCount(),
         draining: ctx.server.isDraining(),
+        pid: process.pid, // for fuguectl stop, which checks it against /proc before signalling
       }),
     },
   ],

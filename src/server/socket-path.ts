@@ -36,8 +36,9 @@ export function pidFilePath(socketPath: string): string {
   return `${socketPath}.pid`;
 }
 
-function tempSocketPath(socketPath: string): string {
-  return join(dirname(socketPath), `.${process.pid.toString(36)}~`);
+/** The name a server with `pid` binds before hard-linking it to `socketPath` (see above); /proc/net/unix lists it. */
+export function tempSocketPath(socketPath: string, pid = process.pid): string {
+  return join(dirname(socketPath), `.${pid.toString(36)}~`);
 }
 
 export function checkSocketPathLength(socketPath: string): void {
@@ -63,21 +64,32 @@ function kindOf(path: string): string {
 /** Create the socket's directory (0700) if missing, and check it is safe. */
 export function ensureSocketDir(dir: string, notify: Notify): void {
   let created = false;
+  const uid = process.getuid?.();
   try {
     created = mkdirSync(dir, { recursive: true, mode: 0o700 }) !== undefined;
   } catch (err) {
-    throw socketDirCreate(dir, err as NodeJS.ErrnoException);
+    throw socketDirCreate(dir, err as NodeJS.ErrnoException, firstNonDirectory(dir), uid);
   }
   if (created) notify({ code: 'socket_dir_created', dir, mode: '0700' });
   const st = statSync(dir);
-  if (!st.isDirectory()) throw socketDirUnsafe(dir, 'is not a directory');
-  const uid = process.getuid?.();
-  if (uid !== undefined && st.uid !== uid) {
-    throw socketDirUnsafe(dir, `is owned by uid ${st.uid}, not by this server's uid ${uid}`);
+  if (!st.isDirectory() || (uid !== undefined && st.uid !== uid) || (st.mode & 0o022) !== 0) {
+    throw socketDirUnsafe(dir, { isDirectory: st.isDirectory(), mode: st.mode, ownerUid: st.uid, serverUid: uid });
   }
-  if ((st.mode & 0o022) !== 0) {
-    throw socketDirUnsafe(dir, `is writable by ${(st.mode & 0o002) !== 0 ? 'others' : 'its group'} (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')})`);
+}
+
+// The first component of `dir` that exists and is not a directory: what an
+// ENOTDIR or EEXIST from mkdir is about, named in the message.
+function firstNonDirectory(dir: string): string | undefined {
+  const parts: string[] = [];
+  for (let p = dir; p !== dirname(p); p = dirname(p)) parts.unshift(p);
+  for (const p of parts) {
+    try {
+      if (!statSync(p).isDirectory()) return p;
+    } catch {
+      return undefined;
+    }
   }
+  return undefined;
 }
 
 export type ProbeResult = 'absent' | 'stale' | 'live';

@@ -2,7 +2,6 @@
 // process, or the real daemon), a fake one on a real socket, or a real HTTP
 // server (issue 9 point 7, issue 13 point 6).
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import { linkSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage } from 'node:http';
 import { createServer } from 'node:net';
@@ -11,37 +10,10 @@ import { CTL_EXIT } from '../../src/cli/ctl.js';
 import { afterHandshake, frameOf, startFakeServer } from '../helpers/fake-server.js';
 import { startApp } from '../helpers/app.js';
 import { startServer } from '../helpers/server.js';
-import { CTL_BIN, spawnServer } from '../helpers/spawn-server.js';
+import { spawnServer } from '../helpers/spawn-server.js';
+import { ctl, NO_STACK, startCtl } from '../helpers/ctl.js';
 import { tmpDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait-for.js';
-import { childEnv } from '../helpers/child-env.js';
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-interface Ctl extends Run {
-  /** Output so far, while it runs. */
-  readonly live: { stdout: string; stderr: string };
-  done: Promise<Run>;
-}
-
-function startCtl(args: string[], env: NodeJS.ProcessEnv = {}): Ctl {
-  const c = spawn(process.execPath, [CTL_BIN, ...args], { env: childEnv({ PATH: process.env.PATH, HOME: '/tmp', ...env }), timeout: 60_000 });
-  const live = { stdout: '', stderr: '' };
-  c.stdout.on('data', (d: Buffer) => (live.stdout += d.toString()));
-  c.stderr.on('data', (d: Buffer) => (live.stderr += d.toString()));
-  const done = new Promise<Run>((resolve) => c.on('close', (code) => resolve({ code, ...live })));
-  return { code: null, stdout: '', stderr: '', live, done };
-}
-
-function ctl(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return startCtl(args, env).done;
-}
-
-const NO_STACK = /^\s+at /m;
 
 test('fuguectl ping, status, status --json and echo against a running server', async (t) => {
   const server = await startServer(t);
@@ -56,7 +28,8 @@ test('fuguectl ping, status, status --json and echo against a running server', a
   t.is(json.code, 0, json.stderr);
   t.is(json.stdout.split('\n').length, 2, 'one line');
   const fields = JSON.parse(json.stdout) as Record<string, unknown>;
-  t.deepEqual(Object.keys(fields).sort(), ['clients', 'draining', 'server_version', 'uptime_ms']);
+  t.deepEqual(Object.keys(fields).sort(), ['clients', 'draining', 'pid', 'server_version', 'uptime_ms']);
+  t.is(fields.pid, process.pid, 'the server (in this process) gives its pid');
   t.like(fields, { server_version: '0.0.0-test', clients: 1, draining: false });
   const echo = await ctl(['--socket', sock, 'echo', 'hello', 'world']);
   t.is(echo.stdout, 'hello world\n');
@@ -115,7 +88,7 @@ test('fuguectl without a command prints usage and exits 64', async (t) => {
 
 test('usage errors exit 64 with one line naming the problem: unknown command or option, another command\'s option, a bad --timeout, missing or extra arguments', async (t) => {
   const cases: Array<[string[], RegExp]> = [
-    [['frobnicate'], /unknown command "frobnicate"; commands: ping, status, echo, clients, wait-ready, health/],
+    [['frobnicate'], /unknown command "frobnicate"; commands: ping, status, echo, clients, wait-ready, stop, health/],
     [['ping', '--nope'], /unknown option --nope/],
     [['ping', '--json'], /--json is not an option of ping/],
     [['status', '--http', 'http://x'], /--http is not an option of status/],
@@ -138,7 +111,7 @@ test('usage errors exit 64 with one line naming the problem: unknown command or 
 test('--help prints the commands, options and exit codes to stdout and exits 0', async (t) => {
   const r = await ctl(['--help']);
   t.is(r.code, 0);
-  for (const cmd of ['ping', 'status [--json]', 'echo TEXT...', 'wait-ready', 'health [--http URL]']) t.true(r.stdout.includes(`\n  ${cmd}\n`), cmd);
+  for (const cmd of ['ping', 'status [--json]', 'echo TEXT...', 'wait-ready', 'stop', 'health [--http URL]']) t.true(r.stdout.includes(`\n  ${cmd}\n`), cmd);
   t.regex(r.stdout, /There is no reload command: reload the configuration with SIGHUP/);
   t.regex(r.stdout, /Exit codes:\n {3}0 {2}success/);
 });

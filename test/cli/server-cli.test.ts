@@ -112,7 +112,7 @@ test('an unsafe socket directory: exit 77 with the fix in the message', async (t
   chmodSync(dir, 0o777);
   const s = spawnServer(t, { env: { FUGUE_SOCKET_PATH: join(dir, 'f.sock') } });
   t.is((await s.exited).code, 77);
-  t.regex(s.stderr, /writable by others.*chmod 700/);
+  t.regex(s.stderr, /writable by every user \(mode 0777\).*chmod go-w/);
 });
 
 const NOBODY = 65534;

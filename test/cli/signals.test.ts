@@ -14,6 +14,7 @@ import { httpPortOf, spawnServer, type Spawned } from '../helpers/spawn-server.j
 import { tmpDir } from '../helpers/tmp.js';
 import { onceWithin, waitFor } from '../helpers/wait-for.js';
 import { scrapeSample } from '../helpers/scrape.js';
+import { testNeeding } from '../helpers/needs.js';
 
 const DRAIN_SIGNALS = Object.entries(SIGNAL_ACTIONS).filter(([, a]) => a === 'drain').map(([s]) => s as NodeJS.Signals);
 
@@ -104,6 +105,26 @@ for (const signal of ['SIGUSR1', 'SIGUSR2'] as const) {
     t.is((await s.exited).code, 0);
   });
 }
+
+// Node 22.14+ has --disable-sigusr1, which docs/operations.md recommends: it
+// silences SIGUSR1 altogether, and the docs say so and point at SIGUSR2.
+const SIGUSR1_FLAG = process.allowedNodeEnvironmentFlags.has('--disable-sigusr1');
+testNeeding({ missing: SIGUSR1_FLAG ? undefined : `needs Node 22.14+ for --disable-sigusr1 (this is ${process.version})` }, 'with node --disable-sigusr1, SIGUSR1 does nothing (no status line, no debugger port), SIGUSR2 still logs the status line, and the server says so at start', async (t) => {
+  const sock = join(tmpDir(t), 'f.sock');
+  const inspectPort = await freePort();
+  const s = spawnServer(t, { env: { FUGUE_SOCKET_PATH: sock, NODE_OPTIONS: `--disable-sigusr1 --inspect-port=127.0.0.1:${inspectPort}` } });
+  await s.ready();
+  t.truthy(s.logs.find((l) => l.msg.startsWith('node runs with --disable-sigusr1: SIGUSR1 is ignored')));
+  s.child.kill('SIGUSR1');
+  s.child.kill('SIGUSR2');
+  // Signals are delivered lowest number first, and libuv hands them over in order: SIGUSR1's line would come first.
+  t.like(await s.waitLog((l) => l.msg === 'status', 'the SIGUSR2 status line'), { signal: 'SIGUSR2' });
+  t.is(s.logs.filter((l) => l.msg === 'status' && l.signal === 'SIGUSR1').length, 0);
+  t.false(await tcpOpen(inspectPort), 'no inspector port');
+  t.is(s.child.exitCode, null, 'still running');
+  s.child.kill('SIGTERM');
+  t.is((await s.exited).code, 0);
+});
 
 test('SIGHUP reloads: live keys apply without dropping a client, restart-only keys are named and keep their value, a bad file is refused and counted', async (t) => {
   const dir = tmpDir(t);

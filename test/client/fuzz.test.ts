@@ -6,7 +6,7 @@
 // exit code and a one-line message, never a stack trace.
 //
 // Reproduce a failure with the seed it logged:
-//   FUGUE_FUZZ_SEED=<seed> FUGUE_FUZZ_MS=<ms> npx ava dist/test/client/fuzz.test.js
+//   FUGUE_TEST_FUZZ_SEED=<seed> FUGUE_TEST_FUZZ_MS=<ms> npx ava dist/test/client/fuzz.test.js
 
 import test from 'ava';
 import { spawn } from 'node:child_process';
@@ -21,9 +21,9 @@ import { TIMED_OUT, within } from '../helpers/wait-for.js';
 import { childEnv } from '../helpers/child-env.js';
 
 const SEED = fuzzSeed();
-const FUZZ_MS = envInt('FUGUE_FUZZ_MS', 3000);
+const FUZZ_MS = envInt('FUGUE_TEST_FUZZ_MS', 3000);
 const TIMEOUT_MS = 150;
-/** Cases run even past FUGUE_FUZZ_MS on a slow or busy machine. */
+/** Cases run even past FUGUE_TEST_FUZZ_MS on a slow or busy machine. */
 const MIN_CASES = 40;
 const CLIENT_CODES = new Set(['FUGUE_ERR_CLIENT_CONNECT', 'FUGUE_ERR_CLIENT_PROTOCOL', 'FUGUE_ERR_CLIENT_TIMEOUT', 'FUGUE_ERR_CLIENT_CLOSED', 'FUGUE_ERR_CLIENT_BAD_REPLY', 'FUGUE_ERR_CLIENT_REPLY_TOO_LARGE']);
 
@@ -87,7 +87,7 @@ interface Behaviour {
 
 test('fuzz: the client survives a server that answers garbage, with typed errors only (seeded)', async (t) => {
   t.timeout(120_000);
-  t.log(`fuzz seed ${SEED} (reproduce: FUGUE_FUZZ_SEED=${SEED} FUGUE_FUZZ_MS=${FUZZ_MS})`);
+  t.log(`fuzz seed ${SEED} (reproduce: FUGUE_TEST_FUZZ_SEED=${SEED} FUGUE_TEST_FUZZ_MS=${FUZZ_MS})`);
   const r = new Random(SEED);
   let current: Behaviour | undefined;
   const fake = await startFakeServer(t, (msg, conn) => {

@@ -7,7 +7,7 @@
 // --check-config` in a child process, which must agree with the loader.
 //
 // Reproduce a failure with the seed it logged:
-//   FUGUE_FUZZ_SEED=<seed> FUGUE_FUZZ_MS=<ms> npx ava dist/test/config/fuzz.test.js
+//   FUGUE_TEST_FUZZ_SEED=<seed> FUGUE_TEST_FUZZ_MS=<ms> npx ava dist/test/config/fuzz.test.js
 
 import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
@@ -23,9 +23,9 @@ import { tmpDir } from '../helpers/tmp.js';
 import { childEnv } from '../helpers/child-env.js';
 
 const SEED = fuzzSeed();
-const FUZZ_MS = envInt('FUGUE_FUZZ_MS', 3000);
-const MAX_CASES = envInt('FUGUE_FUZZ_CASES', 3000);
-/** Cases run even past FUGUE_FUZZ_MS on a slow or busy machine, so every kind of outcome shows up. */
+const FUZZ_MS = envInt('FUGUE_TEST_FUZZ_MS', 3000);
+const MAX_CASES = envInt('FUGUE_TEST_FUZZ_CASES', 3000);
+/** Cases run even past FUGUE_TEST_FUZZ_MS on a slow or busy machine, so every kind of outcome shows up. */
 const MIN_CASES = 60;
 const CLI_SAMPLES = 6;
 const BASE_ENV = { HOME: '/home/u', XDG_RUNTIME_DIR: '/run/user/1000' };
@@ -296,7 +296,7 @@ function checkOutcome(t: ExecutionContext, c: Case, o: Outcome, where: () => str
 
 test('fuzz: valid configs load exactly, hostile files and env values give exit 78 with the source named (seeded)', async (t) => {
   t.timeout(120_000);
-  t.log(`fuzz seed ${SEED} (reproduce: FUGUE_FUZZ_SEED=${SEED} FUGUE_FUZZ_MS=${FUZZ_MS})`);
+  t.log(`fuzz seed ${SEED} (reproduce: FUGUE_TEST_FUZZ_SEED=${SEED} FUGUE_TEST_FUZZ_MS=${FUZZ_MS})`);
   const dir = tmpDir(t);
   const r = new Random(SEED);
   // Cases reuse a few directories (mkdir is the slowest part of a case); a case

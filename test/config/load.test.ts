@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_CONFIG_FILE, defaultSocketPath, loadConfig } from '../../src/config/load.js';
 import { keySpecs } from '../../src/config/schema.js';
+import type { FugueError } from '../../src/errors.js';
 import { tmpDir } from '../helpers/tmp.js';
 
 const env = { HOME: '/home/u', XDG_RUNTIME_DIR: '/run/user/1000' };
@@ -127,4 +128,14 @@ test('config/example.json is a valid configuration', (t) => {
   const { config } = loadConfig({ env, argv: ['--config', example] });
   t.is(config.socket.path, '/run/fugue/fugue.sock');
   t.is(config.tracing.sampleRatio, 0.01);
+});
+
+test('an unknown FUGUE_* variable is a problem naming it and the closest known name, listed with the others; FUGUE_TEST_* is reserved', (t) => {
+  const err = t.throws<FugueError>(() => loadConfig({ env: { ...env, FUGUE_MAXCLIENTS: '10', FUGUE_LOGLEVEL: 'debug', FUGUE_MAX_CLIENTS: 'lots', FUGUE_ZZZZZZZZZZZZZZ: '1', FUGUE_TEST_ANYTHING: 'x' } }), { code: 'FUGUE_ERR_CONFIG_INVALID' });
+  const problems = (err!.details.problems as Array<{ source: string; message: string }>);
+  t.deepEqual(problems.map((p) => p.source), ['env FUGUE_MAX_CLIENTS', 'env FUGUE_MAXCLIENTS', 'env FUGUE_LOGLEVEL', 'env FUGUE_ZZZZZZZZZZZZZZ']);
+  t.regex(problems[1]!.message, /^FUGUE_MAXCLIENTS: unknown environment variable, set to "10" \(did you mean FUGUE_MAX_CLIENTS\? /);
+  t.regex(problems[2]!.message, /did you mean FUGUE_LOG_LEVEL\?/);
+  t.regex(problems[3]!.message, /^FUGUE_ZZZZZZZZZZZZZZ: unknown environment variable, set to "1" \(fugue reads FUGUE_CONFIG and one FUGUE_\* variable per config key, listed in docs\/configuration\.md; FUGUE_TEST_\* is reserved for fugue's tests\); unset it or correct its name$/);
+  t.notThrows(() => loadConfig({ env: { ...env, FUGUE_TEST_FUZZ_SEED: '1', FUGUE_CONFIG: '' } }));
 });

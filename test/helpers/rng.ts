@@ -22,9 +22,9 @@ export function envInt(name: string, fallback: number): number {
   return Number(raw);
 }
 
-/** The fuzz seed: FUGUE_FUZZ_SEED, else a random one (to be logged). */
+/** The fuzz seed: FUGUE_TEST_FUZZ_SEED, else a random one (to be logged). */
 export function fuzzSeed(): number {
-  return envInt('FUGUE_FUZZ_SEED', Math.floor(Math.random() * 2 ** 32)) >>> 0;
+  return envInt('FUGUE_TEST_FUZZ_SEED', Math.floor(Math.random() * 2 ** 32)) >>> 0;
 }
 
 export class Random {

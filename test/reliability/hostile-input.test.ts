@@ -14,7 +14,7 @@
 // with its own tests), and the hostile frames from test/helpers/fuzz-inputs.ts.
 //
 // Reproduce a fuzz failure with the seed it logged:
-//   FUGUE_FUZZ_SEED=<seed> FUGUE_FUZZ_MS=<ms> npx ava dist/test/reliability/hostile-input.test.js
+//   FUGUE_TEST_FUZZ_SEED=<seed> FUGUE_TEST_FUZZ_MS=<ms> npx ava dist/test/reliability/hostile-input.test.js
 
 import test from 'ava';
 import { readFileSync } from 'node:fs';
@@ -37,7 +37,7 @@ const MAX_FRAME = 65_536;
 const MAX_BUFFERED = 1_048_576;
 const MB = 1024 * 1024;
 
-const FUZZ_MS = envInt('FUGUE_FUZZ_MS', 8000);
+const FUZZ_MS = envInt('FUGUE_TEST_FUZZ_MS', 8000);
 const FUZZ_SEED = fuzzSeed();
 const FUZZ_CONNECTIONS = 8;
 
@@ -374,7 +374,7 @@ async function sigterm(s: Spawned): Promise<{ code: number | null; signal: NodeJ
 
 test.serial('fuzz: the real daemon answers hostile frames exactly as documented, other clients stay exact, memory returns near baseline', async (t) => {
   t.timeout(FUZZ_MS + 45_000);
-  t.log(`fuzz seed ${FUZZ_SEED} (reproduce: FUGUE_FUZZ_SEED=${FUZZ_SEED} FUGUE_FUZZ_MS=${FUZZ_MS})`);
+  t.log(`fuzz seed ${FUZZ_SEED} (reproduce: FUGUE_TEST_FUZZ_SEED=${FUZZ_SEED} FUGUE_TEST_FUZZ_MS=${FUZZ_MS})`);
   const socketPath = join(tmpDir(t), 'fuzz.sock');
   // Handshake/frame timeouts are raised so the model stays deterministic on a loaded
   // machine; they are attacked on purpose by the slowloris tests below.

@@ -2,8 +2,8 @@
 // in the normal suite. Sizes come from the environment, so the same code is the
 // opt-in full run:
 //
-//   FUGUE_STRESS_CLIENTS  clients held connected at once   (default 2000; `npm run test:stress` uses 10000)
-//   FUGUE_SOAK_SECONDS    length of the mixed-traffic soak  (default 15;   `npm run test:soak` uses 300)
+//   FUGUE_TEST_STRESS_CLIENTS  clients held connected at once   (default 2000; `npm run test:stress` uses 10000)
+//   FUGUE_TEST_SOAK_SECONDS    length of the mixed-traffic soak  (default 15;   `npm run test:soak` uses 300)
 //
 // Clients are raw sockets with the project's FrameDecoder: a FugueClient per
 // connection would also do, but a socket plus a decoder keeps the test process's
@@ -25,8 +25,8 @@ import { httpPortOf, spawnServer, type Spawned } from '../helpers/spawn-server.j
 import { tmpDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait-for.js';
 
-const STRESS_CLIENTS = positiveInt('FUGUE_STRESS_CLIENTS', 2000);
-const SOAK_SECONDS = positiveInt('FUGUE_SOAK_SECONDS', 15);
+const STRESS_CLIENTS = positiveInt('FUGUE_TEST_STRESS_CLIENTS', 2000);
+const SOAK_SECONDS = positiveInt('FUGUE_TEST_SOAK_SECONDS', 15);
 
 function positiveInt(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -271,7 +271,7 @@ test.serial(`soak: ${SOAK_SECONDS} s of mixed traffic with connection churn; eve
   // the server a steady allocation rate, so its memory settles within seconds
   // and a trend means something. Flat out (40000+/s on 2 cores) the heap is
   // still growing its generations at the end of a 15 s run.
-  const RATE = positiveInt('FUGUE_SOAK_RATE', 5000); // long-lived requests per second, all clients together
+  const RATE = positiveInt('FUGUE_TEST_SOAK_RATE', 5000); // long-lived requests per second, all clients together
   const CHURN_RATE = 100; // new connections per second
   const CHURN_PARALLEL = 8; // churn connections open at once, at most
 

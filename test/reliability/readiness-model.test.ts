@@ -6,7 +6,7 @@
 // displaced and put back); after each step,
 // /readyz, fugue_socket_listening and a fresh client must agree with the
 // model (test/helpers/socket-path-model.ts). Replay a failure with
-// FUGUE_MODEL_SEED=<seed> (and FUGUE_MODEL_STEPS).
+// FUGUE_TEST_MODEL_SEED=<seed> (and FUGUE_TEST_MODEL_STEPS).
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { linkSync, lstatSync, mkdirSync, renameSync, rmdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -21,11 +21,11 @@ import { envInt, mulberry32 } from '../helpers/rng.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const CHECK_MS = 50;
-const STEPS = envInt('FUGUE_MODEL_STEPS', 40);
+const STEPS = envInt('FUGUE_TEST_MODEL_STEPS', 40);
 // Seed 5 displaces the live socket and puts it back with nothing in between,
 // the sequence that left readiness at 503 for good before the fix: it runs
 // every time, next to a new random seed.
-const SEEDS = process.env.FUGUE_MODEL_SEED ? [envInt('FUGUE_MODEL_SEED', 0)] : [5, Date.now() % 1_000_000];
+const SEEDS = process.env.FUGUE_TEST_MODEL_SEED ? [envInt('FUGUE_TEST_MODEL_SEED', 0)] : [5, Date.now() % 1_000_000];
 
 const EVENTS = ['remove', 'moveAway', 'displace', 'restore', 'file', 'dir', 'fifo', 'symlink', 'foreign', 'killForeign', 'swapSymlink', 'swapAlt', 'unswap'] as const;
 type Event = (typeof EVENTS)[number];
