@@ -150,6 +150,15 @@ export const COMMANDS: Record<string, CommandSpec> = {
     defaultTimeoutMs: 60_000,
     run: async (ctx) => (await import('./ctl-stop.js')).stopServer(ctx),
   },
+  events: {
+    summary: 'print the server\'s events as they happen (clients connecting and leaving, reloads, the drain, limits enforced), one line each, until Ctrl-C (exit 0) or until the server shuts down (exit 3)',
+    maxArgs: 0,
+    flags: {
+      kind: { value: 'KIND[,KIND...]', doc: 'only these kinds: client.connected, client.left, drain.started, config.reloaded, config.refused, limit.enforced' },
+      json: { doc: 'print each event as received, one JSON object per line (NDJSON)' },
+    },
+    run: async (ctx) => (await import('./ctl-events.js')).watchEvents(ctx),
+  },
   health: {
     summary: 'exit 0 if the server is healthy and ready, 1 if not (for a container HEALTHCHECK; no curl needed)',
     maxArgs: 0,

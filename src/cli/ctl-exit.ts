@@ -9,6 +9,8 @@ export const CTL_EXIT = {
   OK: 0,
   /** `health` only: not healthy (Docker HEALTHCHECK's "unhealthy"), whatever the reason. */
   UNHEALTHY: 1,
+  /** `events` only: the server shut down (it said so, then closed the connection). */
+  ENDED: 3,
   /** Bad command line. */
   USAGE: 64,
   /** No server answers at the socket (ENOENT, ECONNREFUSED, EACCES), or it closed the connection before replying. */
@@ -29,6 +31,7 @@ export const CTL_EXIT = {
 export const CTL_EXIT_MEANING: Record<number, string> = {
   [CTL_EXIT.OK]: 'success; for `health`: healthy',
   [CTL_EXIT.UNHEALTHY]: '`health`: not healthy (not ready, draining, or no answer)',
+  [CTL_EXIT.ENDED]: '`events`: the server shut down (it said so, then closed the connection)',
   [CTL_EXIT.USAGE]: 'bad command line',
   [CTL_EXIT.UNAVAILABLE]: 'no server answers at the socket, or it closed the connection before replying',
   [CTL_EXIT.SOFTWARE]: 'internal error in fuguectl',
