@@ -88,7 +88,7 @@ test('fuguectl without a command prints usage and exits 64', async (t) => {
 
 test('usage errors exit 64 with one line naming the problem: unknown command or option, another command\'s option, a bad --timeout, missing or extra arguments', async (t) => {
   const cases: Array<[string[], RegExp]> = [
-    [['frobnicate'], /unknown command "frobnicate"; commands: ping, status, echo, clients, wait-ready, stop, health/],
+    [['frobnicate'], /unknown command "frobnicate"; commands: ping, status, echo, clients, wait-ready, stop, events, health/],
     [['ping', '--nope'], /unknown option --nope/],
     [['ping', '--json'], /--json is not an option of ping/],
     [['status', '--http', 'http://x'], /--http is not an option of status/],
