@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import type { Tracer } from '@opentelemetry/api';
 import type { DestinationStream } from 'pino';
 import type { Config } from './config/schema.js';
-import { FugueError, isFugueError } from './errors.js';
+import { FugueError, isFugueError, takeoverRefused } from './errors.js';
 import type { HttpSidecar, Readiness } from './http/sidecar.js';
 import type { Observability } from './observability/index.js';
 import { EarlyEvents, type EarlyLogger } from './observability/early.js';
@@ -164,6 +164,8 @@ export class App {
    */
   async start(options: { takeover?: boolean } = {}): Promise<void> {
     const takeover = options.takeover === true;
+    // A takeover changes the socket path: what could fail later is checked before.
+    if (takeover) await this.#checkPortForTakeover();
     let failure: unknown;
     await this.server.start({ takeover }).catch((err: unknown) => {
       failure = err;
@@ -181,6 +183,19 @@ export class App {
     if (failure !== undefined) {
       await this.#stopObserving(1000);
       throw failure;
+    }
+  }
+
+  // The HTTP port must be free or held by the fugue-server this one replaces
+  // (it hands the port over when it exits), or the takeover would leave the
+  // path to a server that cannot start.
+  async #checkPortForTakeover(): Promise<void> {
+    const { http, socket } = this.#config;
+    if (!http.enabled) return;
+    const { portHolder } = await import('./client/http-probe.js');
+    const held = await portHolder(http.host, http.port);
+    if (held === 'other' || (typeof held === 'object' && held.state !== 'listening')) {
+      throw takeoverRefused(socket.path, `the HTTP port ${http.host}:${http.port} (http.port) is held by ${held === 'other' ? 'something that is not a fugue-server' : `a fugue-server that is ${held.state}`}; free it, or set http.port`);
     }
   }
 

@@ -26,6 +26,7 @@ export const ERROR_CODES = {
   FUGUE_ERR_CLIENT_BAD_REPLY: 76,
   FUGUE_ERR_CLIENT_REPLY_TOO_LARGE: 76,
   FUGUE_ERR_CLIENT_STOP_REFUSED: 77,
+  FUGUE_ERR_TAKEOVER_REFUSED: 69,
 } as const;
 
 /** Every stable error code (`FUGUE_ERR_<AREA>_<WHAT>`); docs/errors.md lists them. */
@@ -239,4 +240,9 @@ export function serverClosed(): FugueError {
 
 export function frameTooLarge(length: number, max: number): FugueError {
   return new FugueError('FUGUE_ERR_FRAME_TOO_LARGE', `frame of ${length} bytes exceeds the limit of ${max} bytes (limits.maxFrameBytes)`, { details: { length, max } });
+}
+
+/** `fugue-server --takeover` cannot show what serves the path is a fugue-server it may replace: nothing was changed. */
+export function takeoverRefused(socketPath: string, why: string): FugueError {
+  return new FugueError('FUGUE_ERR_TAKEOVER_REFUSED', `cannot take over ${socketPath}: ${why}. Nothing was changed: the server there keeps serving`, { details: { socketPath } });
 }

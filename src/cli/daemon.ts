@@ -182,8 +182,16 @@ export async function runDaemon(io: DaemonIo, early: HeldSignals = { held: [], r
   if (process.execArgv.includes('--disable-sigusr1') || /(^|\s)--disable-sigusr1(\s|$)/.test(io.env.NODE_OPTIONS ?? '')) {
     log.info({}, 'node runs with --disable-sigusr1: SIGUSR1 is ignored (no inspector, no status line); send SIGUSR2 for a status line');
   }
+  // An upgrade without a gap: the server serving the path is found first (nothing changes when it cannot be).
+  let predecessor: import('./takeover.js').Predecessor | undefined;
+  let takeover: typeof import('./takeover.js') | undefined;
   try {
-    await app.start();
+    if (request.takeover && inheritedFd === undefined) {
+      takeover = await import('./takeover.js');
+      predecessor = await takeover.findPredecessor(request.config.socket.path);
+      if (predecessor === undefined) log.info({ socketPath: request.config.socket.path }, 'takeover: no server answers at the socket path; starting as usual');
+    }
+    await app.start({ takeover: predecessor !== undefined });
   } catch (err) {
     if (isFugueError(err)) {
       log.error({ code: err.code, ...err.details }, err.message);
@@ -192,6 +200,11 @@ export async function runDaemon(io: DaemonIo, early: HeldSignals = { held: [], r
     }
     log.error({ err }, 'failed to start');
     return exit(EXIT.SOFTWARE);
+  }
+  // Serving at the path now: the predecessor drains (its queued connections are served, then told).
+  if (predecessor !== undefined && takeover !== undefined) {
+    const told = takeover.releasePredecessor(predecessor);
+    log.info({ predecessorPid: predecessor.pid }, told ? 'took over the socket path; told the predecessor to drain' : 'took over the socket path; the predecessor had already exited');
   }
   // A rolling restart whose predecessor never gave up the HTTP port: leave cleanly, exit 75.
   app.sidecarHandover?.catch((err: unknown) => {

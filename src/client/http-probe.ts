@@ -79,11 +79,17 @@ export interface FuguePeer {
 
 /** The peer at host:port if it is a fugue-server, else undefined. Never rejects. */
 export async function probePeer(host: string, port: number, timeoutMs = 1000): Promise<FuguePeer | undefined> {
+  const held = await portHolder(host, port, timeoutMs);
+  return typeof held === 'object' ? held : undefined;
+}
+
+/** Who holds host:port: nobody ('free', the connection was refused), a fugue-server, or something else ('other'). Never rejects. */
+export async function portHolder(host: string, port: number, timeoutMs = 1000): Promise<FuguePeer | 'free' | 'other'> {
   const url = new URL(`http://${host.includes(':') ? `[${host}]` : host}:${port}/readyz`);
   try {
-    return parsePeer((await httpGet(url, { timeoutMs })).body);
-  } catch {
-    return undefined;
+    return parsePeer((await httpGet(url, { timeoutMs })).body) ?? 'other';
+  } catch (err) {
+    return (err as { details?: { errno?: string } }).details?.errno === 'ECONNREFUSED' ? 'free' : 'other';
   }
 }
 

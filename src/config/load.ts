@@ -49,6 +49,8 @@ export interface CliRequest {
   help: boolean;
   /** --version was given. */
   version: boolean;
+  /** --takeover was given: replace the fugue-server serving the socket path without a gap (docs/operations.md, "Upgrades"). */
+  takeover: boolean;
 }
 
 export { MAX_PROBLEMS_KEPT, MAX_PROBLEMS_SHOWN, type ConfigProblem } from './problems.js';
@@ -63,11 +65,12 @@ interface ParsedArgs {
   checkConfig: boolean;
   help: boolean;
   version: boolean;
+  takeover: boolean;
 }
 
 function parseArgs(argv: readonly string[], specs: Record<string, KeySpec>): ParsedArgs {
   const byFlag = new Map(Object.entries(specs).map(([key, spec]) => [spec.flag, key]));
-  const out: ParsedArgs = { files: [], flags: new Map(), printConfig: false, checkConfig: false, help: false, version: false };
+  const out: ParsedArgs = { files: [], flags: new Map(), printConfig: false, checkConfig: false, help: false, version: false, takeover: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     if (!arg.startsWith('--')) throw usage(`unexpected argument ${preview(arg)}`);
@@ -86,6 +89,7 @@ function parseArgs(argv: readonly string[], specs: Record<string, KeySpec>): Par
       case 'check-config': out.checkConfig = true; break;
       case 'help': out.help = true; break;
       case 'version': out.version = true; break;
+      case 'takeover': out.takeover = true; break;
       default: {
         const key = byFlag.get(name);
         if (key === undefined) throw usage(`unknown flag --${showName(name, 64)}`);
@@ -167,7 +171,7 @@ export function loadConfig(options: LoadOptions = {}): CliRequest {
   }
   for (const p of checkRelations(config, sources)) problems.push(p);
   if (problems.length > 0) throw problemsError(problems);
-  return { config: deepFreeze(config), files, printConfig: args.printConfig, checkConfig: args.checkConfig, help: args.help, version: args.version };
+  return { config: deepFreeze(config), files, printConfig: args.printConfig, checkConfig: args.checkConfig, help: args.help, version: args.version, takeover: args.takeover };
 }
 
 // Options that only make sense together; each problem names both values and where they came from.
@@ -192,12 +196,14 @@ export function helpText(env: NodeJS.ProcessEnv = process.env): string {
   const specs = keySpecs(defaultSocketPath(env));
   const rows = Object.entries(specs).map(([key, s]) => `  --${s.flag} <${s.unit ?? 'value'}>\n      ${s.doc}\n      key ${key}, env ${s.env}, default ${JSON.stringify(s.default)}`);
   return [
-    'Usage: fugue-server [--config FILE]... [--print-config] [--check-config] [flags]',
+    'Usage: fugue-server [--config FILE]... [--takeover] [--print-config] [--check-config] [flags]',
     '',
     '  --config FILE      load a config file, JSON (*.json) or YAML (*.yaml, *.yml); repeatable, later files win.',
     '                     Default: $FUGUE_CONFIG (comma-separated)',
     '  --print-config     print the effective configuration as JSON and exit',
     '  --check-config     validate the configuration and exit (0 = valid, 78 = invalid)',
+    '  --takeover         replace the fugue-server serving the socket path without a gap: bind beside it,',
+    '                     take the path over, then tell it to drain (an upgrade; docs/operations.md)',
     '  --version          print the version and exit',
     '  --help             this text',
     '',
