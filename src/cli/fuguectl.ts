@@ -2,8 +2,11 @@
 // fuguectl: talk to a running fugue-server. Commands, options and exit codes
 // are in ctl.ts (and docs/operations.md, "fuguectl").
 
-import { runCtl } from './ctl.js';
+import { enableCompileCache } from './compile-cache.js';
 
+// Before the rest of fuguectl loads: its compiled code is reused from the last call (Node 22.1+).
+enableCompileCache(process.env);
+const { runCtl } = await import('./ctl.js');
 const code = await runCtl(process.argv.slice(2), {
   env: process.env,
   cwd: process.cwd(),

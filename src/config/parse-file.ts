@@ -17,7 +17,17 @@
 // goes to `conf.load()`.
 
 import { extname } from 'node:path';
-import { Composer, Lexer, Parser, isMap, isScalar, isSeq, type Document, type ParsedNode } from 'yaml';
+import { createRequire } from 'node:module';
+import type * as YamlModule from 'yaml';
+import type { Document, ParsedNode } from 'yaml';
+
+// The yaml package is loaded for a YAML file only: a JSON file (config/default.json
+// is one) is read without it, and the server starts that much sooner.
+let yamlModule: typeof YamlModule | undefined;
+function yaml(): typeof YamlModule {
+  yamlModule ??= createRequire(import.meta.url)('yaml') as typeof YamlModule;
+  return yamlModule;
+}
 import { FileProblem } from './read-file.js';
 import { scanJson } from './json-scan.js';
 import { LineIndex } from './text.js';
@@ -118,14 +128,14 @@ function collectionDepth(stack: readonly { type: string }[]): number {
 
 function parseYaml(text: string): ParsedConfigFile {
   const lines = new LineIndex(text);
-  const parser = new Parser();
+  const parser = new (yaml().Parser)();
   const lineOfOffset = (offset: number) => lines.at(offset).line;
   // Drive yaml's lexer and parser (both iterative) one lexeme at a time and stop
   // as soon as the nesting is too deep: its composer is recursive, and a 1 MiB
   // file of "[" or "- " would otherwise take seconds and then the stack.
   function* tokens() {
     let count = 0;
-    for (const lexeme of new Lexer().lex(text)) {
+    for (const lexeme of new (yaml().Lexer)().lex(text)) {
       if (++count > MAX_YAML_TOKENS) {
         const { line } = lines.at(parser.offset);
         throw new FileProblem('too_large', `it has more than ${MAX_YAML_TOKENS} YAML tokens (stopped at line ${line}); a fugue config has a few hundred: is it the right file?`);
@@ -139,7 +149,7 @@ function parseYaml(text: string): ParsedConfigFile {
     yield* parser.end();
   }
   const docs: Document.Parsed[] = [];
-  for (const doc of new Composer(YAML_OPTIONS).compose(tokens(), true, text.length)) {
+  for (const doc of new (yaml().Composer)(YAML_OPTIONS).compose(tokens(), true, text.length)) {
     docs.push(doc as Document.Parsed);
     if (docs.length > 1) break;
   }
@@ -170,12 +180,12 @@ function parseYaml(text: string): ParsedConfigFile {
   if (dup !== undefined) throw new FileProblem('duplicate_key', `key ${JSON.stringify(dup.key.slice(0, 100))} appears twice in one mapping (lines ${lines.at(dup.first).line} and ${lines.at(dup.again).line}); each key may appear once: merge them`);
   const keyLines = new Map<string, number>();
   // Two levels are all a config has; deeper keys are reported by key, not by line.
-  if (isMap(doc.contents)) {
+  if (yaml().isMap(doc.contents)) {
     for (const pair of doc.contents.items) {
       const group = keyName(pair.key);
       if (group === undefined) continue;
       keyLines.set(group, lineOfOffset((pair.key as ParsedNode).range[0]));
-      if (!isMap(pair.value)) continue;
+      if (!yaml().isMap(pair.value)) continue;
       for (const leaf of pair.value.items) {
         const name = keyName(leaf.key);
         if (name !== undefined) keyLines.set(`${group}.${name}`, lineOfOffset((leaf.key as ParsedNode).range[0]));
@@ -187,7 +197,7 @@ function parseYaml(text: string): ParsedConfigFile {
 
 // Depth is bounded by MAX_CONFIG_DEPTH, so the recursion is too.
 function firstDuplicateKey(node: unknown): { key: string; first: number; again: number } | undefined {
-  if (isMap(node)) {
+  if (yaml().isMap(node)) {
     const seen = new Map<string, number>();
     for (const pair of node.items) {
       const name = keyName(pair.key);
@@ -200,7 +210,7 @@ function firstDuplicateKey(node: unknown): { key: string; first: number; again: 
       const inner = firstDuplicateKey(pair.value);
       if (inner !== undefined) return inner;
     }
-  } else if (isSeq(node)) {
+  } else if (yaml().isSeq(node)) {
     for (const item of node.items) {
       const inner = firstDuplicateKey(item);
       if (inner !== undefined) return inner;
@@ -210,5 +220,5 @@ function firstDuplicateKey(node: unknown): { key: string; first: number; again: 
 }
 
 function keyName(key: unknown): string | undefined {
-  return isScalar(key) ? String(key.value) : undefined;
+  return yaml().isScalar(key) ? String(key.value) : undefined;
 }
