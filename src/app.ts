@@ -6,13 +6,11 @@
 // close() takes them down in reverse: readiness false -> stop accepting ->
 // drain -> sidecar -> flush spans. reload() applies a new configuration.
 
-import { setTimeout as delay } from 'node:timers/promises';
 import { performance } from 'node:perf_hooks';
 import type { AddressInfo } from 'node:net';
 import type { Tracer } from '@opentelemetry/api';
 import type { DestinationStream } from 'pino';
 import type { Config } from './config/schema.js';
-import { FugueError, isFugueError, takeoverRefused } from './errors.js';
 import type { HttpSidecar, Readiness } from './http/sidecar.js';
 import type { Observability } from './observability/index.js';
 import { EarlyEvents, type EarlyLogger } from './observability/early.js';
@@ -21,6 +19,7 @@ import { clientsFeature } from './features/clients.js';
 import { eventsFeature } from './features/events.js';
 import { applyReload, changedKeys, mergeKeys } from './reload.js';
 import { publish } from './server/channels.js';
+import { checkPortForTakeover, startSidecar } from './sidecar-start.js';
 import type { Feature } from './server/features.js';
 import { FugueServer, type DrainResult } from './server/server.js';
 
@@ -31,8 +30,6 @@ export const DEFAULT_FEATURES: readonly Feature[] = Object.freeze([clientsFeatur
 
 /** Longest span flush at shutdown, in ms (part of a supervisor's stop timeout: docs/deployment.md). */
 export const SPAN_FLUSH_MAX_MS = 5000;
-/** Extra time a successor waits for a draining predecessor's HTTP port beyond its drain deadline, in ms. */
-const HANDOVER_SLACK_MS = SPAN_FLUSH_MAX_MS + 2000;
 
 /** What App needs: the configuration and version, and optional overrides of what observability creates. */
 export interface AppOptions {
@@ -165,7 +162,7 @@ export class App {
   async start(options: { takeover?: boolean } = {}): Promise<void> {
     const takeover = options.takeover === true;
     // A takeover changes the socket path: what could fail later is checked before.
-    if (takeover) await this.#checkPortForTakeover();
+    if (takeover) await checkPortForTakeover(this.#config);
     let failure: unknown;
     await this.server.start({ takeover }).catch((err: unknown) => {
       failure = err;
@@ -186,32 +183,12 @@ export class App {
     }
   }
 
-  // The HTTP port must be free or held by the fugue-server this one replaces
-  // (it hands the port over when it exits), or the takeover would leave the
-  // path to a server that cannot start.
-  async #checkPortForTakeover(): Promise<void> {
-    const { http, socket } = this.#config;
-    if (!http.enabled) return;
-    const { portHolder } = await import('./client/http-probe.js');
-    const held = await portHolder(http.host, http.port);
-    if (held === 'other' || (typeof held === 'object' && held.state !== 'listening')) {
-      throw takeoverRefused(socket.path, `the HTTP port ${http.host}:${http.port} (http.port) is held by ${held === 'other' ? 'something that is not a fugue-server' : `a fugue-server that is ${held.state}`}; free it, or set http.port`);
-    }
-  }
-
   // Load observability and hand it what happened so far (events, log lines). Once.
   #observe(): Promise<Observability> {
     this.#observing ??= (async () => {
       const { createObservability } = await import('./observability/index.js');
-      const o = this.#options;
-      const obs = await createObservability({
-        config: this.#config,
-        version: o.version,
-        env: this.#env,
-        ...(o.logDestination !== undefined ? { logDestination: o.logDestination } : {}),
-        ...(o.tracer !== undefined ? { tracer: o.tracer } : {}),
-        ...(o.defaultMetrics !== undefined ? { defaultMetrics: o.defaultMetrics } : {}),
-      });
+      // The options observability takes (logDestination, tracer, defaultMetrics), the configuration in force.
+      const obs = await createObservability({ ...this.#options, config: this.#config, env: this.#env });
       this.#observability = obs;
       this.#unobserve = obs.observe(this.server.view, this.#early.take(obs.log));
       return obs;
@@ -220,64 +197,28 @@ export class App {
   }
 
   async #startSidecar(takeover: boolean): Promise<void> {
-    const { http } = this.#config;
-    if (!http.enabled) return;
-    const { HttpSidecar } = await import('./http/sidecar.js');
+    if (!this.#config.http.enabled) return;
     const obs = this.observability;
-    const sidecar = new HttpSidecar({
-      host: http.host,
-      port: http.port,
-      maxConnections: http.maxConnections,
-      keepAliveTimeoutMs: http.keepAliveTimeoutMs,
-      headersTimeoutMs: http.headersTimeoutMs,
-      metrics: (om) => obs.metrics.render(om),
-      readiness: () => this.readiness(),
-      onReject: (reason) => obs.httpRejected(reason),
-      onConnections: (delta) => obs.httpConnections(delta),
-    });
-    this.#sidecar = sidecar;
-    try {
-      this.#sidecarListening(await sidecar.listen());
-    } catch (err) {
-      const { probePeer } = await import('./client/http-probe.js');
-      const peer = isPortInUse(err) ? await probePeer(http.host, http.port) : undefined;
-      // A draining predecessor (a rolling restart), or the one this takeover replaces.
-      if (peer === undefined || (peer.state !== 'draining' && !(takeover && peer.state === 'listening'))) throw err;
-      const waitMs = (peer.state === 'draining' ? peer.drainRemainingMs : this.#config.shutdown.timeoutMs) + HANDOVER_SLACK_MS;
-      this.#early.warn(
-        { port: http.port, predecessorPid: peer.pid, waitMs },
-        `http port held by a ${peer.state} fugue-server (${peer.state === 'draining' ? 'rolling restart' : 'takeover'}): serving the socket now, taking the port when it exits`,
-      );
-      this.#handover = this.#takePort(sidecar, err as FugueError, performance.now() + waitMs);
-      this.#handover.catch(() => {}); // observed by whoever awaits sidecarHandover
-    }
+    const started = await startSidecar(
+      this.#config,
+      {
+        metrics: (om) => obs.metrics.render(om),
+        readiness: () => this.readiness(),
+        onReject: (reason) => obs.httpRejected(reason),
+        onConnections: (delta) => obs.httpConnections(delta),
+      },
+      takeover,
+      this.#early,
+      () => this.#closing !== undefined,
+    );
+    this.#sidecar = started.sidecar;
+    this.#handover = started.handover;
   }
 
   // Last: observers see the server's final events (the drain summary) first.
   async #stopObserving(flushMs: number): Promise<void> {
     this.#unobserve();
     await this.#observability?.tracing.shutdown(flushMs);
-  }
-
-  #sidecarListening(addr: AddressInfo): void {
-    this.#early.info({ host: addr.address, port: addr.port }, 'http sidecar listening');
-  }
-
-  // Retry the port until the predecessor lets go of it, or its deadline passes.
-  async #takePort(sidecar: HttpSidecar, firstError: FugueError, deadline: number): Promise<void> {
-    let last = firstError;
-    while (performance.now() < deadline && this.#closing === undefined) {
-      await delay(100);
-      try {
-        this.#sidecarListening(await sidecar.listen());
-        return;
-      } catch (err) {
-        if (!isPortInUse(err)) throw err;
-        last = err as FugueError;
-      }
-    }
-    if (this.#closing !== undefined) return;
-    throw last;
   }
 
   /** Graceful shutdown; idempotent. Observability is there when it resolves (what was logged can be flushed). */
@@ -353,8 +294,4 @@ export class App {
       ...(sink !== undefined ? { log: sink.stats } : {}),
     };
   }
-}
-
-function isPortInUse(err: unknown): boolean {
-  return isFugueError(err) && err.code === 'FUGUE_ERR_HTTP_LISTEN' && err.details.errno === 'EADDRINUSE';
 }

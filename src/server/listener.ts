@@ -15,7 +15,8 @@ import { boundUnixPath } from '../host.js';
 import { channels, publish } from './channels.js';
 import { InstanceLock } from './instance-lock.js';
 import { setTimeout as delay } from 'node:timers/promises';
-import { bindUnixSocket, checkSocketPathLength, ensureSocketDir, listenInherited, removeSocketIfOurs, replaceUnixSocket, socketIdentity, type Notify, type SocketIdentity, type SocketNotice } from './socket-path.js';
+import { checkSocketPathLength, ensureSocketDir, type Notify, type SocketNotice } from './socket-dir.js';
+import { bindUnixSocket, listenInherited, removeSocketIfOurs, replaceUnixSocket, socketIdentity, type SocketIdentity } from './socket-path.js';
 import type { ServerView } from './view.js';
 
 /** What the listener reports to its server. */

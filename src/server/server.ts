@@ -20,7 +20,7 @@ import { Handshake } from './handshake.js';
 import { SocketListener } from './listener.js';
 import { connectionLimits, type DrainResult, type FugueServerOptions, type LiveSettings, type ServerState } from './options.js';
 import { busyFrame, drainingFrame } from './replies.js';
-import { sweep, sweepIntervalMs } from './timeouts.js';
+import { Timers } from './timeouts.js';
 import { View, type Catalog, type ServerView } from './view.js';
 
 /** How long a draining server keeps accepting its backlog (to answer it), in ms. */
@@ -48,7 +48,7 @@ export class FugueServer {
   readonly #fdReserve: FdReserve;
   #budget: FdBudget | undefined;
   #socketCheckIntervalMs: number;
-  #timers: NodeJS.Timeout[] = [];
+  readonly #timers = new Timers();
   readonly #limits: ConnectionLimits;
   readonly #listener: SocketListener;
   readonly #features: FeatureHost;
@@ -189,22 +189,13 @@ export class FugueServer {
       }
     }
     if (this.#state === 'listening') {
-      this.#stopTimers();
       this.#startTimers();
     }
   }
 
+  // The timeout sweep and the socket check, (re)started with the intervals in force.
   #startTimers(): void {
-    const every = sweepIntervalMs(this.#limits);
-    if (every !== undefined) this.#timers.push(setInterval(() => sweep(this.#clients.values(), this.#limits), every).unref());
-    if (this.#socketCheckIntervalMs > 0) {
-      this.#timers.push(setInterval(() => void this.#listener.check(), this.#socketCheckIntervalMs).unref());
-    }
-  }
-
-  #stopTimers(): void {
-    for (const t of this.#timers) clearInterval(t);
-    this.#timers = [];
+    this.#timers.start(this.#clients, this.#limits, () => void this.#listener.check(), this.#socketCheckIntervalMs);
   }
 
   #accept(socket: Socket): void {
@@ -249,7 +240,7 @@ export class FugueServer {
     }
     this.#state = 'draining';
     this.#drainDeadline = t0 + this.shutdownTimeoutMs;
-    this.#stopTimers();
+    this.#timers.stop();
     const clients = this.#clients;
     const initial = clients.size;
     this.#drainStart = { t0, initial };
@@ -287,7 +278,7 @@ export class FugueServer {
 
   /** Forced shutdown: cut every connection now and remove the socket. During a drain, its summary says so. */
   destroy(): void {
-    this.#stopTimers();
+    this.#timers.stop();
     if (this.#state === 'draining') this.#drained(this.#clients.size);
     this.#listener.destroy();
     this.#clients.destroyAll();

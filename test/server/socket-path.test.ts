@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { FugueClient } from '../../src/client/client.js';
 import { FugueServer } from '../../src/server/server.js';
-import { MAX_SOCKET_PATH_BYTES } from '../../src/server/socket-path.js';
+import { MAX_SOCKET_PATH_BYTES } from '../../src/server/socket-dir.js';
 import { testNeeding } from '../helpers/needs.js';
 import { RawClient } from '../helpers/raw-client.js';
 import { startServer } from '../helpers/server.js';
