@@ -115,7 +115,9 @@ export function startTable(sums: StartSummary[]): string {
   for (const s of sums) {
     const spread = `${Math.min(...s.perPair).toFixed(2)}-${Math.max(...s.perPair).toFixed(2)}x`;
     rows.push([s.label, s.base, s.subject, String(s.pairs), v(s, s.baseMedian), v(s, s.subjectMedian), `${s.ratio.toFixed(2)}x`, spread, s.target ?? 'report', s.verdict]);
-    if (s.connectMs) notes.push(`${s.row}: first connect() accepted at ${s.connectMs.base.toFixed(0)} ms (${s.base}) and ${s.connectMs.subject.toFixed(0)} ms (${s.subject}), medians`);
+    if (s.connectMs) {
+      notes.push(`${s.row}: first connect() accepted at ${s.connectMs.base.toFixed(0)} ms (${s.base}) and ${s.connectMs.subject.toFixed(0)} ms (${s.subject}), medians; one connect() attempt every ${s.pollMs?.toFixed(1)} ms (the resolution)`);
+    }
     if (s.anonMb) notes.push(`${s.row}: of which anonymous (heaps, stacks; the rest is the node binary's and libraries' file pages) ${s.anonMb.base.toFixed(1)} MB (${s.base}) and ${s.anonMb.subject.toFixed(1)} MB (${s.subject})`);
   }
   return [table(rows), ...notes].join('\n');

@@ -193,6 +193,7 @@ export async function exitedDuringStart(spec: ServerSpec, server: RunningServer)
 /** The --node part of StartOptions. */
 export const nodeOf = (opts: { node: { path: string } | undefined }): Pick<StartOptions, 'node'> => (opts.node === undefined ? {} : { node: opts.node.path });
 
+/** Spawn a server and wait until it is ready (fugue: its pid file names it; bare: a connect() succeeds), at most 15 s. */
 export async function startServer(spec: ServerSpec, extra: StartOptions = {}): Promise<RunningServer> {
   const server = await spawnServer(spec, extra);
   const { child, pid, socket } = server;

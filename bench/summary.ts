@@ -150,6 +150,8 @@ export interface StartSummary {
   perPair: number[];
   /** Start-up rows: medians of the ms to the first connect() that succeeded (the socket accepting). */
   connectMs?: { base: number; subject: number };
+  /** Start-up rows: the median ms from one connect() attempt to the next, as polled: the resolution of a start-up time. */
+  pollMs?: number;
   /** rest-memory: medians of the anonymous part of the RSS, in MB. */
   anonMb?: { base: number; subject: number };
   target: string | undefined;
@@ -195,7 +197,10 @@ export function summariseStart(row: StartRow, runs: StartRun[]): StartSummary | 
     verdict: row.target === undefined ? '-' : row.target.ok(ratio) ? 'PASS' : 'MISS',
     noisy: clean.length === 0,
   };
-  if (row.measure.kind === 'first-answer') sum.connectMs = { base: med((p) => p.b.connectMs ?? NaN), subject: med((p) => p.s.connectMs ?? NaN) };
+  if (row.measure.kind === 'first-answer') {
+    sum.connectMs = { base: med((p) => p.b.connectMs ?? NaN), subject: med((p) => p.s.connectMs ?? NaN) };
+    sum.pollMs = median(used.flatMap((p) => [p.b, p.s]).map((r) => (r.connectMs ?? NaN) / ((r.refused ?? 0) + 1)));
+  }
   if (row.measure.kind === 'rest-rss') sum.anonMb = { base: med((p) => (p.b.rss?.anonKb ?? NaN) / 1024), subject: med((p) => (p.s.rss?.anonKb ?? NaN) / 1024) };
   if (sum.noisy) sum.verdict = `${sum.verdict} NOISY`;
   return sum;
