@@ -53,7 +53,11 @@ async function main(opts: Options): Promise<void> {
   const doPaired = opts.only === undefined || opts.only.has('paired') || opts.against !== undefined;
 
   console.log(
-    `fugue-server benchmark: ${opts.quick ? 'QUICK (smoke test) ' : ''}${opts.seconds}s measured after ${opts.warmup}s warm-up, up to ${opts.reps} repetitions, ` +
+    `fugue-server benchmark: ${opts.quick ? 'QUICK (smoke test) ' : ''}` +
+      // The load figures only when a load phase runs (not for --only startup,ctl ...).
+      `${workloads.length > 0 || doIdle || doPaired ? `${opts.seconds}s measured after ${opts.warmup}s warm-up, up to ${opts.reps} repetitions, ` : ''}` +
+      `${startRows.some((r) => r.key !== 'rest-memory') ? `${opts.startReps} start-up pairs, ` : ''}` +
+      `${startRows.some((r) => r.key === 'rest-memory') ? `${opts.reps} rest-memory pairs, ` : ''}` +
       `${pinned ? 'server pinned to core 0, loadgen, log reader and harness to core 1' : 'NOT PINNED (taskset missing or < 2 cores): numbers are noisier'}; ${nodeText}`,
   );
   const runs = await runAlternating(ctx, workloads, doIdle);
