@@ -7,7 +7,7 @@ import type { Options } from './options.js';
 import { noiseMeter, procStatus } from './proc.js';
 import { sleep } from './processes.js';
 import { scrape, seriesCount, type Scrape } from './scrape.js';
-import { startServer, type ServerSpec } from './servers.js';
+import { nodeOf, startServer, type ServerSpec } from './servers.js';
 import { median } from './stats.js';
 
 export interface IdleRun {
@@ -32,7 +32,7 @@ export interface IdleRun {
 }
 
 export async function runIdle(spec: ServerSpec, rep: number, opts: Options): Promise<IdleRun> {
-  const server = await startServer(spec, { maxClients: 20_000 });
+  const server = await startServer(spec, { maxClients: 20_000, ...nodeOf(opts) });
   const httpPort = server.httpPort;
   try {
     if (server.nofile < opts.idleConns + 100) throw new Error(`server descriptor limit ${server.nofile} is too low for ${opts.idleConns} clients`);

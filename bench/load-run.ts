@@ -10,7 +10,7 @@ import type { OtlpSink } from './otlp-sink.js';
 import { procStatus } from './proc.js';
 import { sleep } from './processes.js';
 import { metricValue, scrape } from './scrape.js';
-import { startServer, type RunningServer, type ServerSpec } from './servers.js';
+import { nodeOf, startServer, type RunningServer, type ServerSpec } from './servers.js';
 import { NOISE_CORES, type Workload } from './workloads.js';
 
 /** fugue's log output in one run, as its consumer read it and as fugue counted it. */
@@ -72,7 +72,7 @@ async function settled(logs: LogReader): Promise<LogCounts> {
 }
 
 export async function runLoad(w: Workload, spec: ServerSpec, rep: number, opts: Options, sink: OtlpSink, cpuProfDir?: string): Promise<LoadRun> {
-  const server = await startServer(spec, { otlpEndpoint: sink.endpoint, ...(cpuProfDir !== undefined ? { cpuProfDir } : {}) });
+  const server = await startServer(spec, { otlpEndpoint: sink.endpoint, ...nodeOf(opts), ...(cpuProfDir !== undefined ? { cpuProfDir } : {}) });
   const sink0 = sink.snapshot();
   try {
     const { args, timeoutMs } = loadArgs(w, server, opts);

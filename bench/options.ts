@@ -2,13 +2,17 @@
 // and --help are made, so that --help cannot forget a flag. Anything the table
 // does not know, a flag without its value, or a value of the wrong shape is a
 // UsageError (exit 64, EX_USAGE): a typo must not silently run the 4-minute
-// benchmark with defaults. Pure: no I/O but one existence check for --against.
+// benchmark with defaults. Pure but for the checks of --against (a build is
+// there) and --node (a runnable Node of a supported version: node-binary.ts).
 
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { checkNodeBinary, MIN_NODE, type NodeBinary } from './node-binary.js';
 
-/** What `--only` accepts: the workload keys, plus the idle test and the paired check. */
-export const ONLY_KEYS = ['echo64', 'echo4k', 'latency', 'churn', 'idle', 'paired'] as const;
+const MIN_NODE_TEXT = `Node ${MIN_NODE.join('.')}`;
+
+/** What `--only` accepts: the load workloads, the idle test, the paired check and the start-up rows. */
+export const ONLY_KEYS = ['echo64', 'echo4k', 'latency', 'churn', 'idle', 'paired', 'startup', 'startup-otlp', 'ctl', 'rest-memory'] as const;
 
 /**
  * fugue's log levels (log.level in docs/configuration.md) that --log-level can
@@ -23,8 +27,10 @@ export interface Options {
   seconds: number;
   /** Warm-up seconds before each measured window (not a flag: 1, or 0.5 with --quick). */
   warmup: number;
-  /** Repetitions of each load workload. */
+  /** Repetitions of each load workload, and pairs of the rest-memory row. */
   reps: number;
+  /** Pairs of the startup, startup-otlp and ctl rows. */
+  startReps: number;
   /** Repetitions of the idle test (set by --reps too). */
   idleReps: number;
   idleConns: number;
@@ -38,6 +44,8 @@ export interface Options {
   against: string | undefined;
   /** Extra fugue rows in every load workload, one per log level (the plain rows run at fugue's default, info). */
   logLevels: string[];
+  /** --node: the node that runs servers, fuguectl and baselines; undefined = the harness's own. */
+  node: NodeBinary | undefined;
 }
 
 /** A command-line mistake: the message names the flag and what it expects. */
@@ -72,7 +80,7 @@ function positiveInteger(flag: string, value: string, what: string): number {
 export const FLAGS: readonly FlagSpec[] = [
   {
     name: '--quick',
-    meaning: 'smoke test: 2 s runs after 0.5 s warm-up, 1 repetition (and 1 of idle and paired), budget 120 s; checks that the benchmark works, not for numbers',
+    meaning: 'smoke test: 2 s runs after 0.5 s warm-up, 1 repetition (and 1 of idle and paired), 3 start-up pairs, budget 120 s; checks that the benchmark works, not for numbers',
     default: 'off',
     apply: () => {}, // read before the others: it sets the defaults (defaultOptions)
   },
@@ -86,7 +94,7 @@ export const FLAGS: readonly FlagSpec[] = [
   {
     name: '--reps',
     value: 'N',
-    meaning: 'repetitions of each workload and of the idle test, budget permitting',
+    meaning: 'repetitions of each load workload and of the idle test, budget permitting, and pairs of rest-memory',
     default: '4, idle 2; 1 with --quick',
     apply: (o, v) => void (o.reps = o.idleReps = positiveInteger('--reps', v, 'the number of repetitions')),
   },
@@ -105,6 +113,13 @@ export const FLAGS: readonly FlagSpec[] = [
     },
   },
   {
+    name: '--start-reps',
+    value: 'N',
+    meaning: 'alternating pairs of the startup, startup-otlp and ctl rows (not cut by --budget)',
+    default: '10; 3 with --quick',
+    apply: (o, v) => void (o.startReps = positiveInteger('--start-reps', v, 'the number of pairs')),
+  },
+  {
     name: '--idle-conns',
     value: 'N',
     meaning: 'clients opened and left idle in the idle test',
@@ -114,7 +129,7 @@ export const FLAGS: readonly FlagSpec[] = [
   {
     name: '--budget',
     value: 'S',
-    meaning: 'soft limit on the whole run in seconds: extra repetitions are dropped to stay within it (the paired check comes on top)',
+    meaning: 'soft limit on the whole run in seconds: extra repetitions are dropped to stay within it (the start-up rows and the paired check come on top)',
     default: '245; 120 with --quick',
     apply: (o, v) => void (o.budgetS = positiveNumber('--budget', v, 'the time budget in seconds')),
   },
@@ -156,6 +171,17 @@ export const FLAGS: readonly FlagSpec[] = [
     },
   },
   {
+    name: '--node',
+    value: 'PATH',
+    meaning: 'run the servers (bare and fugue), fuguectl and node -e 0 with this node binary instead of the one running the harness; the report header names both versions',
+    default: 'the harness\'s node',
+    apply: (o, v) => {
+      const bin = checkNodeBinary(v);
+      if ('problem' in bin) throw new UsageError(`--node expects the path of a node executable, ${MIN_NODE_TEXT} or later; ${bin.problem}`);
+      o.node = bin;
+    },
+  },
+  {
     name: '--cpu-prof',
     meaning: 'one extra, uncounted echo 64B run of each of bare and fugue under node --cpu-prof; prints their top self-time functions (profiles kept in bench/build/profiles/)',
     default: 'off',
@@ -176,6 +202,7 @@ export function defaultOptions(quick: boolean): Options {
     seconds: quick ? 2 : 3,
     warmup: quick ? 0.5 : 1,
     reps: quick ? 1 : 4,
+    startReps: quick ? 3 : 10,
     idleReps: quick ? 1 : 2,
     idleConns: 10_000,
     budgetS: quick ? 120 : 245,
@@ -184,6 +211,7 @@ export function defaultOptions(quick: boolean): Options {
     pairedReps: quick ? 1 : 3,
     against: undefined,
     logLevels: [],
+    node: undefined,
   };
 }
 
@@ -255,7 +283,8 @@ export function helpText(): string {
     'usage: npm run bench -- [flags]   or   node dist/bench/run.js [flags]',
     '',
     'Runs fugue-server and bench/bare-server.ts under the same load, alternating, and reports',
-    'fugue / bare ratios; bench/README.md explains every column. Results: bench/results/latest.json.',
+    'fugue / bare ratios; then start-up, fuguectl per call and memory at rest against bare Node.',
+    'bench/README.md explains every column. Results: bench/results/latest.json.',
     '',
     'flags:',
     ...lines,

@@ -14,7 +14,7 @@ import { startLoadgen } from './loadgen.js';
 import { loadArgs } from './load-run.js';
 import type { Options } from './options.js';
 import type { OtlpSink } from './otlp-sink.js';
-import { BARE, startServer, type RunningServer, type ServerSpec } from './servers.js';
+import { BARE, nodeOf, startServer, type RunningServer, type ServerSpec } from './servers.js';
 import { median } from './stats.js';
 import type { Workload } from './workloads.js';
 
@@ -49,8 +49,8 @@ export function pairedBaseline(opts: Options): ServerSpec {
 export async function runPaired(w: Workload, a: ServerSpec, b: ServerSpec, rep: number, opts: Options, sink: OtlpSink): Promise<PairedRun> {
   // The start order alternates so that neither server always starts first.
   const [first, second] = rep % 2 === 1 ? [a, b] : [b, a];
-  const s1 = await startServer(first, { otlpEndpoint: sink.endpoint });
-  const s2 = await startServer(second, { otlpEndpoint: sink.endpoint });
+  const s1 = await startServer(first, { otlpEndpoint: sink.endpoint, ...nodeOf(opts) });
+  const s2 = await startServer(second, { otlpEndpoint: sink.endpoint, ...nodeOf(opts) });
   const [sa, sb] = first === a ? [s1, s2] : [s2, s1];
   try {
     const load = (srv: RunningServer) => {

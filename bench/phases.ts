@@ -1,6 +1,6 @@
-// The four phases of a benchmark run, in the order run.ts calls them: the
-// alternating load runs (within the time budget), the idle test, the same-core
-// paired check and the --cpu-prof runs. Each prints a line per repetition as
+// The five phases of a benchmark run, in the order run.ts calls them: the
+// alternating load runs (within the time budget), the idle test, the start-up
+// rows, the same-core paired check and the --cpu-prof runs. Each prints a line per repetition as
 // it goes, so a long run shows its progress and its spread.
 
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
@@ -16,8 +16,9 @@ import { PAIRED_KEYS, pairedBaseline, runPaired, type PairedRun } from './paired
 import { PROFILES } from './paths.js';
 import { waitForQuiet } from './proc.js';
 import { topSelfTime, type Profile } from './profile.js';
-import { BARE, FUGUE } from './servers.js';
-import { NOISE_CORES, workload, type Workload } from './workloads.js';
+import { BARE, FUGUE, nodeOf, startServer, type RunningServer } from './servers.js';
+import { measureSide, type StartRun } from './startup.js';
+import { NOISE_CORES, workload, type StartRow, type Workload } from './workloads.js';
 
 /** What every phase needs: the options, the OTLP sink, the clock and the list of what the budget cut. */
 export interface Context {
@@ -96,6 +97,44 @@ export async function runIdleTests(ctx: Context): Promise<IdleRun[]> {
     }
   }
   return idleRuns;
+}
+
+const fmtStart = (row: StartRow, v: number) => (row.measure.kind === 'rest-rss' ? `${v.toFixed(1)} MB` : `${v.toFixed(0)} ms`);
+
+/**
+ * The start-up rows: pairs of (base, subject), which runs first alternating
+ * from pair to pair, after one uncounted pair that brings the files into the
+ * page cache. Not cut by the budget. The process row (ctl) talks to one
+ * fugue-server at its default configuration, started for the row and pinned
+ * to core 1, so that core 0 is the measured process's alone.
+ */
+export async function runStartRows(ctx: Context, rows: StartRow[]): Promise<StartRun[]> {
+  const { opts } = ctx;
+  const runs: StartRun[] = [];
+  for (const row of rows) {
+    const pairs = row.key === 'rest-memory' ? opts.reps : opts.startReps;
+    let ctlServer: RunningServer | undefined;
+    try {
+      if (row.measure.kind === 'process') ctlServer = await startServer(FUGUE, { core: 1, ...nodeOf(opts) });
+      const { base, subject } = row.measure;
+      for (let pair = 0; pair <= pairs; pair++) {
+        await waitForQuiet();
+        const order = pair % 2 === 1 ? [base, subject] : [subject, base];
+        const got: StartRun[] = [];
+        for (const [i, side] of order.entries()) got.push(await measureSide(row, side, pair, i === 0, opts, ctx.sink, ctlServer));
+        const [b, s] = [got.find((r) => r.side === base.id), got.find((r) => r.side === subject.id)] as [StartRun, StartRun];
+        const foreign = (b.foreignS + s.foreignS) / (b.wallS + s.wallS);
+        console.log(
+          `${stamp(ctx)} ${row.label} ${pair === 0 ? 'warm-up (not counted)' : `#${pair}`}: ${base.id} ${fmtStart(row, b.value)}, ${subject.id} ${fmtStart(row, s.value)}: ` +
+            `${(s.value / b.value).toFixed(2)}x${row.measure.kind !== 'rest-rss' && foreign > NOISE_CORES ? ` NOISY (other processes used ${foreign.toFixed(2)} cores)` : ''}`,
+        );
+        if (pair > 0) runs.push(...got);
+      }
+    } finally {
+      await ctlServer?.stop();
+    }
+  }
+  return runs;
 }
 
 /** Same-core paired check: echo 64 B and churn, fugue against bare (or against another build with --against DIR). Not cut by the budget. */

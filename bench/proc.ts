@@ -7,11 +7,15 @@ import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { sleep } from './processes.js';
 
-/** Current and peak resident memory of a process, in KB. */
-export function procStatus(pid: number): { rssKb: number; hwmKb: number } {
+/**
+ * Current and peak resident memory of a process, in KB, and the current one's
+ * parts: anonymous (heaps, stacks) and file-backed (the node binary's and
+ * libraries' pages, shared with every other process mapping them).
+ */
+export function procStatus(pid: number): { rssKb: number; hwmKb: number; anonKb: number; fileKb: number } {
   const text = readFileSync(`/proc/${pid}/status`, 'utf8');
   const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? NaN);
-  return { rssKb: field('VmRSS'), hwmKb: field('VmHWM') };
+  return { rssKb: field('VmRSS'), hwmKb: field('VmHWM'), anonKb: field('RssAnon'), fileKb: field('RssFile') };
 }
 
 /** The soft RLIMIT_NOFILE a process runs with; NaN if unreadable. */
@@ -45,21 +49,50 @@ export function procCpuS(pid: number): number {
 }
 
 /**
+ * CPU seconds of this harness's children that have exited and been reaped
+ * (cutime+cstime of /proc/self/stat): a short-lived child (a fuguectl call) is
+ * gone from /proc by the time its exit is seen, and its CPU is counted here.
+ */
+export function reapedChildrenCpuS(): number {
+  const text = readFileSync('/proc/self/stat', 'utf8');
+  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[13]) + Number(f[14])) / 100;
+}
+
+/**
  * CPU used by processes other than ours between start() and stop(), in cores:
  * machine busy time minus the given processes and this harness. The idle test
  * uses it to flag scrapes and drains that other processes disturbed.
  */
 export function noiseMeter(pids: number[]): { stop(): number } {
+  const meter = cpuMeter(pids);
+  return {
+    stop() {
+      const { wallS, foreignS } = meter.stop();
+      return wallS > 0 ? Math.max(0, foreignS / wallS) : 0;
+    },
+  };
+}
+
+/**
+ * The parts of noiseMeter(): wall seconds, and CPU seconds of other processes
+ * (unclipped: /proc counts in 10 ms ticks, so a short window can come out
+ * slightly negative). Children that exit within the window count as ours
+ * (reapedChildrenCpuS). The start-up rows add these over a pair of short starts
+ * before dividing, which evens out the ticks.
+ */
+export function cpuMeter(pids: number[]): { stop(): { wallS: number; foreignS: number } } {
   const t0 = performance.now();
   const busy0 = machineBusyS();
   const own0 = pids.map(procCpuS);
   const me0 = process.cpuUsage();
+  const reaped0 = reapedChildrenCpuS();
   return {
     stop() {
-      const wall = (performance.now() - t0) / 1000;
+      const wallS = (performance.now() - t0) / 1000;
       const me = process.cpuUsage(me0);
-      const ours = pids.reduce((a, pid, i) => a + procCpuS(pid) - (own0[i] as number), 0) + (me.user + me.system) / 1e6;
-      return wall > 0 ? Math.max(0, (machineBusyS() - busy0 - ours) / wall) : 0;
+      const ours = pids.reduce((a, pid, i) => a + procCpuS(pid) - (own0[i] as number), 0) + (me.user + me.system) / 1e6 + reapedChildrenCpuS() - reaped0;
+      return { wallS, foreignS: machineBusyS() - busy0 - ours };
     },
   };
 }

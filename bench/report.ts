@@ -1,8 +1,9 @@
 // The text report printed at the end of a run: the load table, what the OTLP
-// rows exported, the idle checks, the paired check, notes about disturbed or
+// rows exported, the idle checks, the start-up rows, the paired check, notes about disturbed or
 // skipped repetitions, and the --cpu-prof tables. bench/README.md explains
 // every column.
 
+import { POLL_MS } from './first-answer.js';
 import { fmtRate, fmtSi, fmtUs, pct, table } from './format.js';
 import { total } from './log-reader.js';
 import type { LoadRun, LogRun } from './load-run.js';
@@ -10,7 +11,7 @@ import type { PairedSummary } from './paired.js';
 import { ROOT } from './paths.js';
 import type { Profile } from './profile.js';
 import { FUGUE_T1, FUGUE_T100 } from './servers.js';
-import type { IdleSummary, SummaryRow } from './summary.js';
+import type { IdleSummary, StartSummary, SummaryRow } from './summary.js';
 import { NOISE_CORES, workload } from './workloads.js';
 
 export function loadTable(rows: SummaryRow[]): string {
@@ -102,6 +103,26 @@ export function idleTable(s: IdleSummary): string {
   ]);
 }
 
+/**
+ * The start-up rows: medians of each side, the median of the per-pair ratios
+ * and their spread; then, per row, what else the runs showed (when the socket
+ * first accepted a connection; the anonymous part of the resident memory).
+ */
+export function startTable(sums: StartSummary[]): string {
+  const v = (s: StartSummary, x: number) => (s.unit === 'MB' ? `${x.toFixed(1)} MB` : `${x.toFixed(0)} ms`);
+  const rows: string[][] = [['start-up, per call, at rest', 'baseline', 'subject', 'pairs', 'baseline', 'subject', 'ratio', 'spread', 'target', 'result']];
+  const notes: string[] = [];
+  for (const s of sums) {
+    const spread = `${Math.min(...s.perPair).toFixed(2)}-${Math.max(...s.perPair).toFixed(2)}x`;
+    rows.push([s.label, s.base, s.subject, String(s.pairs), v(s, s.baseMedian), v(s, s.subjectMedian), `${s.ratio.toFixed(2)}x`, spread, s.target ?? 'report', s.verdict]);
+    if (s.connectMs) {
+      notes.push(`${s.row}: first connect() accepted at ${s.connectMs.base.toFixed(0)} ms (${s.base}) and ${s.connectMs.subject.toFixed(0)} ms (${s.subject}), medians; one connect() attempt every ${s.pollMs?.toFixed(1)} ms (the resolution)`);
+    }
+    if (s.anonMb) notes.push(`${s.row}: of which anonymous (heaps, stacks; the rest is the node binary's and libraries' file pages) ${s.anonMb.base.toFixed(1)} MB (${s.base}) and ${s.anonMb.subject.toFixed(1)} MB (${s.subject})`);
+  }
+  return [table(rows), ...notes].join('\n');
+}
+
 export function pairedTable(summaries: PairedSummary[]): string {
   const rows: string[][] = [['workload', 'compared with', 'reps', 'fugue / it', 'per repetition']];
   for (const s of summaries) rows.push([workload(s.workload).label, s.against, String(s.reps), `${s.ratio.toFixed(3)}x`, s.perRep.map((r) => r.toFixed(3)).join(' ')]);
@@ -109,7 +130,7 @@ export function pairedTable(summaries: PairedSummary[]): string {
 }
 
 /** Notes under the tables: how to read the ratio, and what was disturbed, left out or skipped. */
-export function notes(x: { rows: SummaryRow[]; runs: LoadRun[]; quietWaitS: number; skipped: string[]; budgetS: number; totalS: number; nofile: number | undefined }): string[] {
+export function notes(x: { rows: SummaryRow[]; runs: LoadRun[]; starts: StartSummary[]; node: string; quietWaitS: number; skipped: string[]; budgetS: number; totalS: number; nofile: number | undefined }): string[] {
   const lines: string[] = [];
   if (x.rows.length > 0) {
     lines.push('ratio = fugue / bare from the same run (throughput: higher is better; "p99": latency, lower is better): the median of the repetitions\' ratios, each against the bare run just before it.');
@@ -122,6 +143,11 @@ export function notes(x: { rows: SummaryRow[]; runs: LoadRun[]; quietWaitS: numb
   const invalid = x.rows.filter((r) => r.invalid);
   if (invalid.length > 0) lines.push(`INVALID rows: the loadgen used >= 95% of its core, so they measured the generator: ${invalid.map((r) => `${r.label}/${r.server}`).join(', ')}`);
   if (x.quietWaitS > 1) lines.push(`waited ${x.quietWaitS.toFixed(0)} s in total for other processes to quieten down before runs.`);
+  if (x.starts.length > 0) {
+    lines.push(`start-up rows: ${x.node}; ratio = subject / baseline, lower is better: the median of per-pair ratios, the order within a pair alternating; a start is from just before spawn() to the reply to a first connect (polled every ${POLL_MS} ms), a call from spawn() to exit.`);
+  }
+  const noisyStarts = x.starts.filter((s) => s.noisy);
+  if (noisyStarts.length > 0) lines.push(`NOISY start-up rows: other processes used > ${NOISE_CORES} cores during every pair: ${noisyStarts.map((s) => s.row).join(', ')}`);
   if (x.skipped.length > 0) lines.push(`skipped to stay within the ${x.budgetS}s budget: ${x.skipped.join(', ')}`);
   lines.push(`total ${x.totalS.toFixed(0)} s;${x.nofile === undefined ? '' : ` server RLIMIT_NOFILE ${x.nofile};`} results in bench/results/latest.json`);
   return lines;

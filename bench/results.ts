@@ -10,7 +10,8 @@ import type { Options } from './options.js';
 import type { PairedRun, PairedSummary } from './paired.js';
 import { RESULTS } from './paths.js';
 import type { Profile } from './profile.js';
-import type { IdleSummary, SummaryRow } from './summary.js';
+import type { StartRun } from './startup.js';
+import type { IdleSummary, StartSummary, SummaryRow } from './summary.js';
 
 export interface Results {
   opts: Options;
@@ -21,6 +22,8 @@ export interface Results {
   pairedSummary: PairedSummary[];
   pairedRuns: PairedRun[];
   idle: IdleSummary | undefined;
+  starts: StartSummary[];
+  startRuns: StartRun[];
   skipped: string[];
   runs: LoadRun[];
   idleRuns: IdleRun[];
@@ -36,13 +39,16 @@ export function writeResults(r: Results): string {
       : { kbPerConn: { bare: r.idle.bareKb, fugue: r.idle.fugueKb }, metricsScrapeMs: r.idle.scrapeMs, metricsBody: r.idle.metricsBody, drainMs: r.idle.drainMs, loadgenDrainMs: r.idle.loadgenDrainMs };
   const json = {
     date: new Date().toISOString(),
-    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, node: process.version, pinned: r.pinned, serverNofile: r.nofile },
+    // node: the harness's; serverNode: what ran the servers, fuguectl and the baselines (--node).
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, node: process.version, serverNode: r.opts.node ?? { path: process.execPath, version: process.version }, pinned: r.pinned, serverNofile: r.nofile },
     options: { ...r.opts, only: r.opts.only ? [...r.opts.only] : undefined },
     totalSeconds: r.totalS,
     summary: r.rows,
     paired: r.pairedSummary,
     pairedRuns: r.pairedRuns,
     scale,
+    startup: r.starts,
+    startRuns: r.startRuns,
     skipped: r.skipped,
     runs: r.runs,
     idleRuns: r.idleRuns,

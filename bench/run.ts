@@ -25,14 +25,14 @@ import { performance } from 'node:perf_hooks';
 import { ensureHelpers, snapshotServers } from './build.js';
 import { helpText, parseOptions, UsageError, wantsHelp, type Options } from './options.js';
 import { OtlpSink } from './otlp-sink.js';
-import { runAlternating, runIdleTests, runPairedCheck, runProfiles, type Context } from './phases.js';
+import { runAlternating, runIdleTests, runPairedCheck, runProfiles, runStartRows, type Context } from './phases.js';
 import { quietWaitedS } from './proc.js';
 import { detectPinning, killAll, killChildrenOnExit } from './processes.js';
-import { idleTable, loadTable, logTable, notes, otlpLines, pairedTable, profileTable } from './report.js';
+import { idleTable, loadTable, logTable, notes, otlpLines, pairedTable, profileTable, startTable } from './report.js';
 import { writeResults } from './results.js';
-import { summarise, summariseIdle } from './summary.js';
+import { summarise, summariseIdle, summariseStart } from './summary.js';
 import { pairedBaseline, summarisePaired } from './paired.js';
-import { workloadsFor } from './workloads.js';
+import { startRowsFor, workloadsFor } from './workloads.js';
 
 const T_START = performance.now();
 
@@ -46,15 +46,23 @@ async function main(opts: Options): Promise<void> {
   const ctx: Context = { opts, sink, elapsed: () => (performance.now() - T_START) / 1000, skipped: [] };
 
   const workloads = workloadsFor(opts);
+  const startRows = startRowsFor(opts);
+  // Which Node ran what: --node runs every measured process on another one.
+  const nodeText = opts.node === undefined ? `node ${process.version}` : `servers, fuguectl and baselines on node ${opts.node.version} (${opts.node.path}), harness on node ${process.version}`;
   const doIdle = opts.only === undefined || opts.only.has('idle');
   const doPaired = opts.only === undefined || opts.only.has('paired') || opts.against !== undefined;
 
   console.log(
-    `fugue-server benchmark: ${opts.quick ? 'QUICK (smoke test) ' : ''}${opts.seconds}s measured after ${opts.warmup}s warm-up, up to ${opts.reps} repetitions, ` +
-      `${pinned ? 'server pinned to core 0, loadgen, log reader and harness to core 1' : 'NOT PINNED (taskset missing or < 2 cores): numbers are noisier'}; node ${process.version}`,
+    `fugue-server benchmark: ${opts.quick ? 'QUICK (smoke test) ' : ''}` +
+      // The load figures only when a load phase runs (not for --only startup,ctl ...).
+      `${workloads.length > 0 || doIdle || doPaired ? `${opts.seconds}s measured after ${opts.warmup}s warm-up, up to ${opts.reps} repetitions, ` : ''}` +
+      `${startRows.some((r) => r.key !== 'rest-memory') ? `${opts.startReps} start-up pairs, ` : ''}` +
+      `${startRows.some((r) => r.key === 'rest-memory') ? `${opts.reps} rest-memory pairs, ` : ''}` +
+      `${pinned ? 'server pinned to core 0, loadgen, log reader and harness to core 1' : 'NOT PINNED (taskset missing or < 2 cores): numbers are noisier'}; ${nodeText}`,
   );
   const runs = await runAlternating(ctx, workloads, doIdle);
   const idleRuns = doIdle ? await runIdleTests(ctx) : [];
+  const startRuns = await runStartRows(ctx, startRows);
   const pairedRuns = doPaired ? await runPairedCheck(ctx) : [];
   const profiles = opts.cpuProf ? await runProfiles(ctx) : [];
   sink.close();
@@ -66,16 +74,18 @@ async function main(opts: Options): Promise<void> {
   if (logs !== undefined) console.log(`\n${logs}`);
   const idle = idleRuns.length > 0 ? summariseIdle(idleRuns, opts.idleConns) : undefined;
   if (idle !== undefined) console.log(`\n${idleTable(idle)}`);
+  const starts = startRows.flatMap((r) => summariseStart(r, startRuns) ?? []);
+  if (starts.length > 0) console.log(`\n${startTable(starts)}`);
   const pairedSummary = summarisePaired(pairedRuns, pairedBaseline(opts).id);
   if (pairedSummary.length > 0) console.log(`\n${pairedTable(pairedSummary)}`);
 
   const nofile = idleRuns[0]?.nofile ?? runs[0]?.nofile;
   const totalS = ctx.elapsed();
   console.log('');
-  for (const line of notes({ rows, runs, quietWaitS: quietWaitedS(), skipped: ctx.skipped, budgetS: opts.budgetS, totalS, nofile })) console.log(line);
+  for (const line of notes({ rows, runs, starts, node: nodeText, quietWaitS: quietWaitedS(), skipped: ctx.skipped, budgetS: opts.budgetS, totalS, nofile })) console.log(line);
   for (const p of profiles) console.log(`\n${profileTable(p)}`);
 
-  writeResults({ opts, pinned, nofile, totalS, rows, pairedSummary, pairedRuns, idle, skipped: ctx.skipped, runs, idleRuns, profiles });
+  writeResults({ opts, pinned, nofile, totalS, rows, pairedSummary, pairedRuns, idle, starts, startRuns, skipped: ctx.skipped, runs, idleRuns, profiles });
 }
 
 /** Parse the command line; --help and usage errors end here, before anything is built or started. */

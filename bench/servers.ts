@@ -46,6 +46,10 @@ export interface StartOptions {
   cpuProfDir?: string;
   /** The OTLP sink's base URL (required for a spec with `tracing`). */
   otlpEndpoint?: string;
+  /** The node binary to run it with (--node); default: the harness's own. */
+  node?: string;
+  /** The core to pin it to (default 0, the server's core). */
+  core?: number;
 }
 
 export interface RunningServer {
@@ -90,11 +94,16 @@ function canConnect(path: string): Promise<boolean> {
   });
 }
 
+/** The harness's environment without FUGUE_* and OTEL_* settings: what fugue and fuguectl start from. */
+export function cleanEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const k of Object.keys(env)) if (k.startsWith('FUGUE_') || k.startsWith('OTEL_')) delete env[k];
+  return env;
+}
+
 /** The environment fugue runs with: a clean slate, then only what the run needs. */
 function fugueEnv(spec: ServerSpec, socket: string, extra: StartOptions): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  // No inherited FUGUE_*/OTEL_* settings.
-  for (const k of Object.keys(env)) if (k.startsWith('FUGUE_') || k.startsWith('OTEL_')) delete env[k];
+  const env = cleanEnv();
   Object.assign(env, {
     FUGUE_SOCKET_PATH: socket,
     FUGUE_HTTP_PORT: String(extra.httpPort ?? 0),
@@ -112,7 +121,18 @@ function fugueEnv(spec: ServerSpec, socket: string, extra: StartOptions): NodeJS
   return env;
 }
 
-export async function startServer(spec: ServerSpec, extra: StartOptions = {}): Promise<RunningServer> {
+/** A server process just spawned: not yet known to be ready. */
+export interface SpawnedServer extends RunningServer {
+  /** performance.now() just before spawn(): where a start-up time begins. */
+  spawnedAt: number;
+}
+
+/**
+ * Spawn a server as every row runs it (fresh 0700 directory, descriptor limit,
+ * pinned, fugue with its log consumer) without waiting for it: startServer()
+ * waits for readiness, the start-up rows time the first answer themselves.
+ */
+export async function spawnServer(spec: ServerSpec, extra: StartOptions = {}): Promise<SpawnedServer> {
   // A fresh 0700 directory per run: fugue refuses group/other-writable socket dirs.
   const dir = mkdtempSync(join(tmpdir(), 'fugue-bench-'));
   const socket = join(dir, spec.kind === 'bare' ? 'b.sock' : 'f.sock');
@@ -138,36 +158,12 @@ export async function startServer(spec: ServerSpec, extra: StartOptions = {}): P
     logs = await LogReader.start(dir);
     wrapper = ['-c', `out=$1 err=$2; shift 2; ${ulimit}; exec "$@" >"$out" 2>"$err"`, 'bench-server', logs.stdoutPath, logs.stderrPath];
   }
-  const [cmd, args] = pinnedCommand(0, 'sh', [...wrapper, process.execPath, ...nodeArgs]);
+  const [cmd, args] = pinnedCommand(extra.core ?? 0, 'sh', [...wrapper, extra.node ?? process.execPath, ...nodeArgs]);
+  const spawnedAt = performance.now();
   const child = track(spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] }));
   const out = tail(child.stdout);
   const err = tail(child.stderr);
   const output = async () => `${out()}${err()}${logs === undefined ? '' : await logs.tail()}`.trim();
-  const pid = child.pid as number;
-
-  // Ready when fugue's pid file names this process (written after the socket is
-  // bound); the bare server writes none, so connect to it.
-  const deadline = performance.now() + 15_000;
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`${spec.id} exited during start-up (${child.exitCode ?? child.signalCode}):\n${await output()}`);
-    }
-    if (spec.kind === 'fugue') {
-      try {
-        if (readFileSync(`${socket}.pid`, 'utf8').trim() === String(pid)) break;
-      } catch {
-        // not written yet
-      }
-    } else if (existsSync(socket) && (await canConnect(socket))) {
-      break;
-    }
-    if (performance.now() > deadline) {
-      const text = await output();
-      killAll();
-      throw new Error(`${spec.id} did not become ready within 15 s:\n${text}`);
-    }
-    await sleep(20);
-  }
   const stop = async (): Promise<number> => {
     const t0 = performance.now();
     if (child.exitCode === null && child.signalCode === null) {
@@ -183,5 +179,45 @@ export async function startServer(spec: ServerSpec, extra: StartOptions = {}): P
     rmSync(dir, { recursive: true, force: true });
     return ms;
   };
-  return { pid, socket, child, httpPort, logs, nofile: procNofile(pid), output, stop };
+  const pid = child.pid as number;
+  // The limit is read once the shell has raised it and exec'd node (same pid).
+  return { pid, socket, child, httpPort, logs, nofile: NaN, output, stop, spawnedAt };
+}
+
+/** The tail of a server that exited during start-up, as an error. */
+export async function exitedDuringStart(spec: ServerSpec, server: RunningServer): Promise<Error> {
+  const { child } = server;
+  return new Error(`${spec.id} exited during start-up (${child.exitCode ?? child.signalCode}):\n${await server.output()}`);
+}
+
+/** The --node part of StartOptions. */
+export const nodeOf = (opts: { node: { path: string } | undefined }): Pick<StartOptions, 'node'> => (opts.node === undefined ? {} : { node: opts.node.path });
+
+/** Spawn a server and wait until it is ready (fugue: its pid file names it; bare: a connect() succeeds), at most 15 s. */
+export async function startServer(spec: ServerSpec, extra: StartOptions = {}): Promise<RunningServer> {
+  const server = await spawnServer(spec, extra);
+  const { child, pid, socket } = server;
+  // Ready when fugue's pid file names this process (written after the socket is
+  // bound); the bare server writes none, so connect to it.
+  const deadline = performance.now() + 15_000;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) throw await exitedDuringStart(spec, server);
+    if (spec.kind === 'fugue') {
+      try {
+        if (readFileSync(`${socket}.pid`, 'utf8').trim() === String(pid)) break;
+      } catch {
+        // not written yet
+      }
+    } else if (existsSync(socket) && (await canConnect(socket))) {
+      break;
+    }
+    if (performance.now() > deadline) {
+      const text = await server.output();
+      killAll();
+      throw new Error(`${spec.id} did not become ready within 15 s:\n${text}`);
+    }
+    await sleep(20);
+  }
+  server.nofile = procNofile(pid);
+  return server;
 }

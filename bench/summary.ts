@@ -10,8 +10,9 @@ import type { IdleRun } from './idle.js';
 import type { LoadRun } from './load-run.js';
 import { total } from './log-reader.js';
 import { BARE, FUGUE } from './servers.js';
+import type { StartRun } from './startup.js';
 import { median } from './stats.js';
-import { NOISE_CORES, type Workload } from './workloads.js';
+import { NOISE_CORES, type StartRow, type Workload } from './workloads.js';
 
 export interface SummaryRow {
   workload: string;
@@ -132,4 +133,75 @@ export function summariseIdle(idleRuns: IdleRun[], conns: number): IdleSummary {
     loadgenDrainMs: median(fr.map((r) => r.drain?.loadgenDrainMs ?? NaN)),
     drainedAll: fr.every((r) => r.drain?.closedAfterShutdown === r.conns),
   };
+}
+
+export interface StartSummary {
+  row: string;
+  label: string;
+  base: string;
+  subject: string;
+  unit: 'ms' | 'MB';
+  /** Pairs the figures come from: the clean ones when any pair is clean. */
+  pairs: number;
+  baseMedian: number;
+  subjectMedian: number;
+  /** Median of the per-pair ratios subject / base (lower is better). */
+  ratio: number;
+  perPair: number[];
+  /** Start-up rows: medians of the ms to the first connect() that succeeded (the socket accepting). */
+  connectMs?: { base: number; subject: number };
+  /** Start-up rows: the median ms from one connect() attempt to the next, as polled: the resolution of a start-up time. */
+  pollMs?: number;
+  /** rest-memory: medians of the anonymous part of the RSS, in MB. */
+  anonMb?: { base: number; subject: number };
+  target: string | undefined;
+  verdict: string;
+  /** Every pair was disturbed by other processes (more than NOISE_CORES over the pair). */
+  noisy: boolean;
+}
+
+/**
+ * A start-up row from its runs. A pair is noisy when other processes used more
+ * than NOISE_CORES over its two measured spans together (one span alone, 100 ms
+ * at 10 ms ticks, is too coarse); memory is not timed, so rest-memory pairs
+ * never are.
+ */
+export function summariseStart(row: StartRow, runs: StartRun[]): StartSummary | undefined {
+  const { base, subject } = row.measure;
+  const mine = runs.filter((r) => r.row === row.key);
+  const pairs = [...new Set(mine.map((r) => r.pair))].flatMap((p) => {
+    const b = mine.find((r) => r.pair === p && r.side === base.id);
+    const s = mine.find((r) => r.pair === p && r.side === subject.id);
+    if (b === undefined || s === undefined) return [];
+    const noisy = row.measure.kind !== 'rest-rss' && (b.foreignS + s.foreignS) / (b.wallS + s.wallS) > NOISE_CORES;
+    return [{ b, s, noisy }];
+  });
+  if (pairs.length === 0) return undefined;
+  const clean = pairs.filter((p) => !p.noisy);
+  const used = clean.length > 0 ? clean : pairs;
+  const med = (f: (p: (typeof used)[number]) => number) => median(used.map(f));
+  const perPair = used.map((p) => p.s.value / p.b.value);
+  const ratio = median(perPair);
+  const sum: StartSummary = {
+    row: row.key,
+    label: row.label,
+    base: base.id,
+    subject: subject.id,
+    unit: row.measure.kind === 'rest-rss' ? 'MB' : 'ms',
+    pairs: used.length,
+    baseMedian: med((p) => p.b.value),
+    subjectMedian: med((p) => p.s.value),
+    ratio,
+    perPair,
+    target: row.target?.text,
+    verdict: row.target === undefined ? '-' : row.target.ok(ratio) ? 'PASS' : 'MISS',
+    noisy: clean.length === 0,
+  };
+  if (row.measure.kind === 'first-answer') {
+    sum.connectMs = { base: med((p) => p.b.connectMs ?? NaN), subject: med((p) => p.s.connectMs ?? NaN) };
+    sum.pollMs = median(used.flatMap((p) => [p.b, p.s]).map((r) => (r.connectMs ?? NaN) / ((r.refused ?? 0) + 1)));
+  }
+  if (row.measure.kind === 'rest-rss') sum.anonMb = { base: med((p) => (p.b.rss?.anonKb ?? NaN) / 1024), subject: med((p) => (p.s.rss?.anonKb ?? NaN) / 1024) };
+  if (sum.noisy) sum.verdict = `${sum.verdict} NOISY`;
+  return sum;
 }

@@ -1,5 +1,7 @@
 // The load workloads: what the load generator does, which servers run it, what
-// the fugue / bare ratio compares, and the targets from the performance issue.
+// the fugue / bare ratio compares, and the targets from the performance issue;
+// then the start-up rows (start-up, fuguectl per call, memory at rest), whose
+// two sides are timed or measured one after the other instead of under load.
 
 import type { Options } from './options.js';
 import { BARE, FUGUE, FUGUE_T1, FUGUE_T100, type ServerSpec } from './servers.js';
@@ -89,3 +91,44 @@ export function workload(key: string): Workload {
   if (w === undefined) throw new Error(`no workload ${key}`);
   return w;
 }
+
+/** fugue exporting spans over OTLP/HTTP to the harness's sink at its default ratio (outcome-aware, 1 %). */
+export const FUGUE_OTLP: ServerSpec = { id: 'fugue+otlp', kind: 'fugue', tracing: 0.01 };
+
+/** A process run to its end: `args` after the node binary; `root` is where the snapshot's dist/ is. */
+export interface ProcessSpec {
+  id: string;
+  args(root: string): string[];
+}
+
+/** What a start-up row measures, for each side of a pair. */
+export type StartMeasure =
+  /** A server, from just before spawn() to the reply to its first client's `connect` (first-answer.ts), in ms. */
+  | { kind: 'first-answer'; base: ServerSpec; subject: ServerSpec }
+  /** A process, from just before spawn() to its exit, in ms; a fugue-server at its default configuration runs for it to talk to. */
+  | { kind: 'process'; base: ProcessSpec; subject: ProcessSpec }
+  /** A server's resident memory once started, answered one client and settled, in MB. */
+  | { kind: 'rest-rss'; base: ServerSpec; subject: ServerSpec };
+
+/** A row of the start-up table: pairs of (base, subject), alternating which runs first; ratio = subject / base, lower is better. */
+export interface StartRow {
+  key: 'startup' | 'startup-otlp' | 'ctl' | 'rest-memory';
+  label: string;
+  measure: StartMeasure;
+  /** Issue 17's target; undefined: reported, no target. */
+  target: Target | undefined;
+}
+
+export const NODE_E0: ProcessSpec = { id: 'node -e 0', args: () => ['-e', '0'] };
+export const CTL_PING: ProcessSpec = { id: 'fuguectl ping', args: (root) => [`${root}/dist/src/cli/fuguectl.js`, 'ping'] };
+
+export const START_ROWS: readonly StartRow[] = [
+  // Issue 17, items 1, 2 and 5.
+  { key: 'startup', label: 'start-up, exec -> first answer', measure: { kind: 'first-answer', base: BARE, subject: FUGUE }, target: atMost(1.3) },
+  { key: 'startup-otlp', label: 'start-up, OTLP export on', measure: { kind: 'first-answer', base: BARE, subject: FUGUE_OTLP }, target: undefined },
+  { key: 'ctl', label: 'one CLI call, exec -> exit', measure: { kind: 'process', base: NODE_E0, subject: CTL_PING }, target: atMost(1.2) },
+  { key: 'rest-memory', label: 'resident memory at rest', measure: { kind: 'rest-rss', base: BARE, subject: FUGUE }, target: undefined },
+];
+
+/** The start-up rows of this run (--only). */
+export const startRowsFor = (opts: Pick<Options, 'only'>): StartRow[] => START_ROWS.filter((r) => opts.only === undefined || opts.only.has(r.key));

@@ -4,9 +4,11 @@
 // far as starting a server.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FLAGS, ONLY_KEYS, UsageError, defaultOptions, helpText, parseOptions } from '../../bench/options.js';
-import { WORKLOADS, workloadsFor } from '../../bench/workloads.js';
+import { START_ROWS, WORKLOADS, startRowsFor, workloadsFor } from '../../bench/workloads.js';
 
 const RUN = fileURLToPath(new URL('../../bench/run.js', import.meta.url));
 const runCli = (...args: string[]) => spawnSync(process.execPath, [RUN, ...args], { encoding: 'utf8', timeout: 20_000 });
@@ -86,8 +88,60 @@ test('values: both --flag value and --flag=value; --quick only changes the defau
   t.deepEqual([...(a.only ?? [])], ['echo64', 'idle']);
 });
 
-test('--only knows every workload, the idle test and the paired check', (t) => {
-  t.deepEqual([...ONLY_KEYS].sort(), [...WORKLOADS.map((w) => w.key), 'idle', 'paired'].sort());
+test('--only knows every workload, the idle test, the paired check and every start-up row', (t) => {
+  t.deepEqual([...ONLY_KEYS].sort(), [...WORKLOADS.map((w) => w.key), ...START_ROWS.map((r) => r.key), 'idle', 'paired'].sort());
+});
+
+// Issue 17, items 1, 2 and 5: the start-up, fuguectl and memory-at-rest rows.
+test('--only picks start-up rows alone; without --only every start-up row runs', (t) => {
+  const o = parseOptions(['--only', 'startup,ctl,rest-memory']);
+  t.deepEqual(startRowsFor(o).map((r) => r.key), ['startup', 'ctl', 'rest-memory']);
+  t.deepEqual(workloadsFor(o), [], 'no load workload');
+  t.deepEqual(startRowsFor(parseOptions([])).map((r) => r.key), ['startup', 'startup-otlp', 'ctl', 'rest-memory']);
+  t.deepEqual(startRowsFor(parseOptions(['--only', 'echo64'])), [], 'a load workload alone runs no start-up row');
+  t.throws(() => parseOptions(['--only', 'start-up']), { message: /--only expects .*\(unknown: start-up\)/ });
+});
+
+test('--start-reps sets the pairs of the start-up rows: 10 by default, 3 with --quick; at least 1', (t) => {
+  t.is(parseOptions([]).startReps, 10);
+  t.is(parseOptions(['--quick']).startReps, 3);
+  t.is(parseOptions(['--start-reps=12', '--quick']).startReps, 12);
+  t.is(parseOptions(['--reps', '2']).startReps, 10, '--reps does not change it');
+  t.throws(() => parseOptions(['--start-reps', '0']), { instanceOf: UsageError, message: '--start-reps expects the number of pairs, an integer >= 1; got "0"' });
+  t.throws(() => parseOptions(['--start-reps', 'ten']), { instanceOf: UsageError, message: /--start-reps expects .*got "ten"/ });
+});
+
+test('--node takes a runnable node binary and records its version; absent, the harness\'s own node runs everything', (t) => {
+  t.is(parseOptions([]).node, undefined);
+  t.deepEqual(parseOptions(['--node', process.execPath]).node, { path: process.execPath, version: process.version });
+  t.deepEqual(parseOptions([`--node=${process.execPath}`, '--quick']).node?.version, process.version);
+});
+
+test('--node refuses what is not a node binary of a supported version, saying what it found and what to give', (t) => {
+  const dir = mkdtempSync('/tmp/fg-');
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const script = (name: string, body: string, mode = 0o755) => {
+    const path = join(dir, name);
+    writeFileSync(path, `#!/bin/sh\n${body}\n`);
+    chmodSync(path, mode);
+    return path;
+  };
+  const refused = (value: string, message: RegExp) => t.throws(() => parseOptions(['--node', value]), { instanceOf: UsageError, message }, value);
+  refused(join(dir, 'missing'), new RegExp(`^--node expects the path of a node executable, Node 20\\.19 or later; ${join(dir, 'missing')} does not exist$`));
+  refused('node-no-such-name', /node-no-such-name does not exist \(a bare name is not looked up on PATH: give its path, e\.g\. --node "\$\(command -v node-no-such-name\)"\)/);
+  refused(dir, new RegExp(`${dir} is not a file; give the path of a node executable`));
+  refused(script('not-executable', 'echo v22.0.0', 0o644), /not-executable is not executable by this user; check its permissions/);
+  refused(script('silent', 'exit 0'), /silent -p process\.version did not print a Node version \(exit 0\)/);
+  refused(script('failing', 'echo boom >&2; exit 3'), /failing -p process\.version did not print a Node version \(exit 3: boom\)/);
+  refused(script('old-node', 'echo v20.18.1'), /old-node is Node v20\.18\.1; fugue-server needs 20\.19 or later \(package\.json engines\), so give a newer node/);
+  t.like(parseOptions(['--node', script('new-node', 'echo v20.19.0')]).node, { version: 'v20.19.0' }, 'the oldest supported version is accepted');
+});
+
+test('run.js exits 64 on a --node that is not a node binary, before starting anything', (t) => {
+  const r = runCli('--node', '/nonexistent/node', '--only', 'startup');
+  t.is(r.status, 64);
+  t.regex(r.stderr, /^bench: --node expects the path of a node executable, Node 20\.19 or later; \/nonexistent\/node does not exist/);
+  t.is(r.stdout, '', 'nothing was run');
 });
 
 test('--log-level adds rows at other levels; info (the plain rows\' level) and unknown levels are refused', (t) => {
