@@ -10,8 +10,9 @@
 // file-settings.ts, which fuguectl shares (socket-lookup.ts).
 
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import convict from 'convict';
+import type convictModule from 'convict';
 import { configInvalid, usage } from '../errors.js';
 import { checkEnvNames } from './env-names.js';
 import { loadConfigFile } from './file-settings.js';
@@ -117,18 +118,21 @@ export function loadConfig(options: LoadOptions = {}): CliRequest {
   const cwd = options.cwd ?? process.cwd();
   const specs = keySpecs(defaultSocketPath(env));
   const args = parseArgs(options.argv ?? [], specs);
-  const conf = convict(convictSchema(specs), { env: {}, args: [] });
   const problems = new ProblemList();
   const sources = new Map<string, Source>(); // key -> where its value came from
+  // Every value is checked against its key's format as it is read (files, env,
+  // flags); the settings are then applied over the defaults in order.
+  const layers: Array<Record<string, unknown>> = [];
 
   const files: string[] = [];
   if (options.bundledDefaults !== false && existsSync(DEFAULT_CONFIG_FILE)) files.push(DEFAULT_CONFIG_FILE);
   files.push(...userConfigFiles(args.files, env, cwd, problems));
   for (const file of files) {
     const settings = loadConfigFile(file, specs, problems, sources);
-    if (settings !== undefined) conf.load(settings);
+    if (settings !== undefined) layers.push(settings);
   }
 
+  const overrides: Record<string, unknown> = {};
   for (const [key, spec] of Object.entries(specs)) {
     const fromFlag = args.flags.get(key);
     const raw = fromFlag ?? env[spec.env];
@@ -140,27 +144,15 @@ export function loadConfig(options: LoadOptions = {}): CliRequest {
       continue;
     }
     sources.set(key, src);
-    conf.set(key, r.value);
+    overrides[key] = r.value;
   }
   checkEnvNames(env, specs, problems);
   if (problems.length > 0) throw problemsError(problems);
 
-  try {
-    conf.validate({ allowed: 'strict' });
-  } catch (err) {
-    // Every value was checked above; this is a backstop. convict lists one
-    // "key: problem: value was X" per line; add where each came from.
-    const lines = (err as Error).message.split('\n').map((line) => {
-      const key = line.slice(0, line.indexOf(':'));
-      const spec = specs[key];
-      const from = sources.get(key)?.label ?? 'default';
-      return spec ? `${line.slice(0, 300)} (from ${from}; expected ${spec.unit ?? 'see docs'})` : line.slice(0, 300);
-    });
-    throw configInvalid(`invalid configuration:\n  ${lines.join('\n  ')}\nFix the value (see docs/configuration.md) and try again.`);
-  }
-
-  // Every key was validated against the schema (strict): the properties are a Config.
-  const config = conf.getProperties() as Config;
+  // convict (the schema's strict validation, as a backstop) is loaded only
+  // when a setting differs from its default: the default configuration, the
+  // common start, does without it (it is a sizeable share of start-up).
+  const config = allDefaults(specs, layers, overrides) ? defaultConfig(specs) : validated(specs, layers, overrides, sources);
   // Paths: ~ and $VAR expanded; relative to the file that set them, else to cwd.
   for (const [key, spec] of Object.entries(specs)) {
     if (spec.path !== true) continue;
@@ -189,6 +181,46 @@ function checkRelations(c: Config, sources: Map<string, Source>): ConfigProblem[
 function deepFreeze<T>(obj: T): T {
   for (const v of Object.values(obj as object)) if (v !== null && typeof v === 'object') deepFreeze(v);
   return Object.freeze(obj);
+}
+
+/** True when every setting in `layers` and `overrides` is its key's default. */
+function allDefaults(specs: Record<string, KeySpec>, layers: ReadonlyArray<Record<string, unknown>>, overrides: Record<string, unknown>): boolean {
+  const same = (key: string, value: unknown) => specs[key] !== undefined && JSON.stringify(value) === JSON.stringify(specs[key]?.default);
+  if (!Object.entries(overrides).every(([key, value]) => same(key, value))) return false;
+  return layers.every((layer) => Object.entries(layer).every(([group, leaves]) => Object.entries(leaves as object).every(([leaf, value]) => same(`${group}.${leaf}`, value))));
+}
+
+/** The configuration of the schema's defaults (what convict gives with no setting: test/config/load.test.ts). */
+export function defaultConfig(specs: Record<string, KeySpec>): Config {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const [key, spec] of Object.entries(specs)) {
+    const [group, leaf] = key.split('.') as [string, string];
+    (out[group] ??= {})[leaf] = spec.default;
+  }
+  return out as Config;
+}
+
+/** The layers and overrides applied by convict over the schema's defaults, and validated strictly. */
+export function validated(specs: Record<string, KeySpec>, layers: ReadonlyArray<Record<string, unknown>>, overrides: Record<string, unknown>, sources: Map<string, Source>): Config {
+  const convict = createRequire(import.meta.url)('convict') as typeof convictModule;
+  const conf = convict(convictSchema(specs), { env: {}, args: [] });
+  for (const layer of layers) conf.load(layer);
+  for (const [key, value] of Object.entries(overrides)) conf.set(key, value);
+  try {
+    conf.validate({ allowed: 'strict' });
+  } catch (err) {
+    // Every value was checked above; this is a backstop. convict lists one
+    // "key: problem: value was X" per line; add where each came from.
+    const lines = (err as Error).message.split('\n').map((line) => {
+      const key = line.slice(0, line.indexOf(':'));
+      const spec = specs[key];
+      const from = sources.get(key)?.label ?? 'default';
+      return spec ? `${line.slice(0, 300)} (from ${from}; expected ${spec.unit ?? 'see docs'})` : line.slice(0, 300);
+    });
+    throw configInvalid(`invalid configuration:\n  ${lines.join('\n  ')}\nFix the value (see docs/configuration.md) and try again.`);
+  }
+  // Every key was validated against the schema (strict): the properties are a Config.
+  return conf.getProperties() as Config;
 }
 
 /** Text for --help: every flag with its key, env var and default. */

@@ -139,3 +139,22 @@ test('an unknown FUGUE_* variable is a problem naming it and the closest known n
   t.regex(problems[3]!.message, /^FUGUE_ZZZZZZZZZZZZZZ: unknown environment variable, set to "1" \(fugue reads FUGUE_CONFIG and one FUGUE_\* variable per config key, listed in docs\/configuration\.md; FUGUE_TEST_\* is reserved for fugue's tests\); unset it or correct its name$/);
   t.notThrows(() => loadConfig({ env: { ...env, FUGUE_TEST_FUZZ_SEED: '1', FUGUE_CONFIG: '' } }));
 });
+
+test('the default configuration is built without loading convict, and is exactly what convict builds from the defaults', async (t) => {
+  const { defaultConfig, validated } = await import('../../src/config/load.js');
+  const { keySpecs } = await import('../../src/config/schema.js');
+  const specs = keySpecs('/run/user/1000/fugue/fugue.sock');
+  t.deepEqual(defaultConfig(specs), validated(specs, [], {}, new Map()));
+  // In a fresh process: loading the default configuration leaves convict unloaded; a setting off its default loads it.
+  const { execFileSync } = await import('node:child_process');
+  const url = new URL('../../src/config/load.js', import.meta.url).href;
+  const probe = (env: string) => execFileSync(process.execPath, ['--input-type=module', '-e', `
+    import { createRequire } from 'node:module';
+    const { loadConfig } = await import(${JSON.stringify(url)});
+    loadConfig({ env: { HOME: '/tmp'${env} } });
+    console.log(Object.keys(createRequire(import.meta.url).cache).some((f) => f.includes('/convict/')));
+  `], { encoding: 'utf8' }).trim();
+  t.is(probe(''), 'false', 'convict not loaded for the defaults');
+  t.is(probe(", FUGUE_LOG_LEVEL: 'info'"), 'false', 'nor for a setting equal to its default');
+  t.is(probe(", FUGUE_LOG_LEVEL: 'debug'"), 'true', 'but for a setting that differs');
+});
