@@ -19,7 +19,6 @@ import { clientsFeature } from './features/clients.js';
 import { eventsFeature } from './features/events.js';
 import { applyReload, changedKeys, mergeKeys } from './reload.js';
 import { publish } from './server/channels.js';
-import { checkPortForTakeover, startSidecar } from './sidecar-start.js';
 import type { Feature } from './server/features.js';
 import { FugueServer, type DrainResult } from './server/server.js';
 
@@ -162,7 +161,7 @@ export class App {
   async start(options: { takeover?: boolean } = {}): Promise<void> {
     const takeover = options.takeover === true;
     // A takeover changes the socket path: what could fail later is checked before.
-    if (takeover) await checkPortForTakeover(this.#config);
+    if (takeover) await (await import('./sidecar-start.js')).checkPortForTakeover(this.#config);
     let failure: unknown;
     await this.server.start({ takeover }).catch((err: unknown) => {
       failure = err;
@@ -199,6 +198,7 @@ export class App {
   async #startSidecar(takeover: boolean): Promise<void> {
     if (!this.#config.http.enabled) return;
     const obs = this.observability;
+    const { startSidecar } = await import('./sidecar-start.js');
     const started = await startSidecar(
       this.#config,
       {

@@ -6,7 +6,7 @@ import { App, SPAN_FLUSH_MAX_MS } from '../app.js';
 import { helpText, loadConfig } from '../config/load.js';
 import { EXIT, isFugueError, socketActivation } from '../errors.js';
 import { listenFds } from '../supervisor/listen-fds.js';
-import { Notifier } from '../supervisor/notify.js';
+import type { Notifier } from '../supervisor/notify.js';
 import { VERSION } from '../version.js';
 import { MANAGED_SIGNALS, SIGNAL_ACTIONS } from './signals.js';
 
@@ -85,7 +85,11 @@ export async function runDaemon(io: DaemonIo, early: HeldSignals = { held: [], r
   const app = new App({ config: request.config, version: VERSION, env: io.env, ...(inheritedFd !== undefined ? { inheritedFd } : {}) });
   const log = app.log;
   // The service manager (systemd Type=notify): readiness, reloads, the drain, the watchdog.
-  const notifier = new Notifier({ env: io.env, log, unsetEnvironment: true });
+  // Loaded only under a service manager that set one of its variables; else every notification is a no-op.
+  const managed = ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID'].some((key) => io.env[key] !== undefined);
+  const notifier: Pick<Notifier, 'ready' | 'reloading' | 'stopping' | 'status' | 'extendTimeout' | 'startWatchdog' | 'stopWatchdog' | 'close'> = managed
+    ? new (await import('../supervisor/notify.js')).Notifier({ env: io.env, log, unsetEnvironment: true })
+    : { ready: () => false, reloading: () => false, stopping: () => false, status: () => false, extendTimeout: () => false, startWatchdog: () => false, stopWatchdog() {}, close() {} };
   const serving = () => `serving ${app.server.clientCount()} clients on ${app.server.socketPath}`;
   // Every exit goes through here: what was logged reaches a reading consumer first.
   let exiting = false;

@@ -149,10 +149,13 @@ export function loadConfig(options: LoadOptions = {}): CliRequest {
   checkEnvNames(env, specs, problems);
   if (problems.length > 0) throw problemsError(problems);
 
-  // convict (the schema's strict validation, as a backstop) is loaded only
-  // when a setting differs from its default: the default configuration, the
-  // common start, does without it (it is a sizeable share of start-up).
-  const config = allDefaults(specs, layers, overrides) ? defaultConfig(specs) : validated(specs, layers, overrides, sources);
+  // Config files are layered and validated by convict (the schema's strict
+  // validation, on top of the checks above). Without a file that sets
+  // anything but the defaults, there is nothing to layer: the defaults and
+  // the env and flag values (each checked against its key's format, the
+  // function convict would run) make the configuration, and convict is not
+  // loaded, a sizeable share of a start (docs/configuration.md).
+  const config = filesAtDefaults(specs, layers) ? withOverrides(defaultConfig(specs), overrides) : validated(specs, layers, overrides, sources);
   // Paths: ~ and $VAR expanded; relative to the file that set them, else to cwd.
   for (const [key, spec] of Object.entries(specs)) {
     if (spec.path !== true) continue;
@@ -183,11 +186,19 @@ function deepFreeze<T>(obj: T): T {
   return Object.freeze(obj);
 }
 
-/** True when every setting in `layers` and `overrides` is its key's default. */
-function allDefaults(specs: Record<string, KeySpec>, layers: ReadonlyArray<Record<string, unknown>>, overrides: Record<string, unknown>): boolean {
+/** True when every setting the files in `layers` make is its key's default (the bundled config/default.json is such a file). */
+function filesAtDefaults(specs: Record<string, KeySpec>, layers: ReadonlyArray<Record<string, unknown>>): boolean {
   const same = (key: string, value: unknown) => specs[key] !== undefined && JSON.stringify(value) === JSON.stringify(specs[key]?.default);
-  if (!Object.entries(overrides).every(([key, value]) => same(key, value))) return false;
   return layers.every((layer) => Object.entries(layer).every(([group, leaves]) => Object.entries(leaves as object).every(([leaf, value]) => same(`${group}.${leaf}`, value))));
+}
+
+/** `config` with the dotted `overrides` set (values already checked against their keys' formats). */
+export function withOverrides(config: Config, overrides: Record<string, unknown>): Config {
+  for (const [key, value] of Object.entries(overrides)) {
+    const [group, leaf] = key.split('.') as [keyof Config, string];
+    Reflect.set(config[group], leaf, value);
+  }
+  return config;
 }
 
 /** The configuration of the schema's defaults (what convict gives with no setting: test/config/load.test.ts). */

@@ -9,7 +9,6 @@
 // (0700, checked) socket directory, so other users cannot learn the name and
 // squat it. The lock is held from before the probe until the drain starts.
 
-import { randomBytes } from 'node:crypto';
 import { closeSync, constants as fsConstants, linkSync, lstatSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { socketBind, socketInUse } from '../errors.js';
@@ -27,7 +26,8 @@ export function ensureLockToken(socketPath: string, preferred?: string): string 
   const tmp = `${path}.${process.pid}~`;
   const fd = openSync(tmp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC | fsConstants.O_NOFOLLOW, 0o600);
   try {
-    writeSync(fd, `${preferred ?? randomBytes(16).toString('hex')}\n`);
+    // globalThis.crypto, not node:crypto: loaded only when a token is made (start-up cost).
+    writeSync(fd, `${preferred ?? Buffer.from(crypto.getRandomValues(new Uint8Array(16))).toString('hex')}\n`);
   } finally {
     closeSync(fd);
   }

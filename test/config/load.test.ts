@@ -140,11 +140,13 @@ test('an unknown FUGUE_* variable is a problem naming it and the closest known n
   t.notThrows(() => loadConfig({ env: { ...env, FUGUE_TEST_FUZZ_SEED: '1', FUGUE_CONFIG: '' } }));
 });
 
-test('the default configuration is built without loading convict, and is exactly what convict builds from the defaults', async (t) => {
-  const { defaultConfig, validated } = await import('../../src/config/load.js');
+test('without a config file of its own, the configuration is built without loading convict, and is exactly what convict builds', async (t) => {
+  const { defaultConfig, validated, withOverrides } = await import('../../src/config/load.js');
   const { keySpecs } = await import('../../src/config/schema.js');
   const specs = keySpecs('/run/user/1000/fugue/fugue.sock');
   t.deepEqual(defaultConfig(specs), validated(specs, [], {}, new Map()));
+  const overrides = { 'log.level': 'debug', 'limits.maxClients': 7, 'socket.path': '/tmp/x.sock', 'http.port': 0, 'tracing.sampleRatio': 0.5 };
+  t.deepEqual(withOverrides(defaultConfig(specs), overrides), validated(specs, [], overrides, new Map()));
   // In a fresh process: loading the default configuration leaves convict unloaded; a setting off its default loads it.
   const { execFileSync } = await import('node:child_process');
   const url = new URL('../../src/config/load.js', import.meta.url).href;
@@ -155,6 +157,9 @@ test('the default configuration is built without loading convict, and is exactly
     console.log(Object.keys(createRequire(import.meta.url).cache).some((f) => f.includes('/convict/')));
   `], { encoding: 'utf8' }).trim();
   t.is(probe(''), 'false', 'convict not loaded for the defaults');
-  t.is(probe(", FUGUE_LOG_LEVEL: 'info'"), 'false', 'nor for a setting equal to its default');
-  t.is(probe(", FUGUE_LOG_LEVEL: 'debug'"), 'true', 'but for a setting that differs');
+  t.is(probe(", FUGUE_LOG_LEVEL: 'debug', FUGUE_SOCKET_PATH: '/tmp/x.sock'"), 'false', 'nor for env values (each checked by its format)');
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const file = `${mkdtempSync('/tmp/fg-')}/c.json`;
+  writeFileSync(file, JSON.stringify({ log: { level: 'debug' } }));
+  t.is(probe(`, FUGUE_CONFIG: ${JSON.stringify(file)}`), 'true', 'but for a config file of its own, layered and validated by convict');
 });
