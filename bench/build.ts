@@ -31,6 +31,8 @@ export function snapshotServers(): void {
   }
   rmSync(SNAPSHOT, { recursive: true, force: true });
   cpSync(join(ROOT, 'dist/src'), join(SNAPSHOT, 'dist/src'), { recursive: true });
+  // The programs as installed (package.json "bin"): the bundle, when the build made one.
+  if (existsSync(join(ROOT, 'dist/bin'))) cpSync(join(ROOT, 'dist/bin'), join(SNAPSHOT, 'dist/bin'), { recursive: true });
   cpSync(join(ROOT, 'dist/bench/bare-server.js'), join(SNAPSHOT, 'dist/bench/bare-server.js'));
   cpSync(join(ROOT, 'config'), join(SNAPSHOT, 'config'), { recursive: true });
   cpSync(join(ROOT, 'package.json'), join(SNAPSHOT, 'package.json'));

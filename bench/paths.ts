@@ -1,6 +1,7 @@
 // Where the benchmark's inputs and outputs live. Resolved from the compiled
 // file (dist/bench/paths.js), so the harness works from any working directory.
 
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -20,3 +21,13 @@ export const LOGREADER = join(BUILD, 'logreader');
 export const SNAPSHOT = join(BUILD, 'snapshot');
 export const PROFILES = join(BUILD, 'profiles');
 export const RESULTS = join(BENCH, 'results');
+
+/**
+ * The program a checkout at `root` installs as `name` (package.json "bin"):
+ * the bundle in dist/bin/ where the build makes one, else (an older build,
+ * for --against) the compiled module in dist/src/cli/.
+ */
+export function programOf(root: string, name: 'fugue-server' | 'fuguectl'): string {
+  const bundled = join(root, 'dist/bin', `${name}.js`);
+  return existsSync(bundled) ? bundled : join(root, 'dist/src/cli', `${name}.js`);
+}

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { LogReader } from './log-reader.js';
-import { SNAPSHOT } from './paths.js';
+import { SNAPSHOT, programOf } from './paths.js';
 import { procNofile } from './proc.js';
 import { exited, killAll, pinnedCommand, sleep, tail, track } from './processes.js';
 
@@ -150,7 +150,7 @@ export async function spawnServer(spec: ServerSpec, extra: StartOptions = {}): P
     env = { ...process.env };
     wrapper = ['-c', `${ulimit}; exec "$@"`, 'bench-server'];
   } else {
-    nodeArgs.push(join(spec.root ?? SNAPSHOT, 'dist/src/cli/fugue-server.js'));
+    nodeArgs.push(programOf(spec.root ?? SNAPSHOT, 'fugue-server'));
     httpPort = extra.httpPort ?? (await freePort());
     env = fugueEnv(spec, socket, { ...extra, httpPort });
     // The consumer holds the FIFOs open before the server opens them: the

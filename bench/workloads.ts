@@ -5,6 +5,7 @@
 
 import type { Options } from './options.js';
 import { BARE, FUGUE, FUGUE_T1, FUGUE_T100, type ServerSpec } from './servers.js';
+import { programOf } from './paths.js';
 
 export interface Target {
   text: string;
@@ -120,7 +121,7 @@ export interface StartRow {
 }
 
 export const NODE_E0: ProcessSpec = { id: 'node -e 0', args: () => ['-e', '0'] };
-export const CTL_PING: ProcessSpec = { id: 'fuguectl ping', args: (root) => [`${root}/dist/src/cli/fuguectl.js`, 'ping'] };
+export const CTL_PING: ProcessSpec = { id: 'fuguectl ping', args: (root) => [programOf(root, 'fuguectl'), 'ping'] };
 
 export const START_ROWS: readonly StartRow[] = [
   // Issue 17, items 1, 2 and 5.

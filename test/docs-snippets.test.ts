@@ -102,5 +102,5 @@ test('operations.md\'s npm start snippet runs as written in a checkout: npm pass
   t.false(alive(pid));
   t.false(existsSync(sock));
   t.false(existsSync(`${sock}.pid`));
-  t.is(readFileSync(join(CHECKOUT, 'package.json'), 'utf8').includes('"start": "exec node dist/src/cli/fugue-server.js"'), true, 'the start script execs the server');
+  t.is(readFileSync(join(CHECKOUT, 'package.json'), 'utf8').includes('"start": "exec node dist/bin/fugue-server.js"'), true, 'the start script execs the server');
 });

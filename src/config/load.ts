@@ -11,9 +11,10 @@
 
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type convictModule from 'convict';
 import { configInvalid, usage } from '../errors.js';
+import { PACKAGE_DIR } from '../version.js';
 import { checkEnvNames } from './env-names.js';
 import { loadConfigFile } from './file-settings.js';
 import { defaultSocketPath } from './paths.js';
@@ -23,7 +24,7 @@ import { expandSetting, userConfigFiles } from './setting-sources.js';
 import { preview, showName } from './text.js';
 
 /** The bundled config/default.json (next to package.json). */
-export const DEFAULT_CONFIG_FILE = fileURLToPath(new URL('../../../config/default.json', import.meta.url));
+export const DEFAULT_CONFIG_FILE = join(PACKAGE_DIR, 'config', 'default.json');
 
 /** What {@link loadConfig} reads. Everything is optional; the same options give the same result. */
 export interface LoadOptions {
