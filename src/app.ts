@@ -13,6 +13,7 @@ import type { DestinationStream } from 'pino';
 import type { Config } from './config/schema.js';
 import type { HttpSidecar, Readiness } from './http/sidecar.js';
 import type { Observability } from './observability/index.js';
+import { loadObservability } from './observability/loader.js';
 import { EarlyEvents, type EarlyLogger } from './observability/early.js';
 import { exporterSockets, resolveTracingSettings } from './observability/tracing-settings.js';
 import { clientsFeature } from './features/clients.js';
@@ -185,9 +186,8 @@ export class App {
   // Load observability and hand it what happened so far (events, log lines). Once.
   #observe(): Promise<Observability> {
     this.#observing ??= (async () => {
-      const { createObservability } = await import('./observability/index.js');
       // The options observability takes (logDestination, tracer, defaultMetrics), the configuration in force.
-      const obs = await createObservability({ ...this.#options, config: this.#config, env: this.#env });
+      const obs = await loadObservability({ ...this.#options, config: this.#config, env: this.#env });
       this.#observability = obs;
       this.#unobserve = obs.observe(this.server.view, this.#early.take(obs.log));
       return obs;
