@@ -12,8 +12,17 @@ const DEPENDENCIES: ReadonlyArray<() => Promise<unknown>> = [() => import('prom-
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-/** createObservability, with its dependencies loaded one per event-loop turn first. */
+/**
+ * How long the socket serves alone before the rest loads, in ms: a client
+ * started together with the server (socket activation, a daemon started on
+ * demand) connects and sends `connect` within it, and is answered before the
+ * loading, which holds the event loop, begins.
+ */
+export const SERVE_FIRST_MS = 10;
+
+/** createObservability, once the first clients were served, with its dependencies loaded one per event-loop turn. */
 export async function loadObservability(options: ObservabilityOptions): Promise<Observability> {
+  await new Promise((resolve) => setTimeout(resolve, SERVE_FIRST_MS));
   for (const load of DEPENDENCIES) {
     await load();
     await nextTurn();
