@@ -8,7 +8,7 @@ import { jsonText, quotedText, serverText } from '../client/replies.js';
 import { FugueError, isFugueError } from '../errors.js';
 import type { ServerMessage } from '../protocol/index.js';
 import { CTL_EXIT } from './ctl-exit.js';
-import { printable, serverError, UsageError, withClient, type CommandSpec } from './ctl-command.js';
+import { monotonicMs, printable, serverError, UsageError, withClient, type CommandSpec } from './ctl-command.js';
 
 function statusFields(reply: ServerMessage): Record<string, unknown> {
   const { type: _type, id: _id, ...fields } = reply;
@@ -40,11 +40,11 @@ export const COMMANDS: Record<string, CommandSpec> = {
     summary: 'check that the server answers (prints the round-trip time)',
     maxArgs: 0,
     run: (ctx) => withClient(ctx, async (c) => {
-      const t0 = performance.now();
+      const t0 = monotonicMs();
       const reply = await c.ping();
       const err = serverError(ctx, reply);
       if (err) throw err;
-      ctx.io.stdout(`pong from ${ctx.socketPath} in ${(performance.now() - t0).toFixed(2)} ms\n`);
+      ctx.io.stdout(`pong from ${ctx.socketPath} in ${(monotonicMs() - t0).toFixed(2)} ms\n`);
       return CTL_EXIT.OK;
     }),
   },
@@ -114,18 +114,18 @@ export const COMMANDS: Record<string, CommandSpec> = {
     maxArgs: 0,
     defaultTimeoutMs: 30_000,
     async run(ctx) {
-      const t0 = performance.now();
+      const t0 = monotonicMs();
       const deadline = t0 + ctx.timeoutMs;
       let waitingSaid = false;
       let last: FugueError | undefined;
       for (let pause = 25; ; pause = Math.min(pause * 2, 250)) {
-        const left = Math.floor(deadline - performance.now());
+        const left = Math.floor(deadline - monotonicMs());
         if (left <= 0) break;
         try {
           const reply = await withClient({ ...ctx, timeoutMs: left }, (c) => c.ping());
           const err = serverError(ctx, reply);
           if (err) throw err;
-          ctx.io.stdout(`ready: ${ctx.socketPath} answered after ${Math.round(performance.now() - t0)} ms\n`);
+          ctx.io.stdout(`ready: ${ctx.socketPath} answered after ${Math.round(monotonicMs() - t0)} ms\n`);
           return CTL_EXIT.OK;
         } catch (err) {
           if (!retryable(err)) {
@@ -139,7 +139,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
             waitingSaid = true;
           }
         }
-        await sleep(Math.max(0, Math.min(pause, deadline - performance.now())));
+        await sleep(Math.max(0, Math.min(pause, deadline - monotonicMs())));
       }
       throw new FugueError('FUGUE_ERR_CLIENT_TIMEOUT', `no server answered at ${ctx.socketPath} within ${ctx.timeoutMs} ms${last ? ` (last: ${last.message})` : ''}; check that fugue-server is starting (its logs, systemctl status) or raise --timeout`);
     },

@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { FugueError } from '../errors.js';
 import { readPidFile, tempSocketPath } from '../server/socket-path.js';
 import { CTL_EXIT } from './ctl-exit.js';
-import { serverError, withClient, type CtlContext } from './ctl-command.js';
+import { monotonicMs, serverError, withClient, type CtlContext } from './ctl-command.js';
 import { checkSocketOwner, processStartTime } from './socket-owner.js';
 
 function refused(ctx: CtlContext, why: string): FugueError {
@@ -20,7 +20,7 @@ function refused(ctx: CtlContext, why: string): FugueError {
 
 /** Run `fuguectl stop`; resolves with the exit code, or throws a FugueError. */
 export async function stopServer(ctx: CtlContext): Promise<number> {
-  const t0 = performance.now();
+  const t0 = monotonicMs();
   const reply = await withClient(ctx, (c) => c.status());
   const err = serverError(ctx, reply);
   if (err) throw err;
@@ -49,12 +49,12 @@ export async function stopServer(ctx: CtlContext): Promise<number> {
   }
   const deadline = t0 + ctx.timeoutMs;
   for (let pause = 20; processStartTime(pid) === owner.startTime; pause = Math.min(pause * 2, 200)) {
-    const left = deadline - performance.now();
+    const left = deadline - monotonicMs();
     if (left <= 0) {
       throw new FugueError('FUGUE_ERR_CLIENT_TIMEOUT', `the server at ${ctx.socketPath} (pid ${pid}) is still running ${ctx.timeoutMs} ms after fuguectl stop: it is draining (up to shutdown.timeoutMs, then up to 7 s to flush spans and logs). Wait for it (raise --timeout next time), or stop it at once with a second kill -TERM ${pid}, which cuts the clients still connected`, { details: { socketPath: ctx.socketPath, pid } });
     }
     await sleep(Math.min(pause, left));
   }
-  ctx.io.stdout(`stopped: the server at ${ctx.socketPath} (pid ${pid}) exited after ${Math.round(performance.now() - t0)} ms\n`);
+  ctx.io.stdout(`stopped: the server at ${ctx.socketPath} (pid ${pid}) exited after ${Math.round(monotonicMs() - t0)} ms\n`);
   return CTL_EXIT.OK;
 }

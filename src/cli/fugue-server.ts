@@ -16,20 +16,22 @@ for (const signal of MANAGED_SIGNALS) process.on(signal, hold);
 // Before the rest of fugue loads: its compiled code is reused from the last start (Node 22.1+).
 enableCompileCache(process.env);
 
-const { runDaemon } = await import('./daemon.js');
-await runDaemon(
-  {
-    argv: process.argv.slice(2),
-    env: process.env,
-    exit: (code) => process.exit(code),
-    stdout: (t) => process.stdout.write(t),
-    stderr: (t) => process.stderr.write(t),
-  },
-  {
-    held,
-    // Called once the daemon's own listeners are in place: a signal never finds none.
-    release: () => {
-      for (const signal of MANAGED_SIGNALS) process.off(signal, hold);
+// No top-level await: the bundled entry is CommonJS (docs/performance.md, "Start-up").
+void import('./daemon.js').then(({ runDaemon }) =>
+  runDaemon(
+    {
+      argv: process.argv.slice(2),
+      env: process.env,
+      exit: (code) => process.exit(code),
+      stdout: (t) => process.stdout.write(t),
+      stderr: (t) => process.stderr.write(t),
     },
-  },
+    {
+      held,
+      // Called once the daemon's own listeners are in place: a signal never finds none.
+      release: () => {
+        for (const signal of MANAGED_SIGNALS) process.off(signal, hold);
+      },
+    },
+  ),
 );

@@ -1,6 +1,6 @@
 // The programs as installed (package.json "bin": dist/bin/, bundled by the
-// build so that a start and a fuguectl call load a few files instead of
-// dozens; docs/performance.md): the same code as dist/src/ (which the other
+// build into CommonJS so that a start and a fuguectl call load four files
+// instead of dozens, without the ESM loader; docs/performance.md): the same code as dist/src/ (which the other
 // CLI tests run, for coverage), checked here end to end: they start, serve,
 // find their package's files (version, config/default.json), stop.
 import test from 'ava';
