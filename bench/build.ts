@@ -24,14 +24,16 @@ export function ensureHelpers(): void {
 
 export function snapshotServers(): void {
   const entry = join(ROOT, 'dist/src/cli/fugue-server.js');
-  if (!existsSync(entry) || !existsSync(join(ROOT, 'dist/bench/bare-server.js'))) {
+  const benchServers = ['bare-server.js', 'fanout-server.js', 'fanout-feature.js'];
+  if (!existsSync(entry) || benchServers.some((f) => !existsSync(join(ROOT, 'dist/bench', f)))) {
     // Someone's `npm run build` deleted dist/ after our tsc: compile again.
     const r = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'inherit' });
     if (r.status !== 0) throw new Error('tsc failed; cannot benchmark');
   }
   rmSync(SNAPSHOT, { recursive: true, force: true });
   cpSync(join(ROOT, 'dist/src'), join(SNAPSHOT, 'dist/src'), { recursive: true });
-  cpSync(join(ROOT, 'dist/bench/bare-server.js'), join(SNAPSHOT, 'dist/bench/bare-server.js'));
+  // The bare server, and the fan-out rows' fugue entry and feature (they import dist/src/index.js).
+  for (const f of benchServers) cpSync(join(ROOT, 'dist/bench', f), join(SNAPSHOT, 'dist/bench', f));
   cpSync(join(ROOT, 'config'), join(SNAPSHOT, 'config'), { recursive: true });
   cpSync(join(ROOT, 'package.json'), join(SNAPSHOT, 'package.json'));
   // node_modules resolve upwards from the snapshot to the repository's.

@@ -3,6 +3,7 @@
 // memory and, for fugue, what it logged and, for the OTLP rows, what it
 // exported.
 
+import { fanoutOf, readerFellBehind, type FanoutRun } from './fanout-report.js';
 import { countsBetween, total, type LogCounts, type LogReader, type StreamCount } from './log-reader.js';
 import { startLoadgen, type LoadgenResult, type WindowEdge } from './loadgen.js';
 import type { Options } from './options.js';
@@ -44,12 +45,15 @@ export interface LoadRun {
   noisy: boolean;
   tracing?: { requests: number; bytes: number; spansDropped: number | undefined };
   logs?: LogRun;
+  /** The fan-out rows: what became of the subscribers (fanout-report.ts). */
+  fanout?: FanoutRun;
   nofile: number;
 }
 
-/** loadgen arguments for one measured run of `w` against `server`. */
-export function loadArgs(w: Workload, server: RunningServer, opts: Options): { args: string[]; timeoutMs: number } {
-  const args = [...w.args, '--socket', server.socket, '--seconds', String(opts.seconds), '--warmup', String(opts.warmup), '--server-pid', String(server.pid)];
+/** loadgen arguments for one measured run of `w` against `server` (whose row is `specId`). */
+export function loadArgs(w: Workload, server: RunningServer, opts: Options, specId?: string): { args: string[]; timeoutMs: number } {
+  const own = specId === undefined ? [] : (w.serverArgs?.[specId] ?? []);
+  const args = [...w.args, ...own, '--socket', server.socket, '--seconds', String(opts.seconds), '--warmup', String(opts.warmup), '--server-pid', String(server.pid)];
   // The log reader's CPU is measured over the same window, apart from other tenants'.
   if (server.logs !== undefined) args.push('--aux-pid', String(server.logs.pid));
   return { args, timeoutMs: (opts.seconds + opts.warmup + 60) * 1000 };
@@ -75,7 +79,7 @@ export async function runLoad(w: Workload, spec: ServerSpec, rep: number, opts: 
   const server = await startServer(spec, { otlpEndpoint: sink.endpoint, ...nodeOf(opts), ...(cpuProfDir !== undefined ? { cpuProfDir } : {}) });
   const sink0 = sink.snapshot();
   try {
-    const { args, timeoutMs } = loadArgs(w, server, opts);
+    const { args, timeoutMs } = loadArgs(w, server, opts, spec.id);
     const logs = server.logs;
     const edges: Partial<Record<WindowEdge, Promise<LogCounts>>> = {};
     const result = await startLoadgen(args, timeoutMs, logs === undefined ? undefined : (edge) => (edges[edge] = logs.counts())).done;
@@ -116,6 +120,10 @@ export async function runLoad(w: Workload, spec: ServerSpec, rep: number, opts: 
       };
       const agree = counters.linesWritten === undefined ? undefined : counters.linesWritten === readAtScrape.lines && counters.bytesWritten === readAtScrape.bytes;
       run.logs = { level: spec.logLevel ?? 'info', window: countsBetween(atStart, atEnd), whole: atEnd, readerCpuShare, counters, readAtScrape, agree };
+    }
+    if (result.mode === 'fanout') {
+      run.fanout = fanoutOf(result, body);
+      if (readerFellBehind(run.fanout)) run.invalid = true;
     }
     await server.stop(); // before reading the sink: the final flush belongs to this run
     if (logs !== undefined && run.logs !== undefined) run.logs.whole = await logs.ended;

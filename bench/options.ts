@@ -11,8 +11,8 @@ import { checkNodeBinary, MIN_NODE, type NodeBinary } from './node-binary.js';
 
 const MIN_NODE_TEXT = `Node ${MIN_NODE.join('.')}`;
 
-/** What `--only` accepts: the load workloads, the idle test, the paired check and the start-up rows. */
-export const ONLY_KEYS = ['echo64', 'echo4k', 'latency', 'churn', 'idle', 'paired', 'startup', 'startup-otlp', 'ctl', 'rest-memory'] as const;
+/** What `--only` accepts: the load workloads (fanout-stalled brings fanout, its reference), the idle test, the paired check and the start-up rows. */
+export const ONLY_KEYS = ['echo64', 'echo4k', 'latency', 'churn', 'fanout', 'fanout-stalled', 'idle', 'paired', 'startup', 'startup-otlp', 'ctl', 'rest-memory'] as const;
 
 /**
  * fugue's log levels (log.level in docs/configuration.md) that --log-level can

@@ -18,7 +18,8 @@ import { waitForQuiet } from './proc.js';
 import { topSelfTime, type Profile } from './profile.js';
 import { BARE, FUGUE, nodeOf, startServer, type RunningServer } from './servers.js';
 import { measureSide, type StartRun } from './startup.js';
-import { NOISE_CORES, workload, type StartRow, type Workload } from './workloads.js';
+import { fanoutText } from './fanout-report.js';
+import { NOISE_CORES, workload, workloadGroups, type StartRow, type Workload } from './workloads.js';
 
 /** What every phase needs: the options, the OTLP sink, the clock and the list of what the budget cut. */
 export interface Context {
@@ -37,39 +38,45 @@ const stamp = (ctx: Context) => `  [${ctx.elapsed().toFixed(0).padStart(3)}s]`;
 
 /**
  * Every workload, repetition by repetition, its servers alternating (bare,
- * fugue, ...). Repetition 1 of everything always runs; a further repetition
- * only if one more round still leaves time for one round of every remaining
- * workload (and the idle test) inside the budget.
+ * fugue, ...); a group of workloads (one and those compared with it) runs
+ * its workloads' repetitions interleaved. Repetition 1 of everything always
+ * runs; a further repetition only if one more round still leaves time for one
+ * round of every remaining group (and the idle test) inside the budget.
  */
 export async function runAlternating(ctx: Context, workloads: Workload[], doIdle: boolean): Promise<LoadRun[]> {
   const { opts } = ctx;
   const runs: LoadRun[] = [];
   let runCostS = opts.seconds + opts.warmup + 1.5; // refined from measured runs
-  for (let wi = 0; wi < workloads.length; wi++) {
-    const w = workloads[wi] as Workload;
+  const groups = workloadGroups(workloads);
+  const servers = (g: Workload[]) => g.reduce((a, w) => a + w.servers.length, 0);
+  for (let gi = 0; gi < groups.length; gi++) {
+    const group = groups[gi] as Workload[];
     for (let rep = 1; rep <= opts.reps; rep++) {
       if (rep > 1) {
-        const rest = workloads.slice(wi + 1).reduce((a, x) => a + x.servers.length * runCostS, 0) + (doIdle ? 2 * IDLE_COST_S : 0);
-        if (ctx.elapsed() + w.servers.length * runCostS + rest > opts.budgetS) {
-          ctx.skipped.push(`${w.key} rep ${rep}+`);
+        const rest = groups.slice(gi + 1).reduce((a, g) => a + servers(g) * runCostS, 0) + (doIdle ? 2 * IDLE_COST_S : 0);
+        if (ctx.elapsed() + servers(group) * runCostS + rest > opts.budgetS) {
+          for (const w of group) ctx.skipped.push(`${w.key} rep ${rep}+`);
           break;
         }
       }
-      for (const spec of w.servers) {
-        const t0 = performance.now();
-        await waitForQuiet();
-        const run = await runLoad(w, spec, rep, opts, ctx.sink);
-        runs.push(run);
-        const cost = (performance.now() - t0) / 1000;
-        runCostS = Math.max(runCostS * 0.7 + cost * 0.3, cost);
-        const r = run.result;
-        console.log(
-          `${stamp(ctx)} ${w.label} / ${spec.id} #${rep}: ${fmtRate(r.rate)} p99 ${fmtUs(r.p99_us)} ` +
-            `srv ${pct(run.serverCpuShare)} lg ${pct(r.loadgen_cpu_share)}` +
-            `${run.logs ? ` log ${fmtSi(total(run.logs.window).lines / r.seconds)} lines/s (reader ${pct(run.logs.readerCpuShare)})` : ''}` +
-            `${r.errors ? ` errors ${r.errors}` : ''}${run.invalid ? ' INVALID' : ''}` +
-            `${run.noisy ? ` NOISY (other processes used ${run.foreignCpu.toFixed(2)} cores)` : ''}`,
-        );
+      for (const w of group) {
+        for (const spec of w.servers) {
+          const t0 = performance.now();
+          await waitForQuiet();
+          const run = await runLoad(w, spec, rep, opts, ctx.sink);
+          runs.push(run);
+          const cost = (performance.now() - t0) / 1000;
+          runCostS = Math.max(runCostS * 0.7 + cost * 0.3, cost);
+          const r = run.result;
+          console.log(
+            `${stamp(ctx)} ${w.label} / ${spec.id} #${rep}: ${fmtRate(r.rate)} p99 ${fmtUs(r.p99_us)} ` +
+              `srv ${pct(run.serverCpuShare)} lg ${pct(r.loadgen_cpu_share)}` +
+              `${run.logs ? ` log ${fmtSi(total(run.logs.window).lines / r.seconds)} lines/s (reader ${pct(run.logs.readerCpuShare)})` : ''}` +
+              `${run.fanout ? ` ${fanoutText(run)}` : ''}` +
+              `${r.errors ? ` errors ${r.errors}` : ''}${run.invalid ? ' INVALID' : ''}` +
+              `${run.noisy ? ` NOISY (other processes used ${run.foreignCpu.toFixed(2)} cores)` : ''}`,
+          );
+        }
       }
     }
   }

@@ -28,11 +28,12 @@ import { OtlpSink } from './otlp-sink.js';
 import { runAlternating, runIdleTests, runPairedCheck, runProfiles, runStartRows, type Context } from './phases.js';
 import { quietWaitedS } from './proc.js';
 import { detectPinning, killAll, killChildrenOnExit } from './processes.js';
+import { stalledLines, summariseStalled } from './fanout-report.js';
 import { idleTable, loadTable, logTable, notes, otlpLines, pairedTable, profileTable, startTable } from './report.js';
 import { writeResults } from './results.js';
 import { summarise, summariseIdle, summariseStart } from './summary.js';
 import { pairedBaseline, summarisePaired } from './paired.js';
-import { startRowsFor, workloadsFor } from './workloads.js';
+import { STALLED_ALONE, startRowsFor, workloadsFor } from './workloads.js';
 
 const T_START = performance.now();
 
@@ -70,6 +71,8 @@ async function main(opts: Options): Promise<void> {
   const rows = workloads.flatMap((w) => summarise(w, runs));
   if (rows.length > 0) console.log(`\n${loadTable(rows)}`);
   for (const line of otlpLines(runs)) console.log(line);
+  const stalled = summariseStalled(runs, STALLED_ALONE);
+  for (const line of stalledLines(stalled)) console.log(line);
   const logs = logTable(runs);
   if (logs !== undefined) console.log(`\n${logs}`);
   const idle = idleRuns.length > 0 ? summariseIdle(idleRuns, opts.idleConns) : undefined;
@@ -85,7 +88,7 @@ async function main(opts: Options): Promise<void> {
   for (const line of notes({ rows, runs, starts, node: nodeText, quietWaitS: quietWaitedS(), skipped: ctx.skipped, budgetS: opts.budgetS, totalS, nofile })) console.log(line);
   for (const p of profiles) console.log(`\n${profileTable(p)}`);
 
-  writeResults({ opts, pinned, nofile, totalS, rows, pairedSummary, pairedRuns, idle, starts, startRuns, skipped: ctx.skipped, runs, idleRuns, profiles });
+  writeResults({ opts, pinned, nofile, totalS, rows, stalled, pairedSummary, pairedRuns, idle, starts, startRuns, skipped: ctx.skipped, runs, idleRuns, profiles });
 }
 
 /** Parse the command line; --help and usage errors end here, before anything is built or started. */

@@ -4,7 +4,7 @@
 // two sides are timed or measured one after the other instead of under load.
 
 import type { Options } from './options.js';
-import { BARE, FUGUE, FUGUE_T1, FUGUE_T100, type ServerSpec } from './servers.js';
+import { BARE, FUGUE, FUGUE_FANOUT, FUGUE_FANOUT_DISCONNECT, FUGUE_T1, FUGUE_T100, type ServerSpec } from './servers.js';
 
 export interface Target {
   text: string;
@@ -18,10 +18,18 @@ export interface Workload {
   args: string[];
   /** In the order they run within a repetition; bare first, every ratio is against it. */
   servers: ServerSpec[];
-  /** What the ratio compares: throughput (higher is better) or p99 latency (lower is better). */
-  compare: 'rate' | 'p99';
+  /**
+   * What the ratio compares: throughput (higher is better) or p99 latency
+   * (lower is better) against bare; or, 'self', each server's throughput
+   * against its own in the `reference` workload, same repetition.
+   */
+  compare: 'rate' | 'p99' | 'self';
   /** By server id; a server without one is only reported. */
   targets: Record<string, Target | undefined>;
+  /** compare 'self': the workload whose runs this one's are divided by (it runs right before this one in each repetition). */
+  reference?: { key: string; server: Record<string, string> };
+  /** Load generator arguments of one server's runs only, after `args`, by server id. */
+  serverArgs?: Record<string, string[]>;
 }
 
 /**
@@ -33,6 +41,12 @@ export const NOISE_CORES = 0.15;
 
 const atLeast = (x: number): Target => ({ text: `>= ${x}x`, ok: (r) => r >= x });
 const atMost = (x: number): Target => ({ text: `<= ${x}x`, ok: (r) => r <= x });
+
+/** fanout-stalled's servers -> the fanout row's server each is compared with (the disconnect variant with plain fugue). */
+export const STALLED_ALONE: Readonly<Record<string, string>> = { bare: 'bare', fugue: 'fugue', 'fugue disconnect': 'fugue' };
+
+/** The fan-out rows' load: 1,000 reading subscribers, 4 publishes of one 1 KiB message in flight. */
+const FANOUT_ARGS = ['fanout', '--conns', '1000', '--inflight', '4', '--batch', '1', '--size', '1024'];
 
 export const WORKLOADS: readonly Workload[] = [
   {
@@ -69,6 +83,32 @@ export const WORKLOADS: readonly Workload[] = [
     compare: 'rate',
     targets: { fugue: atLeast(1.0) },
   },
+  // Issue 17, item 3: one publisher, 1,000 subscribers, every message to each
+  // (bench/fanout-feature.ts; bare: one write per subscriber). 1 KiB messages:
+  // a stopped subscriber's backlog passes the drop stream's 256 KiB within
+  // about 1.5 s (at 64 B it would take over 10 s, past the end of a run).
+  {
+    key: 'fanout',
+    label: 'fan-out 1000 subs 1KiB',
+    args: FANOUT_ARGS,
+    servers: [BARE, FUGUE_FANOUT],
+    compare: 'rate',
+    targets: { fugue: atLeast(1.0) },
+  },
+  // The same with one more subscriber that never reads; each server against
+  // itself without it. fugue's warm-up lasts until it has dealt with the
+  // stopped subscriber (dropped from it, or cut it off), at most 10 s, so that
+  // the window measures the others while it is held off.
+  {
+    key: 'fanout-stalled',
+    label: 'fan-out 1000 + 1 stalled',
+    args: [...FANOUT_ARGS, '--stalled', '1'],
+    servers: [BARE, FUGUE_FANOUT, FUGUE_FANOUT_DISCONNECT],
+    compare: 'self',
+    targets: { fugue: atLeast(0.9) },
+    reference: { key: 'fanout', server: STALLED_ALONE },
+    serverArgs: { fugue: ['--stall-wait-s', '10'], 'fugue disconnect': ['--on-slow', 'disconnect', '--stall-wait-s', '10'] },
+  },
 ];
 
 /** A fugue row at a log level other than its default (--log-level). */
@@ -76,13 +116,31 @@ export const fugueAtLevel = (level: string): ServerSpec => ({ id: `fugue log=${l
 
 /**
  * The workloads of this run: the table, with a row per --log-level level right
- * after the plain fugue row of each. Those rows have no target: they are reported.
+ * after the plain fugue row of each (those rows have no target: they are
+ * reported). A workload compared with another (fanout-stalled) brings that one
+ * along.
  */
 export function workloadsFor(opts: Pick<Options, 'logLevels' | 'only'>): Workload[] {
-  return WORKLOADS.filter((w) => opts.only === undefined || opts.only.has(w.key)).map((w) => {
+  const wanted = (w: Workload): boolean => opts.only === undefined || opts.only.has(w.key) || WORKLOADS.some((x) => x.reference?.key === w.key && opts.only?.has(x.key));
+  return WORKLOADS.filter(wanted).map((w) => {
     const servers = w.servers.flatMap((s) => (s === FUGUE ? [s, ...opts.logLevels.map(fugueAtLevel)] : [s]));
     return { ...w, servers };
   });
+}
+
+/**
+ * The workloads as they alternate: a workload and those compared with it
+ * ('self') make one group, whose repetitions interleave (rep 1 of each, then
+ * rep 2 ...), so that each run is seconds from the one it is divided by.
+ */
+export function workloadGroups(workloads: Workload[]): Workload[][] {
+  const groups: Workload[][] = [];
+  for (const w of workloads) {
+    const home = w.reference === undefined ? undefined : groups.find((g) => g.some((x) => x.key === w.reference?.key));
+    if (home !== undefined) home.push(w);
+    else groups.push([w]);
+  }
+  return groups;
 }
 
 /** The workload with this key (the paired check and --cpu-prof reuse echo64 and churn). */

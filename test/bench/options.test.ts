@@ -8,7 +8,9 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FLAGS, ONLY_KEYS, UsageError, defaultOptions, helpText, parseOptions } from '../../bench/options.js';
-import { START_ROWS, WORKLOADS, startRowsFor, workloadsFor } from '../../bench/workloads.js';
+import { loadArgs } from '../../bench/load-run.js';
+import type { RunningServer } from '../../bench/servers.js';
+import { START_ROWS, WORKLOADS, startRowsFor, workloadGroups, workloadsFor, type Workload } from '../../bench/workloads.js';
 
 const RUN = fileURLToPath(new URL('../../bench/run.js', import.meta.url));
 const runCli = (...args: string[]) => spawnSync(process.execPath, [RUN, ...args], { encoding: 'utf8', timeout: 20_000 });
@@ -152,4 +154,46 @@ test('--log-level adds rows at other levels; info (the plain rows\' level) and u
   const churn = workloadsFor({ only: new Set(['churn']), logLevels: ['warn', 'debug'] });
   t.deepEqual(churn.map((w) => w.servers.map((s) => `${s.id}:${s.logLevel ?? 'default'}`)), [['bare:default', 'fugue:default', 'fugue log=warn:warn', 'fugue log=debug:debug']]);
   t.is(churn[0]?.targets['fugue log=warn'], undefined, 'extra rows are reported, not judged');
+});
+
+// Issue 17, item 3: the fan-out rows.
+test('--only fanout runs the fan-out row alone; --only fanout-stalled brings fanout, its reference, interleaved with it', (t) => {
+  t.deepEqual(workloadsFor({ only: new Set(['fanout']), logLevels: [] }).map((w) => w.key), ['fanout']);
+  const stalled = workloadsFor(parseOptions(['--only', 'fanout-stalled']));
+  t.deepEqual(stalled.map((w) => w.key), ['fanout', 'fanout-stalled']);
+  t.deepEqual(workloadGroups(stalled).map((g) => g.map((w) => w.key)), [['fanout', 'fanout-stalled']], 'one group: their repetitions alternate');
+  const all = workloadGroups(workloadsFor(parseOptions([])));
+  t.deepEqual(all.map((g) => g.map((w) => w.key)), [['echo64'], ['echo4k'], ['latency'], ['churn'], ['fanout', 'fanout-stalled']]);
+  t.deepEqual(startRowsFor(parseOptions(['--only', 'fanout'])), [], 'no start-up row');
+  t.throws(() => parseOptions(['--only', 'fan-out']), { instanceOf: UsageError, message: /--only expects .*fanout, fanout-stalled.*\(unknown: fan-out\)/ });
+});
+
+test('the fan-out rows: fugue runs through bench/fanout-server.js; each stalled-row server is divided by one of the fanout row', (t) => {
+  const [fanout, stalled] = workloadsFor(parseOptions(['--only', 'fanout-stalled'])) as [Workload, Workload];
+  t.deepEqual(fanout.servers.map((s) => [s.id, s.entry ?? 'cli']), [['bare', 'cli'], ['fugue', 'dist/bench/fanout-server.js']]);
+  t.is(fanout.compare, 'rate');
+  t.is(fanout.targets.fugue?.text, '>= 1x');
+  t.is(stalled.compare, 'self');
+  t.is(stalled.reference?.key, 'fanout');
+  for (const s of stalled.servers) t.true(fanout.servers.some((f) => f.id === stalled.reference?.server[s.id]), `${s.id} has a reference in the fanout row`);
+  t.is(stalled.targets.fugue?.text, '>= 0.9x');
+  t.true(stalled.targets.fugue?.ok(0.9) && !stalled.targets.fugue?.ok(0.89));
+  t.is(stalled.targets.bare, undefined, 'bare is reported: it has no bound');
+  for (const id of Object.keys(stalled.serverArgs ?? {})) t.true(stalled.servers.some((s) => s.id === id), `serverArgs of ${id}, a server of the row`);
+});
+
+test('the stalled row\'s load generator arguments: the same load plus one stalled subscriber; fugue waits for the drop, the disconnect variant asks for its stream', (t) => {
+  const [fanout, stalled] = workloadsFor(parseOptions(['--only', 'fanout-stalled'])) as [Workload, Workload];
+  const server = { socket: '/tmp/fg-x/s.sock', pid: 4242, logs: undefined } as unknown as RunningServer;
+  const args = (w: Workload, id: string) => loadArgs(w, server, parseOptions([]), id).args;
+  t.deepEqual(args(stalled, 'bare'), [...fanout.args, '--stalled', '1', '--socket', '/tmp/fg-x/s.sock', '--seconds', '3', '--warmup', '1', '--server-pid', '4242']);
+  t.deepEqual(args(stalled, 'fugue').slice(fanout.args.length, fanout.args.length + 4), ['--stalled', '1', '--stall-wait-s', '10']);
+  t.deepEqual(args(stalled, 'fugue disconnect').slice(fanout.args.length + 2, fanout.args.length + 6), ['--on-slow', 'disconnect', '--stall-wait-s', '10']);
+  t.deepEqual(args(fanout, 'fugue'), args(fanout, 'bare'), 'the measured row: the same load for both');
+  t.like(stalled.servers.find((s) => s.id === 'fugue disconnect')?.env, { FUGUE_MAX_BUFFERED_BYTES: '262144', FUGUE_MAX_FRAME_BYTES: '65536' });
+});
+
+test('--log-level adds no rows to the fan-out rows (their fugue is the bench entry, not the CLI)', (t) => {
+  const w = workloadsFor({ only: new Set(['fanout', 'churn']), logLevels: ['warn'] });
+  t.deepEqual(w.map((x) => x.servers.map((s) => s.id)), [['bare', 'fugue', 'fugue log=warn'], ['bare', 'fugue']]);
 });
