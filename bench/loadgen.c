@@ -15,17 +15,18 @@
 //   fanout  --socket P [--conns 1000] [--inflight 4] [--batch 1] [--size 64] [--stalled 0]
 //           [--on-slow drop|disconnect] [--seconds 5] [--warmup 1]
 //           N subscribers (bench.subscribe) that only read and count what they
-//           get, `stalled` more that subscribe and then never read, and one
-//           publisher keeping `inflight` bench.publish {n: batch, size} requests
-//           outstanding (bench/fanout-feature.ts). Reports messages delivered
-//           per second (to all the reading subscribers together) and the delivery
-//           latency: from a publish request queued for sending to one
-//           subscriber's receiving a message of it. Checks every subscriber's
-//           sequence numbers (a gap only right after bench.missed).
-//           [--stall-wait-s 0]: with stalled subscribers, the warm-up lasts
-//           until the server has dealt with them (a publish reported a drop,
-//           or every stalled one was cut off), at most this long: the window
-//           then measures the others while the stalled ones are held off.
+//           get, and one publisher keeping `inflight` bench.publish {n: batch,
+//           size} requests outstanding (bench/fanout-feature.ts). Reports
+//           messages delivered per second (to all the reading subscribers
+//           together) and the delivery latency: from a publish request queued
+//           for sending to one subscriber's receiving a message of it. Checks
+//           every subscriber's sequence numbers (a gap only as bench.missed says).
+//           With --stalled K, two windows in one run: the first as above
+//           (reported under "alone"), then K more subscribers connect, subscribe
+//           and never read again; 1 s later (with --stall-wait-s S: once the
+//           server has dealt with them, a publish reporting a drop or every one
+//           of them cut off, at most S s after they subscribed) the second
+//           window measures the others again (the main figures).
 //           [--probes 10] [--read-every-ms 10]: `probes` subscribers, spread
 //           over the subscription order, read as soon as anything arrives and
 //           give the latency; the others are read every `read-every-ms`, so
@@ -115,6 +116,21 @@ static double machine_busy_s(void) {
   (void)idle;
   (void)iowait;
   return (double)(user + nice + sys + irq + softirq + steal) / (double)sysconf(_SC_CLK_TCK);
+}
+
+// VmRSS of a process in KB, from /proc/PID/status; -1 if unknown.
+static long proc_rss_kb(int pid) {
+  if (pid <= 0) return -1;
+  char path[64], buf[4096];
+  snprintf(path, sizeof path, "/proc/%d/status", pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  const char *p = strstr(buf, "VmRSS:");
+  return p == NULL ? -1 : strtol(p + 6, NULL, 10);
 }
 
 static void die(const char *what) {
@@ -250,7 +266,9 @@ static uint64_t pub_sent, pub_dropped, pub_dropped_window; // messages queued fo
 static uint64_t missed_notices, missed_total;    // bench.missed received by reading subscribers, and their counts
 static uint64_t stalled_cut;                     // stalled subscribers the server closed
 static uint64_t stalled_cut_first_ns, window_start_ns;
-static uint64_t first_drop_ns;   // the first bench.published that reported a drop
+static uint64_t stall_begin_ns, stall_subscribed_ns; // the stalled subscribers were opened; all had subscribed
+static uint64_t first_drop_ns;   // the first bench.published after that which reported a drop
+static uint64_t published_at_stall; // publishes answered before they had all subscribed
 static bool stall_wait_capped;   // --stall-wait-s ran out before the server dealt with the stalled ones
 // When each publish request was queued, by its id (= the publish's number): the
 // messages of publish k carry seq (k-1)*batch+1 .. k*batch. A slot overwritten
@@ -562,6 +580,7 @@ static bool on_frame(conn_t *c, const uint8_t *p, size_t len, uint64_t t) {
         on_subscriber_frame(c, p, len, t);
         return true;
       }
+      if (c->role == R_STALLED) return true; // read with its bench.subscribed, before it stopped
       if (c->ring_count == 0) {
         // Nothing outstanding: only unsolicited messages are expected here.
         err_reply++;
@@ -577,7 +596,7 @@ static bool on_frame(conn_t *c, const uint8_t *p, size_t len, uint64_t t) {
           uint64_t sent = 0, dropped = 0;
           if (!field_u64(p, len, "\"sent\":", &sent) || !field_u64(p, len, "\"dropped\":", &dropped)) err_reply++;
           published++;
-          if (dropped > 0 && first_drop_ns == 0) first_drop_ns = t;
+          if (dropped > 0 && first_drop_ns == 0 && stall_subscribed_ns != 0) first_drop_ns = t;
           pub_sent += sent;
           pub_dropped += dropped;
           if (measuring) {
@@ -712,10 +731,10 @@ static void on_event(conn_t *c, uint32_t events, uint64_t t) {
 
 // ---------------------------------------------------------------- phases
 
-enum phase { P_SETUP, P_WARMUP, P_MEASURE, P_ENDING, P_IDLE_WAIT };
+enum phase { P_SETUP, P_WARMUP, P_MEASURE, P_STALL, P_ENDING, P_IDLE_WAIT };
 static enum phase phase = P_SETUP;
 
-static bool running_load(void) { return phase == P_SETUP || phase == P_WARMUP || phase == P_MEASURE; }
+static bool running_load(void) { return phase == P_SETUP || phase == P_WARMUP || phase == P_MEASURE || phase == P_STALL; }
 
 static void on_signal(int sig) {
   (void)sig;
@@ -735,6 +754,18 @@ static int count_state(enum cstate s) {
   int n = 0;
   for (int i = 0; i < nconns; i++) n += conns[i].state == s;
   return n;
+}
+
+// fanout: the fewest and most messages one reading subscriber got in the window.
+static void sub_range(uint64_t *lo, uint64_t *hi) {
+  *lo = UINT64_MAX;
+  *hi = 0;
+  for (int i = 0; i < nconns; i++) {
+    if (conns[i].role != R_SUBSCRIBER) continue;
+    if (conns[i].win_received < *lo) *lo = conns[i].win_received;
+    if (conns[i].win_received > *hi) *hi = conns[i].win_received;
+  }
+  if (*lo == UINT64_MAX) *lo = 0;
 }
 
 int main(int argc, char **argv) {
@@ -834,6 +865,11 @@ int main(int argc, char **argv) {
   struct epoll_event evs[1024];
   uint64_t t0 = now_ns(), setup_done = 0, warm_end = 0, measure_start = 0, measure_end = 0, ending_deadline = 0;
   double cpu0 = 0, cpu1 = 0, srv0 = -1, srv1 = -1, aux0 = -1, aux1 = -1, mach0 = -1, mach1 = -1;
+  // fanout --stalled: two windows, the first kept here; the stalled subscribers are opened after it.
+  bool two_windows = cfg.mode == M_FANOUT && cfg.stalled > 0, alone_done = false;
+  int nsetup = two_windows ? nconns - cfg.stalled : nconns;
+  char alone[768] = "";
+  long rss_end_kb = -1; // the server's VmRSS as the main window closes
   uint64_t next_bulk = 0; // fanout: when the subscribers read at intervals are read next
   int next_to_open = 0; // echo/idle: connections are opened in order, at most max_pending at a time
   bool quit_requested = false;
@@ -858,11 +894,11 @@ int main(int argc, char **argv) {
       // Retry connections refused with EAGAIN (full backlog) first.
       for (int i = 0; i < next_to_open && pending < cfg.max_pending; i++)
         if (conns[i].state == C_FREE && conn_open(&conns[i])) pending++;
-      while (next_to_open < nconns && pending < cfg.max_pending) {
+      while (next_to_open < nsetup && pending < cfg.max_pending) {
         if (conn_open(&conns[next_to_open])) pending++;
         next_to_open++;
       }
-      if (next_to_open == nconns && count_state(C_READY) == nconns) {
+      if (next_to_open == nsetup && count_state(C_READY) == nsetup) {
         setup_done = t;
         if (cfg.mode == M_IDLE) {
           phase = P_IDLE_WAIT;
@@ -879,7 +915,7 @@ int main(int argc, char **argv) {
       } else if (t > setup_deadline || count_state(C_CLOSED) > 0 || err_connect > 100) {
         // A connection the server closed or refused during setup (server_busy,
         // no socket, ...) will never be ready: give up instead of hanging.
-        fprintf(stderr, "loadgen: could not open %d connections (ready %d, errors %" PRIu64 ")\n", nconns, count_state(C_READY), total_errors());
+        fprintf(stderr, "loadgen: could not open %d connections (ready %d, errors %" PRIu64 ")\n", nsetup, count_state(C_READY), total_errors());
         setup_failed = true;
         break;
       }
@@ -891,16 +927,36 @@ int main(int argc, char **argv) {
     }
 
     // --- time-driven phase changes ---
-    // fanout with stalled subscribers: the warm-up waits for the server to deal with them.
-    bool stall_pending = cfg.mode == M_FANOUT && cfg.stalled > 0 && cfg.stall_wait_s > 0 && first_drop_ns == 0 && stalled_cut < (uint64_t)cfg.stalled;
-    if (phase == P_WARMUP && t >= warm_end && stall_pending && t >= setup_done + (uint64_t)(cfg.stall_wait_s * 1e9)) {
-      stall_wait_capped = true;
-      stall_pending = false;
+    bool open_window = phase == P_WARMUP && t >= warm_end;
+    if (phase == P_STALL) {
+      // The stalled subscribers connect and subscribe (then stop reading);
+      // the second window opens once the server has had a second with them,
+      // or, with --stall-wait-s, once it has dealt with them.
+      int ready = 0;
+      for (int i = nsetup; i < nconns; i++) {
+        if (conns[i].state == C_FREE) conn_open(&conns[i]);
+        ready += conns[i].state == C_READY || conns[i].state == C_CLOSED;
+      }
+      if (ready == cfg.stalled && stall_subscribed_ns == 0) {
+        stall_subscribed_ns = t;
+        published_at_stall = published;
+      }
+      if (stall_subscribed_ns != 0) {
+        uint64_t since = t - stall_subscribed_ns;
+        bool dealt = first_drop_ns != 0 || stalled_cut >= (uint64_t)cfg.stalled;
+        if (since >= 1000000000ull && (cfg.stall_wait_s <= 0 || dealt)) open_window = true;
+        else if (cfg.stall_wait_s > 0 && since >= (uint64_t)(cfg.stall_wait_s * 1e9)) open_window = stall_wait_capped = true;
+      } else if (t > stall_begin_ns + 10000000000ull) {
+        fprintf(stderr, "loadgen: %d stalled subscribers did not subscribe within 10 s (errors %" PRIu64 ")\n", cfg.stalled, total_errors());
+        setup_failed = true;
+        break;
+      }
     }
-    if (phase == P_WARMUP && t >= warm_end && !stall_pending) {
-      // Start the measured window: zero the counters, snapshot CPU of both sides.
+    if (open_window) {
+      // Start a measured window: zero the counters, snapshot CPU of both sides.
       memset(&hist, 0, sizeof hist);
       replies = handshakes = 0;
+      for (int i = 0; i < nconns; i++) conns[i].win_received = 0;
       measuring = true;
       measure_start = window_start_ns = t;
       cpu0 = self_cpu_s();
@@ -908,8 +964,10 @@ int main(int argc, char **argv) {
       aux0 = proc_cpu_s(cfg.aux_pid);
       mach0 = machine_busy_s();
       phase = P_MEASURE;
-      printf("WINDOW start\n");
-      fflush(stdout);
+      if (!two_windows || alone_done) { // the harness samples its own counts over the main window
+        printf("WINDOW start\n");
+        fflush(stdout);
+      }
     }
     if (phase == P_MEASURE && t >= measure_start + (uint64_t)(cfg.seconds * 1e9)) {
       measure_end = t;
@@ -917,9 +975,28 @@ int main(int argc, char **argv) {
       srv1 = proc_cpu_s(cfg.server_pid);
       aux1 = proc_cpu_s(cfg.aux_pid);
       mach1 = machine_busy_s();
+      measuring = false;
+      if (two_windows && !alone_done) {
+        // The first window: kept as "alone"; now the stalled subscribers come.
+        double secs = (double)(measure_end - measure_start) / 1e9;
+        uint64_t lo, hi;
+        sub_range(&lo, &hi);
+        snprintf(alone, sizeof alone,
+                 ",\"alone\":{\"replies\":%" PRIu64 ",\"seconds\":%.3f,\"rate\":%.1f,\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,"
+                 "\"sub_min\":%" PRIu64 ",\"sub_max\":%" PRIu64 ",\"pub_dropped\":%" PRIu64 ",\"missed_notices\":%" PRIu64 ","
+                 "\"loadgen_cpu_s\":%.3f,\"loadgen_cpu_share\":%.3f,\"server_cpu_s\":%.3f,\"aux_cpu_s\":%.3f,\"machine_busy_s\":%.3f,\"server_rss_kb\":%ld}",
+                 replies, secs, secs > 0 ? (double)replies / secs : 0, hist_pct_us(&hist, 0.5), hist_pct_us(&hist, 0.9), hist_pct_us(&hist, 0.99),
+                 hist_pct_us(&hist, 0.999), (double)hist.max / 1000.0, lo, hi, pub_dropped, missed_notices, cpu1 - cpu0,
+                 secs > 0 ? (cpu1 - cpu0) / secs : 0, srv0 >= 0 && srv1 >= 0 ? srv1 - srv0 : -1.0, aux0 >= 0 && aux1 >= 0 ? aux1 - aux0 : -1.0,
+                 mach0 >= 0 && mach1 >= 0 ? mach1 - mach0 : -1.0, proc_rss_kb(cfg.server_pid));
+        alone_done = true;
+        phase = P_STALL;
+        stall_begin_ns = t;
+        continue;
+      }
+      rss_end_kb = proc_rss_kb(cfg.server_pid);
       printf("WINDOW end\n");
       fflush(stdout);
-      measuring = false;
       phase = P_ENDING;
       ending_deadline = t + 3000000000ull;
       // Leave cleanly: detach (the server answers what is in flight, then
@@ -1019,26 +1096,24 @@ int main(int argc, char **argv) {
     // fanout: what was published, what the server said it dropped, what the
     // reading subscribers were told they missed, the least and most one of
     // them got in the window, and what became of the stalled ones.
-    char extra[640] = "";
+    char extra[1600] = "";
     if (cfg.mode == M_FANOUT) {
-      uint64_t lo = UINT64_MAX, hi = 0;
-      for (int i = 0; i < nconns; i++) {
-        if (conns[i].role != R_SUBSCRIBER) continue;
-        if (conns[i].win_received < lo) lo = conns[i].win_received;
-        if (conns[i].win_received > hi) hi = conns[i].win_received;
-      }
-      // Times relative to the window's start (negative: during the warm-up); null: never.
-      char cut_ms[32] = "null", drop_ms[32] = "null";
-      if (stalled_cut_first_ns) snprintf(cut_ms, sizeof cut_ms, "%.1f", ((double)stalled_cut_first_ns - (double)window_start_ns) / 1e6);
-      if (first_drop_ns) snprintf(drop_ms, sizeof drop_ms, "%.1f", ((double)first_drop_ns - (double)window_start_ns) / 1e6);
+      uint64_t lo, hi;
+      sub_range(&lo, &hi);
+      // Times from the moment every stalled subscriber had subscribed; null: never.
+      char cut_ms[32] = "null", drop_ms[32] = "null", wait_s[32] = "null";
+      if (stalled_cut_first_ns) snprintf(cut_ms, sizeof cut_ms, "%.1f", ((double)stalled_cut_first_ns - (double)stall_subscribed_ns) / 1e6);
+      if (first_drop_ns) snprintf(drop_ms, sizeof drop_ms, "%.1f", ((double)first_drop_ns - (double)stall_subscribed_ns) / 1e6);
+      if (stall_subscribed_ns && window_start_ns > stall_subscribed_ns) snprintf(wait_s, sizeof wait_s, "%.3f", (double)(window_start_ns - stall_subscribed_ns) / 1e9);
       snprintf(extra, sizeof extra,
                ",\"batch\":%d,\"stalled\":%d,\"on_slow\":\"%s\",\"published\":%" PRIu64 ",\"published_window\":%" PRIu64 ","
-               "\"pub_sent\":%" PRIu64 ",\"pub_dropped\":%" PRIu64 ",\"pub_dropped_window\":%" PRIu64 ",\"missed_notices\":%" PRIu64 ","
-               "\"missed_total\":%" PRIu64 ",\"sub_min\":%" PRIu64 ",\"sub_max\":%" PRIu64 ",\"stalled_cut\":%" PRIu64 ",\"stalled_cut_ms\":%s,"
-               "\"first_drop_ms\":%s,\"stall_wait_capped\":%s,\"warmup_s\":%.3f",
-               cfg.batch, cfg.stalled, cfg.on_slow, published, published_window, pub_sent, pub_dropped, pub_dropped_window, missed_notices,
-               missed_total, lo == UINT64_MAX ? 0 : lo, hi, stalled_cut, cut_ms, drop_ms, stall_wait_capped ? "true" : "false",
-               window_start_ns > setup_done ? (double)(window_start_ns - setup_done) / 1e9 : 0.0);
+               "\"published_since_stall\":%" PRIu64 ",\"pub_sent\":%" PRIu64 ",\"pub_dropped\":%" PRIu64 ",\"pub_dropped_window\":%" PRIu64 ","
+               "\"missed_notices\":%" PRIu64 ",\"missed_total\":%" PRIu64 ",\"sub_min\":%" PRIu64 ",\"sub_max\":%" PRIu64 ","
+               "\"stalled_cut\":%" PRIu64 ",\"stalled_cut_ms\":%s,\"first_drop_ms\":%s,\"stall_wait_s\":%s,\"stall_wait_capped\":%s,"
+               "\"server_rss_kb\":%ld%s",
+               cfg.batch, cfg.stalled, cfg.on_slow, published, published_window, two_windows ? published - published_at_stall : 0, pub_sent,
+               pub_dropped, pub_dropped_window, missed_notices, missed_total, lo, hi, stalled_cut, cut_ms, drop_ms, wait_s,
+               stall_wait_capped ? "true" : "false", rss_end_kb, alone);
     }
     printf("{\"mode\":\"%s\",\"conns\":%d,\"inflight\":%d,\"size\":%d,\"replies\":%" PRIu64 ",\"seconds\":%.3f,\"rate\":%.1f,"
            "\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,"

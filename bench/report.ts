@@ -137,7 +137,8 @@ export function notes(x: { rows: SummaryRow[]; runs: LoadRun[]; starts: StartSum
     if (x.rows.some((r) => r.workload.startsWith('fanout'))) {
       lines.push(
         'fan-out rows: rate = messages delivered per second to all reading subscribers together; p50/p99 = from a publish request queued to a message of it read by one of 10 subscribers that read at once (the others read every 10 ms); ' +
-          'fugue runs as bench/fanout-server.js (the real App with bench/fanout-feature.ts), "self" = the others\' rate against the same server\'s without the stopped subscriber, same repetition.',
+          'fugue runs as bench/fanout-server.js (the real App with bench/fanout-feature.ts). Each run measures the 1,000 alone (the first row), then again once a 1,001st subscriber has stopped reading (the second); ' +
+          '"self" = the second window against the first of the same run. RSS MB: VmRSS as the first window closed; for the second, the peak.',
       );
     }
     lines.push('fugue runs at its default configuration, log.level info (rows "log=LEVEL": that level), its stdout and stderr read by a separate consumer process on core 1; log/s, log B/s: the lines and bytes it read per second of the measured window.');

@@ -9,7 +9,7 @@ import type { LoadRun } from './load-run.js';
 import type { Options } from './options.js';
 import type { PairedRun, PairedSummary } from './paired.js';
 import { RESULTS } from './paths.js';
-import type { StalledSummary } from './fanout-report.js';
+import type { StalledSummary } from './fanout-rows.js';
 import type { Profile } from './profile.js';
 import type { StartRun } from './startup.js';
 import type { IdleSummary, StartSummary, SummaryRow } from './summary.js';

@@ -28,12 +28,12 @@ import { OtlpSink } from './otlp-sink.js';
 import { runAlternating, runIdleTests, runPairedCheck, runProfiles, runStartRows, type Context } from './phases.js';
 import { quietWaitedS } from './proc.js';
 import { detectPinning, killAll, killChildrenOnExit } from './processes.js';
-import { stalledLines, summariseStalled } from './fanout-report.js';
+import { stalledLines, summariseStalled } from './fanout-rows.js';
 import { idleTable, loadTable, logTable, notes, otlpLines, pairedTable, profileTable, startTable } from './report.js';
 import { writeResults } from './results.js';
 import { summarise, summariseIdle, summariseStart } from './summary.js';
 import { pairedBaseline, summarisePaired } from './paired.js';
-import { STALLED_ALONE, startRowsFor, workloadsFor } from './workloads.js';
+import { rowsOf, startRowsFor, workloadsFor } from './workloads.js';
 
 const T_START = performance.now();
 
@@ -68,10 +68,10 @@ async function main(opts: Options): Promise<void> {
   const profiles = opts.cpuProf ? await runProfiles(ctx) : [];
   sink.close();
 
-  const rows = workloads.flatMap((w) => summarise(w, runs));
+  const rows = workloads.flatMap(rowsOf).flatMap((w) => summarise(w, runs));
   if (rows.length > 0) console.log(`\n${loadTable(rows)}`);
   for (const line of otlpLines(runs)) console.log(line);
-  const stalled = summariseStalled(runs, STALLED_ALONE);
+  const stalled = summariseStalled(runs);
   for (const line of stalledLines(stalled)) console.log(line);
   const logs = logTable(runs);
   if (logs !== undefined) console.log(`\n${logs}`);

@@ -4,8 +4,8 @@
 // against the bare run just before it (seconds apart, so slow drifts of the
 // machine cancel out); a single disturbed pair is discarded by the median.
 // Repetitions that other processes disturbed (NOISY) are left out when a clean
-// one exists. A 'self' row (fanout-stalled) divides each server's repetition
-// by the same server's repetition of its reference workload instead.
+// one exists. A 'self' row (fanout-stalled) divides each run's rate by the
+// same run's in the reference row's window instead.
 
 import type { IdleRun } from './idle.js';
 import type { LoadRun } from './load-run.js';
@@ -102,10 +102,9 @@ export function summarise(w: Workload, runs: LoadRun[]): SummaryRow[] {
   return rows;
 }
 
-/** A 'self' row: each repetition's rate over the same server's in the reference workload, same repetition; then its target. */
+/** A 'self' row: each run's rate over the same run's in the reference row's window; then its target. */
 function selfRatio(w: Workload, id: string, row: SummaryRow, rs: LoadRun[], runs: LoadRun[]): void {
-  const refId = w.reference?.server[id] ?? id;
-  const refs = runs.filter((r) => r.workload === w.reference?.key && r.server === refId);
+  const refs = runs.filter((r) => r.workload === w.reference && r.server === id);
   if (refs.length === 0) return;
   const pairs = rs.flatMap((r) => {
     const b = refs.find((x) => x.rep === r.rep && !x.noisy);

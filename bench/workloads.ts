@@ -21,15 +21,19 @@ export interface Workload {
   /**
    * What the ratio compares: throughput (higher is better) or p99 latency
    * (lower is better) against bare; or, 'self', each server's throughput
-   * against its own in the `reference` workload, same repetition.
+   * against its own in the `reference` row's window of the same run.
    */
   compare: 'rate' | 'p99' | 'self';
   /** By server id; a server without one is only reported. */
   targets: Record<string, Target | undefined>;
-  /** compare 'self': the workload whose runs this one's are divided by (it runs right before this one in each repetition). */
-  reference?: { key: string; server: Record<string, string> };
+  /** compare 'self': the row whose window of the same run this one's rate is divided by. */
+  reference?: string;
   /** Load generator arguments of one server's runs only, after `args`, by server id. */
   serverArgs?: Record<string, string[]>;
+  /** Warm-up in seconds instead of --seconds' companion (not with --quick). */
+  warmupS?: number;
+  /** The row that the runs' second measured window makes (the fan-out runs: after a subscriber stopped reading). */
+  second?: Pick<Workload, 'key' | 'label' | 'compare' | 'targets'>;
 }
 
 /**
@@ -41,9 +45,6 @@ export const NOISE_CORES = 0.15;
 
 const atLeast = (x: number): Target => ({ text: `>= ${x}x`, ok: (r) => r >= x });
 const atMost = (x: number): Target => ({ text: `<= ${x}x`, ok: (r) => r <= x });
-
-/** fanout-stalled's servers -> the fanout row's server each is compared with (the disconnect variant with plain fugue). */
-export const STALLED_ALONE: Readonly<Record<string, string>> = { bare: 'bare', fugue: 'fugue', 'fugue disconnect': 'fugue' };
 
 /** The fan-out rows' load: 1,000 reading subscribers, 4 publishes of one 1 KiB message in flight. */
 const FANOUT_ARGS = ['fanout', '--conns', '1000', '--inflight', '4', '--batch', '1', '--size', '1024'];
@@ -86,28 +87,23 @@ export const WORKLOADS: readonly Workload[] = [
   // Issue 17, item 3: one publisher, 1,000 subscribers, every message to each
   // (bench/fanout-feature.ts; bare: one write per subscriber). 1 KiB messages:
   // a stopped subscriber's backlog passes the drop stream's 256 KiB within
-  // about 1.5 s (at 64 B it would take over 10 s, past the end of a run).
+  // about 1.5 s (at 64 B it would take over 10 s). Each run measures two
+  // windows: the 1,000 alone (this row), then the same 1,000 once a 1,001st
+  // subscriber has subscribed and stopped reading (the second row, against
+  // the first window: 'self'). fugue's second window opens once it has dealt
+  // with the stopped subscriber (dropped from it, or cut it off), at most 10 s
+  // after it subscribed. A 10 s warm-up: fugue's fan-out rate settles after
+  // 7-9 s of sustained publishing (docs/performance.md, "Fan-out").
   {
     key: 'fanout',
     label: 'fan-out 1000 subs 1KiB',
-    args: FANOUT_ARGS,
-    servers: [BARE, FUGUE_FANOUT],
-    compare: 'rate',
-    targets: { fugue: atLeast(1.0) },
-  },
-  // The same with one more subscriber that never reads; each server against
-  // itself without it. fugue's warm-up lasts until it has dealt with the
-  // stopped subscriber (dropped from it, or cut it off), at most 10 s, so that
-  // the window measures the others while it is held off.
-  {
-    key: 'fanout-stalled',
-    label: 'fan-out 1000 + 1 stalled',
     args: [...FANOUT_ARGS, '--stalled', '1'],
     servers: [BARE, FUGUE_FANOUT, FUGUE_FANOUT_DISCONNECT],
-    compare: 'self',
-    targets: { fugue: atLeast(0.9) },
-    reference: { key: 'fanout', server: STALLED_ALONE },
+    compare: 'rate',
+    targets: { fugue: atLeast(1.0) },
     serverArgs: { fugue: ['--stall-wait-s', '10'], 'fugue disconnect': ['--on-slow', 'disconnect', '--stall-wait-s', '10'] },
+    warmupS: 10,
+    second: { key: 'fanout-stalled', label: 'fan-out 1000 + 1 stalled', compare: 'self', targets: { fugue: atLeast(0.9) } },
   },
 ];
 
@@ -116,31 +112,20 @@ export const fugueAtLevel = (level: string): ServerSpec => ({ id: `fugue log=${l
 
 /**
  * The workloads of this run: the table, with a row per --log-level level right
- * after the plain fugue row of each (those rows have no target: they are
- * reported). A workload compared with another (fanout-stalled) brings that one
- * along.
+ * after the plain fugue row of each. Those rows have no target: they are reported.
  */
 export function workloadsFor(opts: Pick<Options, 'logLevels' | 'only'>): Workload[] {
-  const wanted = (w: Workload): boolean => opts.only === undefined || opts.only.has(w.key) || WORKLOADS.some((x) => x.reference?.key === w.key && opts.only?.has(x.key));
-  return WORKLOADS.filter(wanted).map((w) => {
+  return WORKLOADS.filter((w) => opts.only === undefined || opts.only.has(w.key)).map((w) => {
     const servers = w.servers.flatMap((s) => (s === FUGUE ? [s, ...opts.logLevels.map(fugueAtLevel)] : [s]));
     return { ...w, servers };
   });
 }
 
-/**
- * The workloads as they alternate: a workload and those compared with it
- * ('self') make one group, whose repetitions interleave (rep 1 of each, then
- * rep 2 ...), so that each run is seconds from the one it is divided by.
- */
-export function workloadGroups(workloads: Workload[]): Workload[][] {
-  const groups: Workload[][] = [];
-  for (const w of workloads) {
-    const home = w.reference === undefined ? undefined : groups.find((g) => g.some((x) => x.key === w.reference?.key));
-    if (home !== undefined) home.push(w);
-    else groups.push([w]);
-  }
-  return groups;
+/** The rows of the report a workload makes: itself, and the row of its runs' second window, compared with the first. */
+export function rowsOf(w: Workload): Workload[] {
+  if (w.second === undefined) return [w];
+  const { second, ...first } = w;
+  return [first, { ...first, ...second, reference: w.key }];
 }
 
 /** The workload with this key (the paired check and --cpu-prof reuse echo64 and churn). */
