@@ -87,7 +87,7 @@ export const FLAGS: readonly FlagSpec[] = [
   {
     name: '--seconds',
     value: 'N',
-    meaning: 'measured seconds per run (after the warm-up)',
+    meaning: 'measured seconds per run (after the warm-up; a fan-out run measures two windows of it, after a 10 s warm-up but with --quick)',
     default: '3; 2 with --quick',
     apply: (o, v) => void (o.seconds = positiveNumber('--seconds', v, 'the measured seconds per run')),
   },
@@ -282,8 +282,9 @@ export function helpText(): string {
   return [
     'usage: npm run bench -- [flags]   or   node dist/bench/run.js [flags]',
     '',
-    'Runs fugue-server and bench/bare-server.ts under the same load, alternating, and reports',
-    'fugue / bare ratios; then start-up, fuguectl per call and memory at rest against bare Node.',
+    'Runs fugue-server and bench/bare-server.ts under the same load (request/reply, churn, fan-out',
+    'to 1,000 subscribers), alternating, and reports fugue / bare ratios; then start-up, fuguectl',
+    'per call and memory at rest against bare Node.',
     'bench/README.md explains every column. Results: bench/results/latest.json.',
     '',
     'flags:',

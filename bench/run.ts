@@ -33,7 +33,8 @@ import { idleTable, loadTable, logTable, notes, otlpLines, pairedTable, profileT
 import { writeResults } from './results.js';
 import { summarise, summariseIdle, summariseStart } from './summary.js';
 import { pairedBaseline, summarisePaired } from './paired.js';
-import { rowsOf, startRowsFor, workloadsFor } from './workloads.js';
+import { warmupOf } from './load-run.js';
+import { rowsOf, startRowsFor, workloadsFor, type Workload } from './workloads.js';
 
 const T_START = performance.now();
 
@@ -56,7 +57,7 @@ async function main(opts: Options): Promise<void> {
   console.log(
     `fugue-server benchmark: ${opts.quick ? 'QUICK (smoke test) ' : ''}` +
       // The load figures only when a load phase runs (not for --only startup,ctl ...).
-      `${workloads.length > 0 || doIdle || doPaired ? `${opts.seconds}s measured after ${opts.warmup}s warm-up, up to ${opts.reps} repetitions, ` : ''}` +
+      `${workloads.length > 0 || doIdle || doPaired ? `${opts.seconds}s measured after ${opts.warmup}s warm-up${ownWarmup(workloads, opts)}, up to ${opts.reps} repetitions, ` : ''}` +
       `${startRows.some((r) => r.key !== 'rest-memory') ? `${opts.startReps} start-up pairs, ` : ''}` +
       `${startRows.some((r) => r.key === 'rest-memory') ? `${opts.reps} rest-memory pairs, ` : ''}` +
       `${pinned ? 'server pinned to core 0, loadgen, log reader and harness to core 1' : 'NOT PINNED (taskset missing or < 2 cores): numbers are noisier'}; ${nodeText}`,
@@ -89,6 +90,12 @@ async function main(opts: Options): Promise<void> {
   for (const p of profiles) console.log(`\n${profileTable(p)}`);
 
   writeResults({ opts, pinned, nofile, totalS, rows, stalled, pairedSummary, pairedRuns, idle, starts, startRuns, skipped: ctx.skipped, runs, idleRuns, profiles });
+}
+
+/** The workloads with a warm-up of their own (fan-out: two windows after it), for the header line. */
+function ownWarmup(workloads: Workload[], opts: Options): string {
+  const own = workloads.filter((w) => warmupOf(w, opts) !== opts.warmup);
+  return own.map((w) => ` (${w.key}: ${w.second === undefined ? '' : 'two windows '}after ${warmupOf(w, opts)}s)`).join('');
 }
 
 /** Parse the command line; --help and usage errors end here, before anything is built or started. */
