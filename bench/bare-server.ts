@@ -6,6 +6,10 @@
 // fugue-server's numbers are reported as a ratio to this one, measured in the
 // same run on the same machine, so the ratio is the cost of everything fugue adds.
 //
+// The fan-out rows' two types (bench/fanout-feature.ts has fugue's side) are
+// written the way a user would write a broadcast: JSON.stringify and a frame
+// once per message, then one socket.write() per subscriber, without bounds.
+//
 // Usage: node dist/bench/bare-server.js <socket path>
 // It deliberately imports nothing from src/: the baseline must not inherit the
 // code it is the baseline for.
@@ -26,7 +30,28 @@ const startedAt = performance.now();
 let nextClientId = 1;
 let clients = 0;
 
-type Msg = { type?: unknown; id?: unknown; data?: unknown; protocol_version?: unknown };
+type Msg = { type?: unknown; id?: unknown; data?: unknown; protocol_version?: unknown; n?: unknown; size?: unknown };
+
+// Fan-out: the subscribed sockets, the next message's sequence number, a payload per size.
+const subscribers = new Set<Socket>();
+let seq = 1;
+const payloads = new Map<number, string>();
+
+// n messages to every subscriber: each serialised and framed once, written to each socket.
+function publish(n: number, size: number): Record<string, unknown> {
+  let data = payloads.get(size);
+  if (data === undefined) payloads.set(size, (data = 'x'.repeat(size)));
+  for (let i = 0; i < n; i++) {
+    const json = JSON.stringify({ type: 'bench.msg', seq: seq++, data });
+    const frame = Buffer.allocUnsafe(4 + Buffer.byteLength(json));
+    frame.writeUInt32BE(frame.length - 4, 0);
+    frame.write(json, 4, 'utf8');
+    for (const s of subscribers) s.write(frame);
+  }
+  return { type: 'bench.published', n, sent: n * subscribers.size, dropped: 0 };
+}
+
+const isCount = (v: unknown, min: number): v is number => typeof v === 'number' && Number.isInteger(v) && v >= min;
 
 // One reply batch -> one Buffer -> one write(). Buffer.byteLength then write()
 // into a single allocation, as fugue's encodeJsonFrames does.
@@ -105,6 +130,13 @@ function serve(socket: Socket): void {
         case 'detach':
           closing = true;
           break;
+        case 'bench.subscribe':
+          subscribers.add(socket);
+          reply = { type: 'bench.subscribed', subscribers: subscribers.size };
+          break;
+        case 'bench.publish':
+          reply = isCount(msg.n, 1) && isCount(msg.size, 0) ? publish(msg.n, msg.size) : { type: 'error', code: 'bad_message', message: 'n and size must be integers' };
+          break;
         default:
           reply = { type: 'error', code: 'unknown_type', message: `unknown message type ${JSON.stringify(msg.type)}` };
       }
@@ -168,7 +200,10 @@ function serve(socket: Socket): void {
   });
   socket.on('end', () => socket.end());
   socket.on('error', () => socket.destroy());
-  socket.on('close', () => clients--);
+  socket.on('close', () => {
+    clients--;
+    subscribers.delete(socket);
+  });
 }
 
 const server = createServer({ allowHalfOpen: true }, serve);

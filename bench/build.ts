@@ -24,7 +24,8 @@ export function ensureHelpers(): void {
 
 export function snapshotServers(): void {
   const entry = join(ROOT, 'dist/src/cli/fugue-server.js');
-  if (!existsSync(entry) || !existsSync(join(ROOT, 'dist/bench/bare-server.js'))) {
+  const benchServers = ['bare-server.js', 'fanout-server.js', 'fanout-feature.js'];
+  if (!existsSync(entry) || benchServers.some((f) => !existsSync(join(ROOT, 'dist/bench', f)))) {
     // Someone's `npm run build` deleted dist/ after our tsc: compile again.
     const r = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'inherit' });
     if (r.status !== 0) throw new Error('tsc failed; cannot benchmark');
@@ -33,7 +34,8 @@ export function snapshotServers(): void {
   cpSync(join(ROOT, 'dist/src'), join(SNAPSHOT, 'dist/src'), { recursive: true });
   // The programs as installed (package.json "bin"): the bundle, when the build made one.
   if (existsSync(join(ROOT, 'dist/bin'))) cpSync(join(ROOT, 'dist/bin'), join(SNAPSHOT, 'dist/bin'), { recursive: true });
-  cpSync(join(ROOT, 'dist/bench/bare-server.js'), join(SNAPSHOT, 'dist/bench/bare-server.js'));
+  // The bare server, and the fan-out rows' fugue entry and feature (they import dist/src/index.js).
+  for (const f of benchServers) cpSync(join(ROOT, 'dist/bench', f), join(SNAPSHOT, 'dist/bench', f));
   cpSync(join(ROOT, 'config'), join(SNAPSHOT, 'config'), { recursive: true });
   cpSync(join(ROOT, 'package.json'), join(SNAPSHOT, 'package.json'));
   // node_modules resolve upwards from the snapshot to the repository's.

@@ -3,6 +3,7 @@
 // memory and, for fugue, what it logged and, for the OTLP rows, what it
 // exported.
 
+import { fanoutOf, firstWindow, readerFellBehind, type FanoutRun } from './fanout-rows.js';
 import { countsBetween, total, type LogCounts, type LogReader, type StreamCount } from './log-reader.js';
 import { startLoadgen, type LoadgenResult, type WindowEdge } from './loadgen.js';
 import type { Options } from './options.js';
@@ -44,15 +45,25 @@ export interface LoadRun {
   noisy: boolean;
   tracing?: { requests: number; bytes: number; spansDropped: number | undefined };
   logs?: LogRun;
+  /** The fan-out rows: what became of the subscribers (fanout-rows.ts). */
+  fanout?: FanoutRun;
   nofile: number;
 }
 
-/** loadgen arguments for one measured run of `w` against `server`. */
-export function loadArgs(w: Workload, server: RunningServer, opts: Options): { args: string[]; timeoutMs: number } {
-  const args = [...w.args, '--socket', server.socket, '--seconds', String(opts.seconds), '--warmup', String(opts.warmup), '--server-pid', String(server.pid)];
+/** The warm-up of `w`'s runs, in seconds: its own (fan-out) unless --quick. */
+export const warmupOf = (w: Workload, opts: Pick<Options, 'warmup' | 'quick'>): number => (opts.quick || w.warmupS === undefined ? opts.warmup : w.warmupS);
+
+/** Seconds a run of `w` takes beyond a plain one: a longer warm-up; a second window and the wait before it (about 2 s). */
+export const extraRunS = (w: Workload, opts: Pick<Options, 'warmup' | 'quick' | 'seconds'>): number => warmupOf(w, opts) - opts.warmup + (w.second === undefined ? 0 : opts.seconds + 2);
+
+/** loadgen arguments for one measured run of `w` against `server` (whose row is `specId`). */
+export function loadArgs(w: Workload, server: RunningServer, opts: Options, specId?: string): { args: string[]; timeoutMs: number } {
+  const own = specId === undefined ? [] : (w.serverArgs?.[specId] ?? []);
+  const warmup = warmupOf(w, opts);
+  const args = [...w.args, ...own, '--socket', server.socket, '--seconds', String(opts.seconds), '--warmup', String(warmup), '--server-pid', String(server.pid)];
   // The log reader's CPU is measured over the same window, apart from other tenants'.
   if (server.logs !== undefined) args.push('--aux-pid', String(server.logs.pid));
-  return { args, timeoutMs: (opts.seconds + opts.warmup + 60) * 1000 };
+  return { args, timeoutMs: (2 * opts.seconds + warmup + 80) * 1000 };
 }
 
 /**
@@ -71,17 +82,22 @@ async function settled(logs: LogReader): Promise<LogCounts> {
   return last;
 }
 
-export async function runLoad(w: Workload, spec: ServerSpec, rep: number, opts: Options, sink: OtlpSink, cpuProfDir?: string): Promise<LoadRun> {
+/**
+ * One run: a fresh server and one load generator. The LoadRuns of its measured
+ * windows: one, or for the fan-out runs two (the first window's row first).
+ */
+export async function runLoad(w: Workload, spec: ServerSpec, rep: number, opts: Options, sink: OtlpSink, cpuProfDir?: string): Promise<LoadRun[]> {
   const server = await startServer(spec, { otlpEndpoint: sink.endpoint, ...nodeOf(opts), ...(cpuProfDir !== undefined ? { cpuProfDir } : {}) });
   const sink0 = sink.snapshot();
   try {
-    const { args, timeoutMs } = loadArgs(w, server, opts);
+    const { args, timeoutMs } = loadArgs(w, server, opts, spec.id);
     const logs = server.logs;
     const edges: Partial<Record<WindowEdge, Promise<LogCounts>>> = {};
     const result = await startLoadgen(args, timeoutMs, logs === undefined ? undefined : (edge) => (edges[edge] = logs.counts())).done;
     const st = procStatus(server.pid);
     const run: LoadRun = {
-      workload: w.key,
+      // The main (last) window; a second window makes its own row.
+      workload: w.second?.key ?? w.key,
       server: spec.id,
       rep,
       result,
@@ -117,10 +133,14 @@ export async function runLoad(w: Workload, spec: ServerSpec, rep: number, opts: 
       const agree = counters.linesWritten === undefined ? undefined : counters.linesWritten === readAtScrape.lines && counters.bytesWritten === readAtScrape.bytes;
       run.logs = { level: spec.logLevel ?? 'info', window: countsBetween(atStart, atEnd), whole: atEnd, readerCpuShare, counters, readAtScrape, agree };
     }
+    if (result.mode === 'fanout') {
+      run.fanout = fanoutOf(result, body);
+      if (readerFellBehind(run.fanout)) run.invalid = true;
+    }
     await server.stop(); // before reading the sink: the final flush belongs to this run
     if (logs !== undefined && run.logs !== undefined) run.logs.whole = await logs.ended;
     if (spec.tracing !== undefined) run.tracing = { ...sink.since(sink0), spansDropped: body === undefined ? undefined : metricValue(body, 'fugue_spans_dropped_total') };
-    return run;
+    return result.alone === undefined ? [run] : [firstWindow(run, w.key), run];
   } catch (err) {
     await server.stop();
     throw new Error(`${w.key}/${spec.id}: ${(err as Error).message}\nserver output:\n${await server.output()}`);

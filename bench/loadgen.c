@@ -12,6 +12,27 @@
 //   latency same as echo with --conns 1 --inflight 1 (one request in flight at a time).
 //   churn   --socket P [--parallel 16] [--seconds 5] [--warmup 1]
 //           loop per slot: connect, send `connect`, wait for `connected`, close.
+//   fanout  --socket P [--conns 1000] [--inflight 4] [--batch 1] [--size 64] [--stalled 0]
+//           [--on-slow drop|disconnect] [--seconds 5] [--warmup 1]
+//           N subscribers (bench.subscribe) that only read and count what they
+//           get, and one publisher keeping `inflight` bench.publish {n: batch,
+//           size} requests outstanding (bench/fanout-feature.ts). Reports
+//           messages delivered per second (to all the reading subscribers
+//           together) and the delivery latency: from a publish request queued
+//           for sending to one subscriber's receiving a message of it. Checks
+//           every subscriber's sequence numbers (a gap only as bench.missed says).
+//           With --stalled K, two windows in one run: the first as above
+//           (reported under "alone"), then K more subscribers connect, subscribe
+//           and never read again; 1 s later (with --stall-wait-s S: once the
+//           server has dealt with them, a publish reporting a drop or every one
+//           of them cut off, at most S s after they subscribed) the second
+//           window measures the others again (the main figures).
+//           [--probes 10] [--read-every-ms 10]: `probes` subscribers, spread
+//           over the subscription order, read as soon as anything arrives and
+//           give the latency; the others are read every `read-every-ms`, so
+//           that a read takes several messages at once: one recv() per message
+//           per subscriber would make the generator, not the server, the
+//           bottleneck (about 4 us of its CPU per message on the project's VM).
 //   idle    --socket P [--conns 10000] [--max-pending 256]
 //           open and handshake N connections, print "READY ..." and then wait:
 //           a line "quit" on stdin (or EOF) detaches every connection and ends;
@@ -97,6 +118,21 @@ static double machine_busy_s(void) {
   return (double)(user + nice + sys + irq + softirq + steal) / (double)sysconf(_SC_CLK_TCK);
 }
 
+// VmRSS of a process in KB, from /proc/PID/status; -1 if unknown.
+static long proc_rss_kb(int pid) {
+  if (pid <= 0) return -1;
+  char path[64], buf[4096];
+  snprintf(path, sizeof path, "/proc/%d/status", pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  const char *p = strstr(buf, "VmRSS:");
+  return p == NULL ? -1 : strtol(p + 6, NULL, 10);
+}
+
 static void die(const char *what) {
   fprintf(stderr, "loadgen: %s: %s\n", what, strerror(errno));
   exit(1);
@@ -165,19 +201,24 @@ static double hist_pct_us(const hist_t *h, double p) {
 
 // ---------------------------------------------------------------- config
 
-enum mode { M_ECHO, M_LATENCY, M_CHURN, M_IDLE };
+enum mode { M_ECHO, M_LATENCY, M_CHURN, M_IDLE, M_FANOUT };
 
 static struct {
   enum mode mode;
   const char *mode_name;
   const char *socket;
   int conns, inflight, size, parallel, max_pending, server_pid, aux_pid;
-  double seconds, warmup;
-} cfg = {.conns = 100, .inflight = 16, .size = 64, .parallel = 16, .max_pending = 256, .seconds = 5, .warmup = 1};
+  int batch, stalled;  // fanout: messages per publish, subscribers that never read
+  int probes, read_every_ms; // fanout: subscribers read at once (latency), the others' read interval
+  const char *on_slow; // fanout: the slow policy the subscribers ask for
+  double seconds, warmup, stall_wait_s;
+} cfg = {.conns = 100, .inflight = 16, .size = 64, .parallel = 16, .max_pending = 256, .batch = 1, .on_slow = "drop", .probes = 10, .read_every_ms = 10, .seconds = 5, .warmup = 1};
 
 // ---------------------------------------------------------------- connections
 
-enum cstate { C_FREE, C_CONNECTING, C_HANDSHAKE, C_READY, C_DETACHING, C_CLOSED };
+enum cstate { C_FREE, C_CONNECTING, C_HANDSHAKE, C_SUBSCRIBING, C_READY, C_DETACHING, C_CLOSED };
+// fanout: what a connection does (echo, latency, churn and idle: R_ECHO).
+enum role { R_ECHO, R_PUBLISHER, R_SUBSCRIBER, R_STALLED };
 
 typedef struct conn {
   int fd;
@@ -195,9 +236,15 @@ typedef struct conn {
   uint32_t ring_head, ring_count;
   uint64_t next_id, expect_id;
   uint64_t hs_start; // when connect() was called (churn and idle latency)
+  enum role role;
+  int efd; // the epoll set it is in: `ep`, or `bulk_ep` (fanout subscribers read at intervals)
+  uint64_t expect_seq;   // fanout subscriber: the next bench.msg's seq
+  bool after_missed;     // ... unless bench.missed came just before (then any later one)
+  uint64_t win_received; // ... messages received in the measured window
 } conn_t;
 
 static int ep = -1;
+static int bulk_ep = -1; // fanout: the subscribers that are not probes, polled every read_every_ms
 static conn_t *conns;
 static int nconns;
 
@@ -212,6 +259,23 @@ static uint64_t shutdowns_seen, closed_after_shutdown;
 static uint64_t first_shutdown_ns, last_close_ns;
 static volatile sig_atomic_t stop_flag;
 static bool setup_failed; // exit status 2: the numbers printed mean nothing
+
+// fanout. The servers' PublishResult sums come in each bench.published reply.
+static uint64_t published, published_window;     // bench.publish requests answered (whole run, window)
+static uint64_t pub_sent, pub_dropped, pub_dropped_window; // messages queued for / dropped from subscribers
+static uint64_t missed_notices, missed_total;    // bench.missed received by reading subscribers, and their counts
+static uint64_t stalled_cut;                     // stalled subscribers the server closed
+static uint64_t stalled_cut_first_ns, window_start_ns;
+static uint64_t stall_begin_ns, stall_subscribed_ns; // the stalled subscribers were opened; all had subscribed
+static uint64_t first_drop_ns;   // the first bench.published after that which reported a drop
+static uint64_t published_at_stall; // publishes answered before they had all subscribed
+static bool stall_wait_capped;   // --stall-wait-s ran out before the server dealt with the stalled ones
+// When each publish request was queued, by its id (= the publish's number): the
+// messages of publish k carry seq (k-1)*batch+1 .. k*batch. A slot overwritten
+// by a later publish (a subscriber 65536 publishes behind) has no latency.
+#define PUB_RING (1u << 16)
+static struct { uint64_t k, t; } pub_ring[PUB_RING];
+static char subscribe_json[96];
 
 // Pre-encoded request text. Only the id differs between echo requests, so the
 // frame is prefix + decimal id + "}", assembled by memcpy.
@@ -262,12 +326,16 @@ static void queue_echo(conn_t *c, uint64_t t) {
   c->next_id++;
   c->sent[(c->ring_head + c->ring_count) % (uint32_t)cfg.inflight] = t;
   c->ring_count++;
+  if (cfg.mode == M_FANOUT) { // the id just sent
+    pub_ring[(c->next_id - 1) % PUB_RING].k = c->next_id - 1;
+    pub_ring[(c->next_id - 1) % PUB_RING].t = t;
+  }
 }
 
 static void set_out(conn_t *c, bool want) {
   if (c->want_out == want) return;
   struct epoll_event ev = {.events = EPOLLIN | (want ? EPOLLOUT : 0), .data.ptr = c};
-  if (epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev) < 0) die("epoll_ctl MOD");
+  if (epoll_ctl(c->efd, EPOLL_CTL_MOD, c->fd, &ev) < 0) die("epoll_ctl MOD");
   c->want_out = want;
 }
 
@@ -322,6 +390,7 @@ static bool conn_open(conn_t *c) {
       c->state = C_CONNECTING;
       struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
       if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) die("epoll_ctl ADD");
+      c->efd = ep;
       c->want_out = true;
       return true;
     }
@@ -339,6 +408,7 @@ static bool conn_open(conn_t *c) {
   c->expect_id = 1;
   struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
   if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) die("epoll_ctl ADD");
+  c->efd = ep;
   queue_json(c, HS_JSON, sizeof HS_JSON - 1);
   return flush_out(c);
 }
@@ -385,6 +455,74 @@ static bool reply_id(const uint8_t *p, size_t len, uint64_t *out) {
 
 static bool running_load(void); // echo traffic continues (not ending)
 
+// An unsigned integer field of a payload, found by its key (e.g. "\"seq\":"):
+// the first occurrence, which is the field itself in the messages read here.
+static bool field_u64(const uint8_t *p, size_t len, const char *key, uint64_t *out) {
+  size_t klen = strlen(key);
+  const uint8_t *k = memmem(p, len, key, klen);
+  if (k == NULL) return false;
+  const uint8_t *d = k + klen, *end = p + len;
+  if (d >= end || *d < '0' || *d > '9') return false;
+  uint64_t v = 0;
+  while (d < end && *d >= '0' && *d <= '9') v = v * 10 + (uint64_t)(*d++ - '0');
+  *out = v;
+  return true;
+}
+
+// fanout: a subscribed, reading subscriber's frame. Every bench.msg must carry
+// the next seq; after bench.missed {missed} the next is `missed` further on.
+static void on_subscriber_frame(conn_t *c, const uint8_t *p, size_t len, uint64_t t) {
+  if (type_is(p, len, "bench.msg")) {
+    uint64_t seq;
+    if (!field_u64(p, len, "\"seq\":", &seq)) {
+      err_reply++;
+      return;
+    }
+    if (seq != c->expect_seq) err_order++;
+    c->expect_seq = seq + 1;
+    if (measuring) {
+      replies++;
+      c->win_received++;
+      uint64_t k = (seq - 1) / (uint64_t)cfg.batch + 1;
+      if (pub_ring[k % PUB_RING].k == k) hist_add(&hist, t - pub_ring[k % PUB_RING].t);
+    }
+  } else if (type_is(p, len, "bench.missed")) {
+    uint64_t m = 0;
+    if (!field_u64(p, len, "\"missed\":", &m)) err_reply++;
+    missed_notices++;
+    missed_total += m;
+    c->expect_seq += m;
+  } else if (type_is(p, len, "error")) {
+    err_server++;
+  } else {
+    err_reply++;
+  }
+}
+
+// fanout: a stalled subscriber stops reading once subscribed. Only a hang-up
+// (the server cut it off) is still reported: EPOLLHUP and EPOLLERR always are.
+static void stall(conn_t *c) {
+  struct epoll_event ev = {.events = EPOLLRDHUP, .data.ptr = c};
+  if (epoll_ctl(c->efd, EPOLL_CTL_MOD, c->fd, &ev) < 0) die("epoll_ctl MOD");
+  c->want_out = false;
+}
+
+// fanout: a subscriber that is not a probe moves to the set read at intervals.
+static void to_bulk(conn_t *c) {
+  struct epoll_event ev = {.events = EPOLLIN | (c->want_out ? EPOLLOUT : 0), .data.ptr = c};
+  if (epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL) < 0) die("epoll_ctl DEL");
+  if (epoll_ctl(bulk_ep, EPOLL_CTL_ADD, c->fd, &ev) < 0) die("epoll_ctl ADD");
+  c->efd = bulk_ep;
+}
+
+// Probes are every (conns / probes)-th subscriber: spread over the server's
+// subscription order, which follows the order they were opened in.
+static bool is_probe(int index) {
+  if (cfg.probes <= 0) return false;
+  int every = cfg.conns / cfg.probes;
+  return every <= 1 || (index - 1) % every == 0;
+}
+
 // One complete frame from the server. Returns false if the connection was closed.
 static bool on_frame(conn_t *c, const uint8_t *p, size_t len, uint64_t t) {
   if (type_is(p, len, "shutdown")) {
@@ -416,29 +554,62 @@ static bool on_frame(conn_t *c, const uint8_t *p, size_t len, uint64_t t) {
       }
       c->state = C_READY;
       if (cfg.mode == M_IDLE) hist_add(&hist, t - c->hs_start);
+      if (c->role == R_SUBSCRIBER || c->role == R_STALLED) {
+        c->state = C_SUBSCRIBING;
+        c->expect_seq = 1;
+        queue_json(c, subscribe_json, strlen(subscribe_json));
+      }
       if ((cfg.mode == M_ECHO || cfg.mode == M_LATENCY) && running_load()) {
         for (int i = 0; i < cfg.inflight; i++) queue_echo(c, t);
       }
       return true;
+    case C_SUBSCRIBING:
+      if (!type_is(p, len, "bench.subscribed")) {
+        if (type_is(p, len, "error")) err_server++;
+        else err_reply++;
+        conn_close(c, C_CLOSED);
+        return false;
+      }
+      c->state = C_READY;
+      if (c->role == R_STALLED) stall(c);
+      else if (!is_probe((int)(c - conns))) to_bulk(c);
+      return true;
     case C_READY:
     case C_DETACHING:
+      if (c->role == R_SUBSCRIBER) {
+        on_subscriber_frame(c, p, len, t);
+        return true;
+      }
+      if (c->role == R_STALLED) return true; // read with its bench.subscribed, before it stopped
       if (c->ring_count == 0) {
         // Nothing outstanding: only unsolicited messages are expected here.
         err_reply++;
         return true;
       }
-      if (!type_is(p, len, "echo")) {
+      if (!type_is(p, len, cfg.mode == M_FANOUT ? "bench.published" : "echo")) {
         if (type_is(p, len, "error")) err_server++;
         else err_reply++;
       } else {
         uint64_t id;
         if (!reply_id(p, len, &id) || id != c->expect_id) err_order++;
+        if (cfg.mode == M_FANOUT) {
+          uint64_t sent = 0, dropped = 0;
+          if (!field_u64(p, len, "\"sent\":", &sent) || !field_u64(p, len, "\"dropped\":", &dropped)) err_reply++;
+          published++;
+          if (dropped > 0 && first_drop_ns == 0 && stall_subscribed_ns != 0) first_drop_ns = t;
+          pub_sent += sent;
+          pub_dropped += dropped;
+          if (measuring) {
+            published_window++;
+            pub_dropped_window += dropped;
+          }
+        }
       }
       uint64_t sent = c->sent[c->ring_head];
       c->ring_head = (c->ring_head + 1) % (uint32_t)cfg.inflight;
       c->ring_count--;
       c->expect_id++;
-      if (measuring) {
+      if (measuring && cfg.mode != M_FANOUT) { // fanout counts deliveries, not publishes
         replies++;
         hist_add(&hist, t - sent);
       }
@@ -528,6 +699,15 @@ static void on_readable(conn_t *c, uint64_t t) {
 }
 
 static void on_event(conn_t *c, uint32_t events, uint64_t t) {
+  if (c->role == R_STALLED && c->state == C_READY) {
+    // It reads nothing: any event is the server hanging up on it.
+    if (events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR)) {
+      stalled_cut++;
+      if (stalled_cut_first_ns == 0) stalled_cut_first_ns = t;
+      conn_close(c, C_CLOSED);
+    }
+    return;
+  }
   if (c->state == C_CONNECTING && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
     int err = 0;
     socklen_t l = sizeof err;
@@ -551,10 +731,10 @@ static void on_event(conn_t *c, uint32_t events, uint64_t t) {
 
 // ---------------------------------------------------------------- phases
 
-enum phase { P_SETUP, P_WARMUP, P_MEASURE, P_ENDING, P_IDLE_WAIT };
+enum phase { P_SETUP, P_WARMUP, P_MEASURE, P_STALL, P_ENDING, P_IDLE_WAIT };
 static enum phase phase = P_SETUP;
 
-static bool running_load(void) { return phase == P_SETUP || phase == P_WARMUP || phase == P_MEASURE; }
+static bool running_load(void) { return phase == P_SETUP || phase == P_WARMUP || phase == P_MEASURE || phase == P_STALL; }
 
 static void on_signal(int sig) {
   (void)sig;
@@ -563,8 +743,10 @@ static void on_signal(int sig) {
 
 static void usage(void) {
   fprintf(stderr,
-          "usage: loadgen echo|latency|churn|idle --socket PATH [--conns N] [--inflight N] [--size BYTES]\n"
-          "               [--seconds S] [--warmup S] [--parallel N] [--max-pending N] [--server-pid PID] [--aux-pid PID]\n");
+          "usage: loadgen echo|latency|churn|idle|fanout --socket PATH [--conns N] [--inflight N] [--size BYTES]\n"
+          "               [--seconds S] [--warmup S] [--parallel N] [--max-pending N] [--server-pid PID] [--aux-pid PID]\n"
+          "               [--batch N] [--stalled N] [--on-slow drop|disconnect] [--probes N] [--read-every-ms MS]\n"
+          "               [--stall-wait-s S]\n");
   exit(64);
 }
 
@@ -574,6 +756,18 @@ static int count_state(enum cstate s) {
   return n;
 }
 
+// fanout: the fewest and most messages one reading subscriber got in the window.
+static void sub_range(uint64_t *lo, uint64_t *hi) {
+  *lo = UINT64_MAX;
+  *hi = 0;
+  for (int i = 0; i < nconns; i++) {
+    if (conns[i].role != R_SUBSCRIBER) continue;
+    if (conns[i].win_received < *lo) *lo = conns[i].win_received;
+    if (conns[i].win_received > *hi) *hi = conns[i].win_received;
+  }
+  if (*lo == UINT64_MAX) *lo = 0;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) usage();
   cfg.mode_name = argv[1];
@@ -581,6 +775,7 @@ int main(int argc, char **argv) {
   else if (strcmp(argv[1], "latency") == 0) cfg.mode = M_LATENCY;
   else if (strcmp(argv[1], "churn") == 0) cfg.mode = M_CHURN;
   else if (strcmp(argv[1], "idle") == 0) cfg.mode = M_IDLE, cfg.conns = 10000;
+  else if (strcmp(argv[1], "fanout") == 0) cfg.mode = M_FANOUT, cfg.conns = 1000, cfg.inflight = 4;
   else usage();
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i];
@@ -596,6 +791,12 @@ int main(int argc, char **argv) {
     else if (strcmp(a, "--max-pending") == 0) cfg.max_pending = atoi(v);
     else if (strcmp(a, "--server-pid") == 0) cfg.server_pid = atoi(v);
     else if (strcmp(a, "--aux-pid") == 0) cfg.aux_pid = atoi(v);
+    else if (strcmp(a, "--batch") == 0) cfg.batch = atoi(v);
+    else if (strcmp(a, "--stalled") == 0) cfg.stalled = atoi(v);
+    else if (strcmp(a, "--on-slow") == 0) cfg.on_slow = v;
+    else if (strcmp(a, "--probes") == 0) cfg.probes = atoi(v);
+    else if (strcmp(a, "--read-every-ms") == 0) cfg.read_every_ms = atoi(v);
+    else if (strcmp(a, "--stall-wait-s") == 0) cfg.stall_wait_s = atof(v);
     else usage();
   }
   if (cfg.socket == NULL) usage();
@@ -606,7 +807,10 @@ int main(int argc, char **argv) {
   if (cfg.mode == M_LATENCY) cfg.conns = 1, cfg.inflight = 1;
   if (cfg.mode == M_CHURN) cfg.conns = cfg.parallel, cfg.inflight = 1;
   if (cfg.mode == M_IDLE) cfg.inflight = 1;
-  if (cfg.conns < 1 || cfg.inflight < 1 || cfg.size < 0 || cfg.max_pending < 1) usage();
+  if (cfg.conns < 1 || cfg.inflight < 1 || cfg.size < 0 || cfg.max_pending < 1 || cfg.batch < 1 || cfg.stalled < 0 || cfg.probes < 0 || cfg.read_every_ms < 1) usage();
+  if (strcmp(cfg.on_slow, "drop") != 0 && strcmp(cfg.on_slow, "disconnect") != 0) usage();
+  // fanout: the publisher, the reading subscribers, then the stalled ones.
+  int total_conns = cfg.mode == M_FANOUT ? 1 + cfg.conns + cfg.stalled : cfg.conns;
 
   // 10k connections need 10k descriptors: take everything the hard limit allows.
   struct rlimit rl;
@@ -615,8 +819,8 @@ int main(int argc, char **argv) {
     setrlimit(RLIMIT_NOFILE, &rl);
   }
   getrlimit(RLIMIT_NOFILE, &rl);
-  if ((rlim_t)cfg.conns + 16 > rl.rlim_cur) {
-    fprintf(stderr, "loadgen: need %d descriptors, RLIMIT_NOFILE is %llu\n", cfg.conns + 16, (unsigned long long)rl.rlim_cur);
+  if ((rlim_t)total_conns + 16 > rl.rlim_cur) {
+    fprintf(stderr, "loadgen: need %d descriptors, RLIMIT_NOFILE is %llu\n", total_conns + 16, (unsigned long long)rl.rlim_cur);
     return 69;
   }
   signal(SIGPIPE, SIG_IGN);
@@ -630,11 +834,18 @@ int main(int argc, char **argv) {
   memset(echo_prefix + pl, 'x', (size_t)cfg.size);
   pl += cfg.size;
   pl += sprintf(echo_prefix + pl, "\",\"id\":");
+  // fanout: the publisher's requests take the echo requests' place (same id handling).
+  if (cfg.mode == M_FANOUT) pl = sprintf(echo_prefix, "{\"type\":\"bench.publish\",\"n\":%d,\"size\":%d,\"id\":", cfg.batch, cfg.size);
   echo_prefix_len = (size_t)pl;
+  snprintf(subscribe_json, sizeof subscribe_json, "{\"type\":\"bench.subscribe\",\"on_slow\":\"%s\",\"id\":0}", cfg.on_slow);
 
   ep = epoll_create1(EPOLL_CLOEXEC);
   if (ep < 0) die("epoll_create1");
-  nconns = cfg.conns;
+  if (cfg.mode == M_FANOUT) {
+    bulk_ep = epoll_create1(EPOLL_CLOEXEC);
+    if (bulk_ep < 0) die("epoll_create1");
+  }
+  nconns = total_conns;
   conns = calloc((size_t)nconns, sizeof *conns);
   if (conns == NULL) die("calloc");
   for (int i = 0; i < nconns; i++) {
@@ -642,6 +853,7 @@ int main(int argc, char **argv) {
     conns[i].state = C_FREE;
     conns[i].sent = calloc((size_t)cfg.inflight, sizeof(uint64_t));
     if (conns[i].sent == NULL) die("calloc");
+    if (cfg.mode == M_FANOUT) conns[i].role = i == 0 ? R_PUBLISHER : i <= cfg.conns ? R_SUBSCRIBER : R_STALLED;
   }
   if (cfg.mode == M_IDLE) {
     // stdin carries the harness's "quit"; EOF means the same.
@@ -653,6 +865,12 @@ int main(int argc, char **argv) {
   struct epoll_event evs[1024];
   uint64_t t0 = now_ns(), setup_done = 0, warm_end = 0, measure_start = 0, measure_end = 0, ending_deadline = 0;
   double cpu0 = 0, cpu1 = 0, srv0 = -1, srv1 = -1, aux0 = -1, aux1 = -1, mach0 = -1, mach1 = -1;
+  // fanout --stalled: two windows, the first kept here; the stalled subscribers are opened after it.
+  bool two_windows = cfg.mode == M_FANOUT && cfg.stalled > 0, alone_done = false;
+  int nsetup = two_windows ? nconns - cfg.stalled : nconns;
+  char alone[768] = "";
+  long rss_end_kb = -1; // the server's VmRSS as the main window closes
+  uint64_t next_bulk = 0; // fanout: when the subscribers read at intervals are read next
   int next_to_open = 0; // echo/idle: connections are opened in order, at most max_pending at a time
   bool quit_requested = false;
   uint64_t setup_deadline = t0 + 60ull * 1000000000ull;
@@ -676,11 +894,11 @@ int main(int argc, char **argv) {
       // Retry connections refused with EAGAIN (full backlog) first.
       for (int i = 0; i < next_to_open && pending < cfg.max_pending; i++)
         if (conns[i].state == C_FREE && conn_open(&conns[i])) pending++;
-      while (next_to_open < nconns && pending < cfg.max_pending) {
+      while (next_to_open < nsetup && pending < cfg.max_pending) {
         if (conn_open(&conns[next_to_open])) pending++;
         next_to_open++;
       }
-      if (next_to_open == nconns && count_state(C_READY) == nconns) {
+      if (next_to_open == nsetup && count_state(C_READY) == nsetup) {
         setup_done = t;
         if (cfg.mode == M_IDLE) {
           phase = P_IDLE_WAIT;
@@ -689,11 +907,15 @@ int main(int argc, char **argv) {
         } else {
           phase = P_WARMUP;
           warm_end = t + (uint64_t)(cfg.warmup * 1e9);
+          if (cfg.mode == M_FANOUT) { // everyone has subscribed: the publisher starts
+            for (int i = 0; i < cfg.inflight; i++) queue_echo(&conns[0], t);
+            flush_out(&conns[0]);
+          }
         }
       } else if (t > setup_deadline || count_state(C_CLOSED) > 0 || err_connect > 100) {
         // A connection the server closed or refused during setup (server_busy,
         // no socket, ...) will never be ready: give up instead of hanging.
-        fprintf(stderr, "loadgen: could not open %d connections (ready %d, errors %" PRIu64 ")\n", nconns, count_state(C_READY), total_errors());
+        fprintf(stderr, "loadgen: could not open %d connections (ready %d, errors %" PRIu64 ")\n", nsetup, count_state(C_READY), total_errors());
         setup_failed = true;
         break;
       }
@@ -705,19 +927,47 @@ int main(int argc, char **argv) {
     }
 
     // --- time-driven phase changes ---
-    if (phase == P_WARMUP && t >= warm_end) {
-      // Start the measured window: zero the counters, snapshot CPU of both sides.
+    bool open_window = phase == P_WARMUP && t >= warm_end;
+    if (phase == P_STALL) {
+      // The stalled subscribers connect and subscribe (then stop reading);
+      // the second window opens once the server has had a second with them,
+      // or, with --stall-wait-s, once it has dealt with them.
+      int ready = 0;
+      for (int i = nsetup; i < nconns; i++) {
+        if (conns[i].state == C_FREE) conn_open(&conns[i]);
+        ready += conns[i].state == C_READY || conns[i].state == C_CLOSED;
+      }
+      if (ready == cfg.stalled && stall_subscribed_ns == 0) {
+        stall_subscribed_ns = t;
+        published_at_stall = published;
+      }
+      if (stall_subscribed_ns != 0) {
+        uint64_t since = t - stall_subscribed_ns;
+        bool dealt = first_drop_ns != 0 || stalled_cut >= (uint64_t)cfg.stalled;
+        if (since >= 1000000000ull && (cfg.stall_wait_s <= 0 || dealt)) open_window = true;
+        else if (cfg.stall_wait_s > 0 && since >= (uint64_t)(cfg.stall_wait_s * 1e9)) open_window = stall_wait_capped = true;
+      } else if (t > stall_begin_ns + 10000000000ull) {
+        fprintf(stderr, "loadgen: %d stalled subscribers did not subscribe within 10 s (errors %" PRIu64 ")\n", cfg.stalled, total_errors());
+        setup_failed = true;
+        break;
+      }
+    }
+    if (open_window) {
+      // Start a measured window: zero the counters, snapshot CPU of both sides.
       memset(&hist, 0, sizeof hist);
       replies = handshakes = 0;
+      for (int i = 0; i < nconns; i++) conns[i].win_received = 0;
       measuring = true;
-      measure_start = t;
+      measure_start = window_start_ns = t;
       cpu0 = self_cpu_s();
       srv0 = proc_cpu_s(cfg.server_pid);
       aux0 = proc_cpu_s(cfg.aux_pid);
       mach0 = machine_busy_s();
       phase = P_MEASURE;
-      printf("WINDOW start\n");
-      fflush(stdout);
+      if (!two_windows || alone_done) { // the harness samples its own counts over the main window
+        printf("WINDOW start\n");
+        fflush(stdout);
+      }
     }
     if (phase == P_MEASURE && t >= measure_start + (uint64_t)(cfg.seconds * 1e9)) {
       measure_end = t;
@@ -725,14 +975,36 @@ int main(int argc, char **argv) {
       srv1 = proc_cpu_s(cfg.server_pid);
       aux1 = proc_cpu_s(cfg.aux_pid);
       mach1 = machine_busy_s();
+      measuring = false;
+      if (two_windows && !alone_done) {
+        // The first window: kept as "alone"; now the stalled subscribers come.
+        double secs = (double)(measure_end - measure_start) / 1e9;
+        uint64_t lo, hi;
+        sub_range(&lo, &hi);
+        snprintf(alone, sizeof alone,
+                 ",\"alone\":{\"replies\":%" PRIu64 ",\"seconds\":%.3f,\"rate\":%.1f,\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,"
+                 "\"sub_min\":%" PRIu64 ",\"sub_max\":%" PRIu64 ",\"pub_dropped\":%" PRIu64 ",\"missed_notices\":%" PRIu64 ","
+                 "\"loadgen_cpu_s\":%.3f,\"loadgen_cpu_share\":%.3f,\"server_cpu_s\":%.3f,\"aux_cpu_s\":%.3f,\"machine_busy_s\":%.3f,\"server_rss_kb\":%ld}",
+                 replies, secs, secs > 0 ? (double)replies / secs : 0, hist_pct_us(&hist, 0.5), hist_pct_us(&hist, 0.9), hist_pct_us(&hist, 0.99),
+                 hist_pct_us(&hist, 0.999), (double)hist.max / 1000.0, lo, hi, pub_dropped, missed_notices, cpu1 - cpu0,
+                 secs > 0 ? (cpu1 - cpu0) / secs : 0, srv0 >= 0 && srv1 >= 0 ? srv1 - srv0 : -1.0, aux0 >= 0 && aux1 >= 0 ? aux1 - aux0 : -1.0,
+                 mach0 >= 0 && mach1 >= 0 ? mach1 - mach0 : -1.0, proc_rss_kb(cfg.server_pid));
+        alone_done = true;
+        phase = P_STALL;
+        stall_begin_ns = t;
+        continue;
+      }
+      rss_end_kb = proc_rss_kb(cfg.server_pid);
       printf("WINDOW end\n");
       fflush(stdout);
-      measuring = false;
       phase = P_ENDING;
       ending_deadline = t + 3000000000ull;
-      // Leave cleanly: detach (the server answers what is in flight, then closes).
-      for (int i = 0; i < nconns; i++)
-        if (conns[i].state == C_READY) begin_detach(&conns[i]);
+      // Leave cleanly: detach (the server answers what is in flight, then
+      // closes); a stalled subscriber, which would never take it, just closes.
+      for (int i = 0; i < nconns; i++) {
+        if (conns[i].role == R_STALLED && conns[i].fd >= 0) conn_close(&conns[i], C_CLOSED);
+        else if (conns[i].state == C_READY) begin_detach(&conns[i]);
+      }
     }
     if (phase == P_IDLE_WAIT && quit_requested) {
       phase = P_ENDING;
@@ -759,6 +1031,10 @@ int main(int argc, char **argv) {
       timeout = e > t ? (int)((e - t) / 1000000 + 1) : 0;
       if (timeout > 50) timeout = 50;
     }
+    if (bulk_ep >= 0) {
+      int tb = next_bulk > t ? (int)((next_bulk - t) / 1000000 + 1) : 0;
+      if (tb < timeout) timeout = tb;
+    }
     int n = epoll_wait(ep, evs, MAXEV, timeout);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -776,6 +1052,21 @@ int main(int argc, char **argv) {
       }
       if (c->fd < 0) continue; // closed earlier in this batch
       on_event(c, evs[i].events, t);
+    }
+    // fanout: the subscribers read at intervals, everything that is ready at once.
+    if (bulk_ep >= 0 && t >= next_bulk) {
+      for (;;) {
+        int m = epoll_wait(bulk_ep, evs, MAXEV, 0);
+        if (m < 0 && errno == EINTR) continue;
+        if (m < 0) die("epoll_wait");
+        uint64_t tb = now_ns();
+        for (int i = 0; i < m; i++) {
+          conn_t *c = evs[i].data.ptr;
+          if (c->fd >= 0) on_event(c, evs[i].events, tb);
+        }
+        if (m < MAXEV) break;
+      }
+      next_bulk = t + (uint64_t)cfg.read_every_ms * 1000000ull;
     }
     // Churn: closed slots reconnect on the next iteration (top of the loop).
   }
@@ -802,15 +1093,37 @@ int main(int argc, char **argv) {
            shutdowns_seen, closed_after_shutdown, drain_ms, total_errors(), cpu_total);
   } else {
     uint64_t count = cfg.mode == M_CHURN ? handshakes : replies;
+    // fanout: what was published, what the server said it dropped, what the
+    // reading subscribers were told they missed, the least and most one of
+    // them got in the window, and what became of the stalled ones.
+    char extra[1600] = "";
+    if (cfg.mode == M_FANOUT) {
+      uint64_t lo, hi;
+      sub_range(&lo, &hi);
+      // Times from the moment every stalled subscriber had subscribed; null: never.
+      char cut_ms[32] = "null", drop_ms[32] = "null", wait_s[32] = "null";
+      if (stalled_cut_first_ns) snprintf(cut_ms, sizeof cut_ms, "%.1f", ((double)stalled_cut_first_ns - (double)stall_subscribed_ns) / 1e6);
+      if (first_drop_ns) snprintf(drop_ms, sizeof drop_ms, "%.1f", ((double)first_drop_ns - (double)stall_subscribed_ns) / 1e6);
+      if (stall_subscribed_ns && window_start_ns > stall_subscribed_ns) snprintf(wait_s, sizeof wait_s, "%.3f", (double)(window_start_ns - stall_subscribed_ns) / 1e9);
+      snprintf(extra, sizeof extra,
+               ",\"batch\":%d,\"stalled\":%d,\"on_slow\":\"%s\",\"published\":%" PRIu64 ",\"published_window\":%" PRIu64 ","
+               "\"published_since_stall\":%" PRIu64 ",\"pub_sent\":%" PRIu64 ",\"pub_dropped\":%" PRIu64 ",\"pub_dropped_window\":%" PRIu64 ","
+               "\"missed_notices\":%" PRIu64 ",\"missed_total\":%" PRIu64 ",\"sub_min\":%" PRIu64 ",\"sub_max\":%" PRIu64 ","
+               "\"stalled_cut\":%" PRIu64 ",\"stalled_cut_ms\":%s,\"first_drop_ms\":%s,\"stall_wait_s\":%s,\"stall_wait_capped\":%s,"
+               "\"server_rss_kb\":%ld%s",
+               cfg.batch, cfg.stalled, cfg.on_slow, published, published_window, two_windows ? published - published_at_stall : 0, pub_sent,
+               pub_dropped, pub_dropped_window, missed_notices, missed_total, lo, hi, stalled_cut, cut_ms, drop_ms, wait_s,
+               stall_wait_capped ? "true" : "false", rss_end_kb, alone);
+    }
     printf("{\"mode\":\"%s\",\"conns\":%d,\"inflight\":%d,\"size\":%d,\"replies\":%" PRIu64 ",\"seconds\":%.3f,\"rate\":%.1f,"
            "\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,"
            "\"errors\":%" PRIu64 ",\"err\":{\"connect\":%" PRIu64 ",\"io\":%" PRIu64 ",\"closed\":%" PRIu64 ",\"reply\":%" PRIu64 ",\"order\":%" PRIu64 ",\"server\":%" PRIu64 "},"
-           "\"connect_retries\":%" PRIu64 ",\"loadgen_cpu_s\":%.3f,\"loadgen_cpu_share\":%.3f,\"server_cpu_s\":%.3f,\"aux_cpu_s\":%.3f,\"machine_busy_s\":%.3f}\n",
+           "\"connect_retries\":%" PRIu64 ",\"loadgen_cpu_s\":%.3f,\"loadgen_cpu_share\":%.3f,\"server_cpu_s\":%.3f,\"aux_cpu_s\":%.3f,\"machine_busy_s\":%.3f%s}\n",
            cfg.mode_name, cfg.conns, cfg.inflight, cfg.mode == M_CHURN ? 0 : cfg.size, count, secs, secs > 0 ? (double)count / secs : 0,
            hist_pct_us(&hist, 0.5), hist_pct_us(&hist, 0.9), hist_pct_us(&hist, 0.99), hist_pct_us(&hist, 0.999), (double)hist.max / 1000.0,
            total_errors(), err_connect, err_io, err_closed, err_reply, err_order, err_server, connect_retries, lg_cpu,
            secs > 0 ? lg_cpu / secs : 0, srv0 >= 0 && srv1 >= 0 ? srv1 - srv0 : -1.0, aux0 >= 0 && aux1 >= 0 ? aux1 - aux0 : -1.0,
-           mach0 >= 0 && mach1 >= 0 ? mach1 - mach0 : -1.0);
+           mach0 >= 0 && mach1 >= 0 ? mach1 - mach0 : -1.0, extra);
   }
   fflush(stdout);
   return setup_failed ? 2 : 0;

@@ -27,7 +27,34 @@ export interface LoadgenResult {
   aux_cpu_s?: number;
   /** Busy CPU time of the whole machine over the window (all processes). */
   machine_busy_s: number;
+  /** fanout with --stalled: the first window, before the stalled subscribers came (the main figures are the second's). */
+  alone?: AloneWindow;
   [k: string]: unknown;
+}
+
+/** The first window of a fanout run with stalled subscribers (loadgen.c). */
+export interface AloneWindow {
+  replies: number;
+  seconds: number;
+  rate: number;
+  p50_us: number;
+  p90_us: number;
+  p99_us: number;
+  p999_us: number;
+  max_us: number;
+  /** Fewest and most messages one subscriber got. */
+  sub_min: number;
+  sub_max: number;
+  /** Drops the publishes reported, and bench.missed the subscribers got, by the window's end. */
+  pub_dropped: number;
+  missed_notices: number;
+  loadgen_cpu_s: number;
+  loadgen_cpu_share: number;
+  server_cpu_s: number;
+  aux_cpu_s: number;
+  machine_busy_s: number;
+  /** The server's VmRSS as the window closed. */
+  server_rss_kb: number;
 }
 
 export interface LoadgenHandle {

@@ -11,8 +11,8 @@ import { checkNodeBinary, MIN_NODE, type NodeBinary } from './node-binary.js';
 
 const MIN_NODE_TEXT = `Node ${MIN_NODE.join('.')}`;
 
-/** What `--only` accepts: the load workloads, the idle test, the paired check and the start-up rows. */
-export const ONLY_KEYS = ['echo64', 'echo4k', 'latency', 'churn', 'idle', 'paired', 'startup', 'startup-otlp', 'ctl', 'rest-memory'] as const;
+/** What `--only` accepts: the load workloads (fanout makes two rows), the idle test, the paired check and the start-up rows. */
+export const ONLY_KEYS = ['echo64', 'echo4k', 'latency', 'churn', 'fanout', 'idle', 'paired', 'startup', 'startup-otlp', 'ctl', 'rest-memory'] as const;
 
 /**
  * fugue's log levels (log.level in docs/configuration.md) that --log-level can
@@ -87,7 +87,7 @@ export const FLAGS: readonly FlagSpec[] = [
   {
     name: '--seconds',
     value: 'N',
-    meaning: 'measured seconds per run (after the warm-up)',
+    meaning: 'measured seconds per run (after the warm-up; a fan-out run measures two windows of it, after a 10 s warm-up but with --quick)',
     default: '3; 2 with --quick',
     apply: (o, v) => void (o.seconds = positiveNumber('--seconds', v, 'the measured seconds per run')),
   },
@@ -130,7 +130,7 @@ export const FLAGS: readonly FlagSpec[] = [
     name: '--budget',
     value: 'S',
     meaning: 'soft limit on the whole run in seconds: extra repetitions are dropped to stay within it (the start-up rows and the paired check come on top)',
-    default: '245; 120 with --quick',
+    default: '480; 120 with --quick',
     apply: (o, v) => void (o.budgetS = positiveNumber('--budget', v, 'the time budget in seconds')),
   },
   {
@@ -205,7 +205,7 @@ export function defaultOptions(quick: boolean): Options {
     startReps: quick ? 3 : 10,
     idleReps: quick ? 1 : 2,
     idleConns: 10_000,
-    budgetS: quick ? 120 : 245,
+    budgetS: quick ? 120 : 480,
     only: undefined,
     cpuProf: false,
     pairedReps: quick ? 1 : 3,
@@ -282,8 +282,9 @@ export function helpText(): string {
   return [
     'usage: npm run bench -- [flags]   or   node dist/bench/run.js [flags]',
     '',
-    'Runs fugue-server and bench/bare-server.ts under the same load, alternating, and reports',
-    'fugue / bare ratios; then start-up, fuguectl per call and memory at rest against bare Node.',
+    'Runs fugue-server and bench/bare-server.ts under the same load (request/reply, churn, fan-out',
+    'to 1,000 subscribers), alternating, and reports fugue / bare ratios; then start-up, fuguectl',
+    'per call and memory at rest against bare Node.',
     'bench/README.md explains every column. Results: bench/results/latest.json.',
     '',
     'flags:',

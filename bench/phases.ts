@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fmtRate, fmtSi, fmtUs, pct } from './format.js';
 import { runIdle, type IdleRun } from './idle.js';
-import { runLoad, type LoadRun } from './load-run.js';
+import { extraRunS, runLoad, type LoadRun } from './load-run.js';
 import { total } from './log-reader.js';
 import type { Options } from './options.js';
 import type { OtlpSink } from './otlp-sink.js';
@@ -18,6 +18,7 @@ import { waitForQuiet } from './proc.js';
 import { topSelfTime, type Profile } from './profile.js';
 import { BARE, FUGUE, nodeOf, startServer, type RunningServer } from './servers.js';
 import { measureSide, type StartRun } from './startup.js';
+import { fanoutText } from './fanout-rows.js';
 import { NOISE_CORES, workload, type StartRow, type Workload } from './workloads.js';
 
 /** What every phase needs: the options, the OTLP sink, the clock and the list of what the budget cut. */
@@ -39,7 +40,8 @@ const stamp = (ctx: Context) => `  [${ctx.elapsed().toFixed(0).padStart(3)}s]`;
  * Every workload, repetition by repetition, its servers alternating (bare,
  * fugue, ...). Repetition 1 of everything always runs; a further repetition
  * only if one more round still leaves time for one round of every remaining
- * workload (and the idle test) inside the budget.
+ * workload (and the idle test) inside the budget. A run gives one LoadRun
+ * per measured window (the fan-out runs: two).
  */
 export async function runAlternating(ctx: Context, workloads: Workload[], doIdle: boolean): Promise<LoadRun[]> {
   const { opts } = ctx;
@@ -49,8 +51,9 @@ export async function runAlternating(ctx: Context, workloads: Workload[], doIdle
     const w = workloads[wi] as Workload;
     for (let rep = 1; rep <= opts.reps; rep++) {
       if (rep > 1) {
-        const rest = workloads.slice(wi + 1).reduce((a, x) => a + x.servers.length * runCostS, 0) + (doIdle ? 2 * IDLE_COST_S : 0);
-        if (ctx.elapsed() + w.servers.length * runCostS + rest > opts.budgetS) {
+        const round = (x: Workload) => x.servers.length * (runCostS + extraRunS(x, opts));
+        const rest = workloads.slice(wi + 1).reduce((a, x) => a + round(x), 0) + (doIdle ? 2 * IDLE_COST_S : 0);
+        if (ctx.elapsed() + round(w) + rest > opts.budgetS) {
           ctx.skipped.push(`${w.key} rep ${rep}+`);
           break;
         }
@@ -58,23 +61,30 @@ export async function runAlternating(ctx: Context, workloads: Workload[], doIdle
       for (const spec of w.servers) {
         const t0 = performance.now();
         await waitForQuiet();
-        const run = await runLoad(w, spec, rep, opts, ctx.sink);
-        runs.push(run);
-        const cost = (performance.now() - t0) / 1000;
+        const windows = await runLoad(w, spec, rep, opts, ctx.sink);
+        runs.push(...windows);
+        // What a plain run costs (one window, the usual warm-up): the estimate for every workload.
+        const cost = (performance.now() - t0) / 1000 - extraRunS(w, opts);
         runCostS = Math.max(runCostS * 0.7 + cost * 0.3, cost);
-        const r = run.result;
-        console.log(
-          `${stamp(ctx)} ${w.label} / ${spec.id} #${rep}: ${fmtRate(r.rate)} p99 ${fmtUs(r.p99_us)} ` +
-            `srv ${pct(run.serverCpuShare)} lg ${pct(r.loadgen_cpu_share)}` +
-            `${run.logs ? ` log ${fmtSi(total(run.logs.window).lines / r.seconds)} lines/s (reader ${pct(run.logs.readerCpuShare)})` : ''}` +
-            `${r.errors ? ` errors ${r.errors}` : ''}${run.invalid ? ' INVALID' : ''}` +
-            `${run.noisy ? ` NOISY (other processes used ${run.foreignCpu.toFixed(2)} cores)` : ''}`,
-        );
+        for (const run of windows) {
+          const r = run.result;
+          console.log(
+            `${stamp(ctx)} ${rowLabel(w, run)} / ${spec.id} #${rep}: ${fmtRate(r.rate)} p99 ${fmtUs(r.p99_us)} ` +
+              `srv ${pct(run.serverCpuShare)} lg ${pct(r.loadgen_cpu_share)}` +
+              `${run.logs ? ` log ${fmtSi(total(run.logs.window).lines / r.seconds)} lines/s (reader ${pct(run.logs.readerCpuShare)})` : ''}` +
+              `${run.fanout ? ` ${fanoutText(run)}` : ''}` +
+              `${r.errors ? ` errors ${r.errors}` : ''}${run.invalid ? ' INVALID' : ''}` +
+              `${run.noisy ? ` NOISY (other processes used ${run.foreignCpu.toFixed(2)} cores)` : ''}`,
+          );
+        }
       }
     }
   }
   return runs;
 }
+
+/** The label of the row a window belongs to. */
+const rowLabel = (w: Workload, run: LoadRun): string => (run.workload === w.second?.key ? w.second.label : w.label);
 
 /** The idle test, bare then fugue, repeated while the budget allows. */
 export async function runIdleTests(ctx: Context): Promise<IdleRun[]> {
@@ -168,7 +178,7 @@ export async function runProfiles(ctx: Context): Promise<Profile[]> {
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
     await waitForQuiet();
-    const run = await runLoad(w, spec, 0, ctx.opts, ctx.sink, dir);
+    const [run] = (await runLoad(w, spec, 0, ctx.opts, ctx.sink, dir)) as [LoadRun];
     console.log(`${stamp(ctx)} ${w.label} / ${spec.id} under --cpu-prof (not counted): ${fmtRate(run.result.rate)}`);
     const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
     if (file !== undefined) profiles.push({ server: spec.id, rate: run.result.rate, file: join(dir, file), top: topSelfTime(join(dir, file)) });

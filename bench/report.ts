@@ -30,7 +30,7 @@ export function loadTable(rows: SummaryRow[]): string {
       r.peakRssMb.toFixed(0),
       r.logLinesPerS === undefined ? '' : fmtSi(r.logLinesPerS),
       r.logBytesPerS === undefined ? '' : fmtSi(r.logBytesPerS),
-      r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}x${r.ratioOf === 'p99' ? ' p99' : ''}`,
+      r.ratio === undefined ? '' : `${r.ratio.toFixed(2)}x${r.ratioOf === 'rate' ? '' : ` ${r.ratioOf}`}`,
       r.target ?? '',
       r.verdict,
     ]);
@@ -134,6 +134,13 @@ export function notes(x: { rows: SummaryRow[]; runs: LoadRun[]; starts: StartSum
   const lines: string[] = [];
   if (x.rows.length > 0) {
     lines.push('ratio = fugue / bare from the same run (throughput: higher is better; "p99": latency, lower is better): the median of the repetitions\' ratios, each against the bare run just before it.');
+    if (x.rows.some((r) => r.workload.startsWith('fanout'))) {
+      lines.push(
+        'fan-out rows: rate = messages delivered per second to all reading subscribers together; p50/p99 = from a publish request queued to a message of it read by one of 10 subscribers that read at once (the others read every 10 ms); ' +
+          'fugue runs as bench/fanout-server.js (the real App with bench/fanout-feature.ts). Each run measures the 1,000 alone (the first row), then again once a 1,001st subscriber has stopped reading (the second); ' +
+          '"self" = the second window against the first of the same run. RSS MB: VmRSS as the first window closed; for the second, the peak.',
+      );
+    }
     lines.push('fugue runs at its default configuration, log.level info (rows "log=LEVEL": that level), its stdout and stderr read by a separate consumer process on core 1; log/s, log B/s: the lines and bytes it read per second of the measured window.');
   }
   const noisy = x.rows.filter((r) => r.noisy);

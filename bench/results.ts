@@ -9,6 +9,7 @@ import type { LoadRun } from './load-run.js';
 import type { Options } from './options.js';
 import type { PairedRun, PairedSummary } from './paired.js';
 import { RESULTS } from './paths.js';
+import type { StalledSummary } from './fanout-rows.js';
 import type { Profile } from './profile.js';
 import type { StartRun } from './startup.js';
 import type { IdleSummary, StartSummary, SummaryRow } from './summary.js';
@@ -19,6 +20,8 @@ export interface Results {
   nofile: number | undefined;
   totalS: number;
   rows: SummaryRow[];
+  /** fanout-stalled: what became of the stopped subscriber, per server. */
+  stalled: StalledSummary[];
   pairedSummary: PairedSummary[];
   pairedRuns: PairedRun[];
   idle: IdleSummary | undefined;
@@ -44,6 +47,7 @@ export function writeResults(r: Results): string {
     options: { ...r.opts, only: r.opts.only ? [...r.opts.only] : undefined },
     totalSeconds: r.totalS,
     summary: r.rows,
+    ...(r.stalled.length > 0 ? { fanoutStalled: r.stalled } : {}),
     paired: r.pairedSummary,
     pairedRuns: r.pairedRuns,
     scale,

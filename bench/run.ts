@@ -28,11 +28,13 @@ import { OtlpSink } from './otlp-sink.js';
 import { runAlternating, runIdleTests, runPairedCheck, runProfiles, runStartRows, type Context } from './phases.js';
 import { quietWaitedS } from './proc.js';
 import { detectPinning, killAll, killChildrenOnExit } from './processes.js';
+import { stalledLines, summariseStalled } from './fanout-rows.js';
 import { idleTable, loadTable, logTable, notes, otlpLines, pairedTable, profileTable, startTable } from './report.js';
 import { writeResults } from './results.js';
 import { summarise, summariseIdle, summariseStart } from './summary.js';
 import { pairedBaseline, summarisePaired } from './paired.js';
-import { startRowsFor, workloadsFor } from './workloads.js';
+import { warmupOf } from './load-run.js';
+import { rowsOf, startRowsFor, workloadsFor, type Workload } from './workloads.js';
 
 const T_START = performance.now();
 
@@ -55,7 +57,7 @@ async function main(opts: Options): Promise<void> {
   console.log(
     `fugue-server benchmark: ${opts.quick ? 'QUICK (smoke test) ' : ''}` +
       // The load figures only when a load phase runs (not for --only startup,ctl ...).
-      `${workloads.length > 0 || doIdle || doPaired ? `${opts.seconds}s measured after ${opts.warmup}s warm-up, up to ${opts.reps} repetitions, ` : ''}` +
+      `${workloads.length > 0 || doIdle || doPaired ? `${opts.seconds}s measured after ${opts.warmup}s warm-up${ownWarmup(workloads, opts)}, up to ${opts.reps} repetitions, ` : ''}` +
       `${startRows.some((r) => r.key !== 'rest-memory') ? `${opts.startReps} start-up pairs, ` : ''}` +
       `${startRows.some((r) => r.key === 'rest-memory') ? `${opts.reps} rest-memory pairs, ` : ''}` +
       `${pinned ? 'server pinned to core 0, loadgen, log reader and harness to core 1' : 'NOT PINNED (taskset missing or < 2 cores): numbers are noisier'}; ${nodeText}`,
@@ -67,9 +69,11 @@ async function main(opts: Options): Promise<void> {
   const profiles = opts.cpuProf ? await runProfiles(ctx) : [];
   sink.close();
 
-  const rows = workloads.flatMap((w) => summarise(w, runs));
+  const rows = workloads.flatMap(rowsOf).flatMap((w) => summarise(w, runs));
   if (rows.length > 0) console.log(`\n${loadTable(rows)}`);
   for (const line of otlpLines(runs)) console.log(line);
+  const stalled = summariseStalled(runs);
+  for (const line of stalledLines(stalled)) console.log(line);
   const logs = logTable(runs);
   if (logs !== undefined) console.log(`\n${logs}`);
   const idle = idleRuns.length > 0 ? summariseIdle(idleRuns, opts.idleConns) : undefined;
@@ -85,7 +89,13 @@ async function main(opts: Options): Promise<void> {
   for (const line of notes({ rows, runs, starts, node: nodeText, quietWaitS: quietWaitedS(), skipped: ctx.skipped, budgetS: opts.budgetS, totalS, nofile })) console.log(line);
   for (const p of profiles) console.log(`\n${profileTable(p)}`);
 
-  writeResults({ opts, pinned, nofile, totalS, rows, pairedSummary, pairedRuns, idle, starts, startRuns, skipped: ctx.skipped, runs, idleRuns, profiles });
+  writeResults({ opts, pinned, nofile, totalS, rows, stalled, pairedSummary, pairedRuns, idle, starts, startRuns, skipped: ctx.skipped, runs, idleRuns, profiles });
+}
+
+/** The workloads with a warm-up of their own (fan-out: two windows after it), for the header line. */
+function ownWarmup(workloads: Workload[], opts: Options): string {
+  const own = workloads.filter((w) => warmupOf(w, opts) !== opts.warmup);
+  return own.map((w) => ` (${w.key}: ${w.second === undefined ? '' : 'two windows '}after ${warmupOf(w, opts)}s)`).join('');
 }
 
 /** Parse the command line; --help and usage errors end here, before anything is built or started. */

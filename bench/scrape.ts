@@ -36,3 +36,9 @@ export function metricValue(body: string, name: string): number | undefined {
   const m = new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.eE+-]+)`, 'm').exec(body);
   return m ? Number(m[1]) : undefined;
 }
+
+/** The value of the sample of a metric whose label `label` is `value` (other labels may be there); undefined if there is none. */
+export function metricSample(body: string, name: string, label: string, value: string): number | undefined {
+  const m = new RegExp(`^${name}\\{(?:[^}]*,)?${label}="${value}"(?:,[^}]*)?\\} ([0-9.eE+-]+)`, 'm').exec(body);
+  return m ? Number(m[1]) : undefined;
+}

@@ -30,12 +30,30 @@ export interface ServerSpec {
   root?: string;
   /** fugue's log.level; absent = its default (info), as deployed. */
   logLevel?: string;
+  /** fugue only: the script to run under its root instead of the CLI (the fan-out rows' bench/fanout-server.ts, the real App with one more feature). */
+  entry?: string;
+  /** fugue only: settings for this row on top of what every run gets (FUGUE_* variables). */
+  env?: Readonly<Record<string, string>>;
 }
 
 export const BARE: ServerSpec = { id: 'bare', kind: 'bare' };
 export const FUGUE: ServerSpec = { id: 'fugue', kind: 'fugue' };
 export const FUGUE_T1: ServerSpec = { id: 'fugue+otlp 1%', kind: 'fugue', tracing: 0.01 };
 export const FUGUE_T100: ServerSpec = { id: 'fugue+otlp 100%', kind: 'fugue', tracing: 1 };
+/** The fan-out rows' fugue: the real App with bench/fanout-feature.ts registered, at its default configuration. */
+export const FUGUE_FANOUT: ServerSpec = { id: 'fugue', kind: 'fugue', entry: 'dist/bench/fanout-server.js' };
+/**
+ * The same, its subscribers on the `disconnect` stream: a subscriber that stops
+ * reading is cut off past limits.maxBufferedBytes, here 256 KiB (the drop
+ * stream's bound) instead of the default 32 MiB, which a stopped subscriber
+ * would take minutes to reach; limits.maxFrameBytes must be at most half of it.
+ */
+export const FUGUE_FANOUT_DISCONNECT: ServerSpec = {
+  id: 'fugue disconnect',
+  kind: 'fugue',
+  entry: 'dist/bench/fanout-server.js',
+  env: { FUGUE_MAX_BUFFERED_BYTES: String(256 * 1024), FUGUE_MAX_FRAME_BYTES: String(64 * 1024) },
+};
 
 export interface StartOptions {
   /** limits.maxClients (default 1024, fugue's default). */
@@ -110,6 +128,7 @@ function fugueEnv(spec: ServerSpec, socket: string, extra: StartOptions): NodeJS
     FUGUE_MAX_CLIENTS: String(extra.maxClients ?? 1024),
   });
   if (spec.logLevel !== undefined) env.FUGUE_LOG_LEVEL = spec.logLevel;
+  if (spec.env !== undefined) Object.assign(env, spec.env);
   if (spec.tracing !== undefined) {
     if (extra.otlpEndpoint === undefined) throw new Error(`${spec.id}: no OTLP sink to export to`);
     Object.assign(env, {
@@ -150,7 +169,7 @@ export async function spawnServer(spec: ServerSpec, extra: StartOptions = {}): P
     env = { ...process.env };
     wrapper = ['-c', `${ulimit}; exec "$@"`, 'bench-server'];
   } else {
-    nodeArgs.push(programOf(spec.root ?? SNAPSHOT, 'fugue-server'));
+    nodeArgs.push(spec.entry === undefined ? programOf(spec.root ?? SNAPSHOT, 'fugue-server') : join(spec.root ?? SNAPSHOT, spec.entry));
     httpPort = extra.httpPort ?? (await freePort());
     env = fugueEnv(spec, socket, { ...extra, httpPort });
     // The consumer holds the FIFOs open before the server opens them: the

@@ -4,7 +4,8 @@
 // against the bare run just before it (seconds apart, so slow drifts of the
 // machine cancel out); a single disturbed pair is discarded by the median.
 // Repetitions that other processes disturbed (NOISY) are left out when a clean
-// one exists.
+// one exists. A 'self' row (fanout-stalled) divides each run's rate by the
+// same run's in the reference row's window instead.
 
 import type { IdleRun } from './idle.js';
 import type { LoadRun } from './load-run.js';
@@ -35,7 +36,7 @@ export interface SummaryRow {
   /** fugue: their bytes per second. */
   logBytesPerS: number | undefined;
   ratio: number | undefined;
-  ratioOf: 'rate' | 'p99';
+  ratioOf: 'rate' | 'p99' | 'self';
   target: string | undefined;
   verdict: string;
 }
@@ -78,7 +79,8 @@ export function summarise(w: Workload, runs: LoadRun[]): SummaryRow[] {
       target: undefined,
       verdict: '',
     };
-    if (spec.kind === 'bare') bare = { rate: row.rate, p99: row.p99_us };
+    if (w.compare === 'self') selfRatio(w, spec.id, row, rs, runs);
+    else if (spec.kind === 'bare') bare = { rate: row.rate, p99: row.p99_us };
     else if (bare !== undefined) {
       // The ratio of the medians when no clean pair exists.
       const pairs = rs.flatMap((r) => {
@@ -98,6 +100,20 @@ export function summarise(w: Workload, runs: LoadRun[]): SummaryRow[] {
     rows.push(row);
   }
   return rows;
+}
+
+/** A 'self' row: each run's rate over the same run's in the reference row's window; then its target. */
+function selfRatio(w: Workload, id: string, row: SummaryRow, rs: LoadRun[], runs: LoadRun[]): void {
+  const refs = runs.filter((r) => r.workload === w.reference && r.server === id);
+  if (refs.length === 0) return;
+  const pairs = rs.flatMap((r) => {
+    const b = refs.find((x) => x.rep === r.rep && !x.noisy);
+    return b === undefined || r.noisy ? [] : [r.result.rate / b.result.rate];
+  });
+  row.ratio = pairs.length > 0 ? median(pairs) : row.rate / median(refs.map((r) => r.result.rate));
+  const t = w.targets[id];
+  row.target = t?.text ?? 'report';
+  row.verdict = t === undefined ? '-' : t.ok(row.ratio) ? 'PASS' : 'MISS';
 }
 
 export interface IdleSummary {

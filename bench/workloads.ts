@@ -4,7 +4,7 @@
 // two sides are timed or measured one after the other instead of under load.
 
 import type { Options } from './options.js';
-import { BARE, FUGUE, FUGUE_T1, FUGUE_T100, type ServerSpec } from './servers.js';
+import { BARE, FUGUE, FUGUE_FANOUT, FUGUE_FANOUT_DISCONNECT, FUGUE_T1, FUGUE_T100, type ServerSpec } from './servers.js';
 import { programOf } from './paths.js';
 
 export interface Target {
@@ -19,10 +19,22 @@ export interface Workload {
   args: string[];
   /** In the order they run within a repetition; bare first, every ratio is against it. */
   servers: ServerSpec[];
-  /** What the ratio compares: throughput (higher is better) or p99 latency (lower is better). */
-  compare: 'rate' | 'p99';
+  /**
+   * What the ratio compares: throughput (higher is better) or p99 latency
+   * (lower is better) against bare; or, 'self', each server's throughput
+   * against its own in the `reference` row's window of the same run.
+   */
+  compare: 'rate' | 'p99' | 'self';
   /** By server id; a server without one is only reported. */
   targets: Record<string, Target | undefined>;
+  /** compare 'self': the row whose window of the same run this one's rate is divided by. */
+  reference?: string;
+  /** Load generator arguments of one server's runs only, after `args`, by server id. */
+  serverArgs?: Record<string, string[]>;
+  /** Warm-up in seconds instead of --seconds' companion (not with --quick). */
+  warmupS?: number;
+  /** The row that the runs' second measured window makes (the fan-out runs: after a subscriber stopped reading). */
+  second?: Pick<Workload, 'key' | 'label' | 'compare' | 'targets'>;
 }
 
 /**
@@ -34,6 +46,9 @@ export const NOISE_CORES = 0.15;
 
 const atLeast = (x: number): Target => ({ text: `>= ${x}x`, ok: (r) => r >= x });
 const atMost = (x: number): Target => ({ text: `<= ${x}x`, ok: (r) => r <= x });
+
+/** The fan-out rows' load: 1,000 reading subscribers, 4 publishes of one 1 KiB message in flight. */
+const FANOUT_ARGS = ['fanout', '--conns', '1000', '--inflight', '4', '--batch', '1', '--size', '1024'];
 
 export const WORKLOADS: readonly Workload[] = [
   {
@@ -70,6 +85,27 @@ export const WORKLOADS: readonly Workload[] = [
     compare: 'rate',
     targets: { fugue: atLeast(1.0) },
   },
+  // Issue 17, item 3: one publisher, 1,000 subscribers, every message to each
+  // (bench/fanout-feature.ts; bare: one write per subscriber). 1 KiB messages:
+  // a stopped subscriber's backlog passes the drop stream's 256 KiB within
+  // about 1.5 s (at 64 B it would take over 10 s). Each run measures two
+  // windows: the 1,000 alone (this row), then the same 1,000 once a 1,001st
+  // subscriber has subscribed and stopped reading (the second row, against
+  // the first window: 'self'). fugue's second window opens once it has dealt
+  // with the stopped subscriber (dropped from it, or cut it off), at most 10 s
+  // after it subscribed. A 10 s warm-up: fugue's fan-out rate settles after
+  // 7-9 s of sustained publishing (docs/performance.md, "Fan-out").
+  {
+    key: 'fanout',
+    label: 'fan-out 1000 subs 1KiB',
+    args: [...FANOUT_ARGS, '--stalled', '1'],
+    servers: [BARE, FUGUE_FANOUT, FUGUE_FANOUT_DISCONNECT],
+    compare: 'rate',
+    targets: { fugue: atLeast(1.0) },
+    serverArgs: { fugue: ['--stall-wait-s', '10'], 'fugue disconnect': ['--on-slow', 'disconnect', '--stall-wait-s', '10'] },
+    warmupS: 10,
+    second: { key: 'fanout-stalled', label: 'fan-out 1000 + 1 stalled', compare: 'self', targets: { fugue: atLeast(0.9) } },
+  },
 ];
 
 /** A fugue row at a log level other than its default (--log-level). */
@@ -84,6 +120,13 @@ export function workloadsFor(opts: Pick<Options, 'logLevels' | 'only'>): Workloa
     const servers = w.servers.flatMap((s) => (s === FUGUE ? [s, ...opts.logLevels.map(fugueAtLevel)] : [s]));
     return { ...w, servers };
   });
+}
+
+/** The rows of the report a workload makes: itself, and the row of its runs' second window, compared with the first. */
+export function rowsOf(w: Workload): Workload[] {
+  if (w.second === undefined) return [w];
+  const { second, ...first } = w;
+  return [first, { ...first, ...second, reference: w.key }];
 }
 
 /** The workload with this key (the paired check and --cpu-prof reuse echo64 and churn). */

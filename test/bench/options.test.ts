@@ -8,7 +8,9 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FLAGS, ONLY_KEYS, UsageError, defaultOptions, helpText, parseOptions } from '../../bench/options.js';
-import { START_ROWS, WORKLOADS, startRowsFor, workloadsFor } from '../../bench/workloads.js';
+import { extraRunS, loadArgs } from '../../bench/load-run.js';
+import type { RunningServer } from '../../bench/servers.js';
+import { START_ROWS, WORKLOADS, rowsOf, startRowsFor, workload, workloadsFor, type Workload } from '../../bench/workloads.js';
 
 const RUN = fileURLToPath(new URL('../../bench/run.js', import.meta.url));
 const runCli = (...args: string[]) => spawnSync(process.execPath, [RUN, ...args], { encoding: 'utf8', timeout: 20_000 });
@@ -152,4 +154,45 @@ test('--log-level adds rows at other levels; info (the plain rows\' level) and u
   const churn = workloadsFor({ only: new Set(['churn']), logLevels: ['warn', 'debug'] });
   t.deepEqual(churn.map((w) => w.servers.map((s) => `${s.id}:${s.logLevel ?? 'default'}`)), [['bare:default', 'fugue:default', 'fugue log=warn:warn', 'fugue log=debug:debug']]);
   t.is(churn[0]?.targets['fugue log=warn'], undefined, 'extra rows are reported, not judged');
+});
+
+// Issue 17, item 3: the fan-out rows.
+test('--only fanout runs the fan-out workload, whose runs make two rows: the 1,000 alone, then with a stopped subscriber', (t) => {
+  const w = workloadsFor(parseOptions(['--only', 'fanout']));
+  t.deepEqual(w.map((x) => x.key), ['fanout']);
+  t.deepEqual(w.flatMap(rowsOf).map((x) => [x.key, x.compare, x.reference ?? '']), [['fanout', 'rate', ''], ['fanout-stalled', 'self', 'fanout']]);
+  t.deepEqual(startRowsFor(parseOptions(['--only', 'fanout'])), [], 'no start-up row');
+  t.deepEqual(workloadsFor(parseOptions([])).map((x) => x.key), ['echo64', 'echo4k', 'latency', 'churn', 'fanout'], 'it runs by default, last of the load workloads');
+  t.throws(() => parseOptions(['--only', 'fanout-stalled']), { instanceOf: UsageError, message: /--only expects .*fanout, idle.*\(unknown: fanout-stalled\)/ });
+});
+
+test('the fan-out rows: fugue runs through bench/fanout-server.js; the targets are fugue >= 1x bare, then >= 0.9x of its own first window', (t) => {
+  const [fanout, stalled] = rowsOf(workload('fanout')) as [Workload, Workload];
+  t.deepEqual(fanout.servers.map((s) => [s.id, s.entry ?? 'cli']), [['bare', 'cli'], ['fugue', 'dist/bench/fanout-server.js'], ['fugue disconnect', 'dist/bench/fanout-server.js']]);
+  t.is(fanout.targets.fugue?.text, '>= 1x');
+  t.is(stalled.targets.fugue?.text, '>= 0.9x');
+  t.true(stalled.targets.fugue?.ok(0.9) && !stalled.targets.fugue?.ok(0.89));
+  t.is(stalled.targets.bare, undefined, 'bare is reported: it has no bound');
+  t.is(stalled.targets['fugue disconnect'], undefined, 'the disconnect variant runs with lowered limits: reported');
+  for (const id of Object.keys(fanout.serverArgs ?? {})) t.true(fanout.servers.some((s) => s.id === id), `serverArgs of ${id}, a server of the row`);
+  t.like(fanout.servers.find((s) => s.id === 'fugue disconnect')?.env, { FUGUE_MAX_BUFFERED_BYTES: '262144', FUGUE_MAX_FRAME_BYTES: '65536' });
+});
+
+test('the fan-out load generator arguments: one stalled subscriber; fugue waits for the drop, the disconnect variant asks for its stream; a 10 s warm-up but with --quick', (t) => {
+  const w = workload('fanout');
+  const server = { socket: '/tmp/fg-x/s.sock', pid: 4242, logs: undefined } as unknown as RunningServer;
+  const args = (id: string, argv: string[] = []) => loadArgs(w, server, parseOptions(argv), id).args;
+  t.deepEqual(args('bare'), [...w.args, '--socket', '/tmp/fg-x/s.sock', '--seconds', '3', '--warmup', '10', '--server-pid', '4242']);
+  t.deepEqual(w.args.slice(-2), ['--stalled', '1']);
+  t.deepEqual(args('fugue').slice(w.args.length, w.args.length + 2), ['--stall-wait-s', '10']);
+  t.deepEqual(args('fugue disconnect').slice(w.args.length, w.args.length + 4), ['--on-slow', 'disconnect', '--stall-wait-s', '10']);
+  t.deepEqual(args('bare', ['--quick']).slice(-4), ['--warmup', '0.5', '--server-pid', '4242'], '--quick keeps its short warm-up');
+  const echo = loadArgs(workload('echo64'), server, parseOptions([]), 'fugue').args;
+  t.is(echo[echo.indexOf('--warmup') + 1], '1', 'the other workloads keep --warmup 1');
+  t.is(extraRunS(w, parseOptions([])), 9 + 3 + 2, 'the budget counts the longer warm-up and the second window');
+});
+
+test('--log-level adds no rows to the fan-out rows (their fugue is the bench entry, not the CLI)', (t) => {
+  const w = workloadsFor({ only: new Set(['fanout', 'churn']), logLevels: ['warn'] });
+  t.deepEqual(w.map((x) => x.servers.map((s) => s.id)), [['bare', 'fugue', 'fugue log=warn'], ['bare', 'fugue', 'fugue disconnect']]);
 });
