@@ -132,11 +132,21 @@ export class Outbox {
     const out = this.#out;
     let bytes = 0;
     if (out.length > 0 && !this.#socket.destroyed) {
-      // A lone prepared message (a fan-out) goes as the frame it already is.
-      const only = out.length === 1 ? out[0] : undefined;
-      const buf = only instanceof PreparedMessage ? only.frame : encoder.encode(out);
-      bytes = buf.length;
-      this.#socket.write(buf);
+      if (allPrepared(out)) {
+        // A fan-out backlog: its frames are written as they are (one writev
+        // for several), never copied; a copy per recipient into fresh slabs
+        // made the garbage a fan-out to many clients pays for.
+        if (out.length > 1) this.#socket.cork();
+        for (const p of out) {
+          bytes += p.frame.length;
+          this.#socket.write(p.frame);
+        }
+        if (out.length > 1) this.#socket.uncork();
+      } else {
+        const buf = encoder.encode(out);
+        bytes = buf.length;
+        this.#socket.write(buf);
+      }
     }
     out.length = 0;
     this.bytesOut += bytes;
@@ -179,4 +189,9 @@ export class Outbox {
     this.#drainWaiters = undefined;
     if (!handlerPending && (this.#handled.length > 0 || this.#pushes !== undefined)) this.complete(performance.now());
   }
+}
+
+function allPrepared(out: Frameable[]): out is PreparedMessage[] {
+  for (const p of out) if (!(p instanceof PreparedMessage)) return false;
+  return true;
 }

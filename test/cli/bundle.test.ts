@@ -5,7 +5,7 @@
 // find their package's files (version, config/default.json), stop.
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { childEnv } from '../helpers/child-env.js';
@@ -41,4 +41,25 @@ test('the bundled fugue-server and fuguectl of package.json "bin" start, serve, 
   t.like(JSON.parse(ping.out.stdout), { server_version: pkg.version, clients: 1 });
   s.child.kill('SIGTERM');
   t.is(await s.exited, 0);
+});
+
+// npx (npm exec) in a checkout runs the checkout's own bin by installing the
+// checkout into its cache as a link, which runs its prepare script. A prepare
+// that rebuilt unconditionally deleted dist/ under a running server and under
+// this very suite (the README's quick start and operations.md use
+// `npx fuguectl` from a checkout): prepare builds only when dist/ is missing
+// or older than the sources.
+test('npx fuguectl in a checkout, with an empty npm cache (as on a new machine): the checkout\'s fuguectl runs and dist/ is left as it is', async (t) => {
+  const stamp = join(ROOT, 'dist', 'bin', 'package.json');
+  const before = statSync(stamp, { bigint: true });
+  const npx = spawn('npx', ['--yes', 'fuguectl', '--version'], { cwd: ROOT, env: { PATH: process.env.PATH, HOME: tmpDir(t), npm_config_cache: tmpDir(t), npm_config_update_notifier: 'false' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  npx.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  npx.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number | null>((resolve) => npx.on('close', resolve));
+  t.is(code, 0, out);
+  t.is(out.trim().split('\n').at(-1), pkg.version);
+  const after = statSync(stamp, { bigint: true });
+  t.is(after.ino, before.ino, 'dist/ was not rebuilt');
+  t.is(after.mtimeNs, before.mtimeNs, 'dist/ was not rebuilt');
 });
