@@ -79,17 +79,23 @@ static double self_cpu_s(void) {
   return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
+// The start of a /proc file (one read; they are generated whole), NUL-terminated; false if unreadable.
+static bool read_proc(const char *path, char *buf, size_t size) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ssize_t n = read(fd, buf, size - 1);
+  close(fd);
+  if (n <= 0) return false;
+  buf[n] = 0;
+  return true;
+}
+
 // utime+stime of another process in seconds, from /proc/PID/stat; -1 if unknown.
 static double proc_cpu_s(int pid) {
   if (pid <= 0) return -1;
   char path[64], buf[2048];
   snprintf(path, sizeof path, "/proc/%d/stat", pid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return -1;
-  buf[n] = 0;
+  if (!read_proc(path, buf, sizeof buf)) return -1;
   // comm (field 2) may contain spaces and parentheses: start after the last ')'.
   char *p = strrchr(buf, ')');
   if (p == NULL) return -1;
@@ -105,12 +111,7 @@ static double proc_cpu_s(int pid) {
 // used during the window: the harness flags runs where that was significant.
 static double machine_busy_s(void) {
   char buf[512];
-  int fd = open("/proc/stat", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return -1;
-  buf[n] = 0;
+  if (!read_proc("/proc/stat", buf, sizeof buf)) return -1;
   unsigned long long user, nice, sys, idle, iowait, irq, softirq, steal;
   if (sscanf(buf, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &user, &nice, &sys, &idle, &iowait, &irq, &softirq, &steal) != 8) return -1;
   (void)idle;
@@ -123,12 +124,7 @@ static long proc_rss_kb(int pid) {
   if (pid <= 0) return -1;
   char path[64], buf[4096];
   snprintf(path, sizeof path, "/proc/%d/status", pid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return -1;
-  buf[n] = 0;
+  if (!read_proc(path, buf, sizeof buf)) return -1;
   const char *p = strstr(buf, "VmRSS:");
   return p == NULL ? -1 : strtol(p + 6, NULL, 10);
 }

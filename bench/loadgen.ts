@@ -7,9 +7,8 @@ import { spawn } from 'node:child_process';
 import { LOADGEN } from './paths.js';
 import { pinnedCommand, tail, track } from './processes.js';
 
-/** The result line of an echo, latency or churn run (see loadgen.c). */
-export interface LoadgenResult {
-  mode: string;
+/** What a measured window gives: replies (or messages delivered), its length, the rate and the latency percentiles. */
+export interface WindowFigures {
   replies: number;
   seconds: number;
   rate: number;
@@ -18,6 +17,11 @@ export interface LoadgenResult {
   p99_us: number;
   p999_us: number;
   max_us: number;
+}
+
+/** The result line of an echo, latency or churn run (see loadgen.c). */
+export interface LoadgenResult extends WindowFigures {
+  mode: string;
   errors: number;
   err?: Record<string, number>;
   loadgen_cpu_s: number;
@@ -33,15 +37,7 @@ export interface LoadgenResult {
 }
 
 /** The first window of a fanout run with stalled subscribers (loadgen.c). */
-export interface AloneWindow {
-  replies: number;
-  seconds: number;
-  rate: number;
-  p50_us: number;
-  p90_us: number;
-  p99_us: number;
-  p999_us: number;
-  max_us: number;
+export interface AloneWindow extends WindowFigures {
   /** Fewest and most messages one subscriber got. */
   sub_min: number;
   sub_max: number;
