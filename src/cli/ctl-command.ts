@@ -80,6 +80,12 @@ export function serverError(ctx: CtlContext, reply: ServerMessage): FugueError |
   return new FugueError('FUGUE_ERR_CLIENT_PROTOCOL', `the server at ${ctx.socketPath} replied ${serverText(reply.code, 64)}: ${serverText(reply.message, 500)}`);
 }
 
+/** Throw serverError's FugueError when `reply` is an error reply. */
+export function throwIfError(ctx: CtlContext, reply: ServerMessage): void {
+  const err = serverError(ctx, reply);
+  if (err) throw err;
+}
+
 // JSON.stringify throws on data nested thousands of levels deep, which no
 // fugue-server sends (it cannot encode it either): a malformed reply, exit 76.
 /** `value` as one line of JSON, or FUGUE_ERR_CLIENT_BAD_REPLY. */

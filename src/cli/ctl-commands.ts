@@ -8,7 +8,7 @@ import { jsonText, quotedText, serverText } from '../client/replies.js';
 import { FugueError, isFugueError } from '../errors.js';
 import type { ServerMessage } from '../protocol/index.js';
 import { CTL_EXIT } from './ctl-exit.js';
-import { monotonicMs, printable, serverError, UsageError, withClient, type CommandSpec } from './ctl-command.js';
+import { monotonicMs, printable, throwIfError, UsageError, withClient, type CommandSpec } from './ctl-command.js';
 
 function statusFields(reply: ServerMessage): Record<string, unknown> {
   const { type: _type, id: _id, ...fields } = reply;
@@ -42,8 +42,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
     run: (ctx) => withClient(ctx, async (c) => {
       const t0 = monotonicMs();
       const reply = await c.ping();
-      const err = serverError(ctx, reply);
-      if (err) throw err;
+      throwIfError(ctx, reply);
       ctx.io.stdout(`pong from ${ctx.socketPath} in ${(monotonicMs() - t0).toFixed(2)} ms\n`);
       return CTL_EXIT.OK;
     }),
@@ -54,8 +53,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
     flags: { json: { doc: 'print one JSON object: the status reply\'s fields (server_version, uptime_ms, clients, draining, pid, and any a newer server adds)' } },
     run: (ctx) => withClient(ctx, async (c) => {
       const reply = await c.status();
-      const err = serverError(ctx, reply);
-      if (err) throw err;
+      throwIfError(ctx, reply);
       const fields = statusFields(reply);
       if (ctx.flags.has('json')) {
         ctx.io.stdout(`${printable(ctx, fields)}\n`);
@@ -78,8 +76,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
     minArgs: 1,
     run: (ctx) => withClient(ctx, async (c) => {
       const reply = await c.echo(ctx.args.join(' '));
-      const err = serverError(ctx, reply);
-      if (err) throw err;
+      throwIfError(ctx, reply);
       // The server chose what comes back: escaped like any text it sends.
       ctx.io.stdout(`${typeof reply.data === 'string' ? serverText(reply.data, Number.MAX_SAFE_INTEGER) : jsonText(printable(ctx, reply.data))}\n`);
       return CTL_EXIT.OK;
@@ -94,8 +91,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
       if (reply.type === 'error' && reply.code === 'unknown_type') {
         throw new FugueError('FUGUE_ERR_CLIENT_PROTOCOL', `the server at ${ctx.socketPath} does not support list_clients (it predates the clients feature); upgrade fugue-server`);
       }
-      const err = serverError(ctx, reply);
-      if (err) throw err;
+      throwIfError(ctx, reply);
       const clients = reply.clients as Array<Record<string, unknown>>;
       if (ctx.flags.has('json')) {
         ctx.io.stdout(`${printable(ctx, clients)}\n`);
@@ -123,8 +119,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
         if (left <= 0) break;
         try {
           const reply = await withClient({ ...ctx, timeoutMs: left }, (c) => c.ping());
-          const err = serverError(ctx, reply);
-          if (err) throw err;
+          throwIfError(ctx, reply);
           ctx.io.stdout(`ready: ${ctx.socketPath} answered after ${Math.round(monotonicMs() - t0)} ms\n`);
           return CTL_EXIT.OK;
         } catch (err) {
@@ -179,8 +174,7 @@ export const COMMANDS: Record<string, CommandSpec> = {
           return CTL_EXIT.UNHEALTHY;
         }
         const reply = await withClient(ctx, (c) => c.status());
-        const err = serverError(ctx, reply);
-        if (err) throw err;
+        throwIfError(ctx, reply);
         if (reply.draining === true) {
           ctx.io.stderr(`fuguectl: unhealthy: the server at ${ctx.socketPath} is draining (shutting down)\n`);
           return CTL_EXIT.UNHEALTHY;

@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { FugueError } from '../errors.js';
 import { readPidFile, tempSocketPath } from '../server/socket-path.js';
 import { CTL_EXIT } from './ctl-exit.js';
-import { monotonicMs, serverError, withClient, type CtlContext } from './ctl-command.js';
+import { monotonicMs, throwIfError, withClient, type CtlContext } from './ctl-command.js';
 import { checkSocketOwner, processStartTime } from './socket-owner.js';
 
 function refused(ctx: CtlContext, why: string): FugueError {
@@ -22,8 +22,7 @@ function refused(ctx: CtlContext, why: string): FugueError {
 export async function stopServer(ctx: CtlContext): Promise<number> {
   const t0 = monotonicMs();
   const reply = await withClient(ctx, (c) => c.status());
-  const err = serverError(ctx, reply);
-  if (err) throw err;
+  throwIfError(ctx, reply);
   const pid = reply.pid;
   if (pid === undefined) {
     throw refused(ctx, `it does not say its pid (a fugue-server older than fuguectl stop); stop it with kill -TERM "$(cat ${ctx.socketPath}.pid)"`);
