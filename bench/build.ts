@@ -4,16 +4,26 @@
 // benchmark in progress.
 
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BUILD, LOADGEN, LOADGEN_SRC, LOGREADER, LOGREADER_SRC, ROOT, SNAPSHOT } from './paths.js';
 
-/** Compile a C helper of the benchmark when its binary is missing or older than its source. */
+/**
+ * Compile a C helper of the benchmark when its binary is missing or older than
+ * its source. The compiler writes beside it and the result is renamed into
+ * place, so another process compiling the same helper at the same time (two
+ * test files) never runs a half-written binary.
+ */
 function compileC(src: string, out: string): void {
   mkdirSync(BUILD, { recursive: true });
   if (existsSync(out) && statSync(out).mtimeMs > statSync(src).mtimeMs) return;
-  const r = spawnSync('cc', ['-O2', '-Wall', '-o', out, src], { stdio: 'inherit' });
-  if (r.status !== 0) throw new Error(`compiling ${src.replace(ROOT, '')} failed (is a C compiler installed? apt-get install gcc)`);
+  const tmp = `${out}.${process.pid}.tmp`;
+  const r = spawnSync('cc', ['-O2', '-Wall', '-o', tmp, src], { stdio: 'inherit' });
+  if (r.status !== 0) {
+    rmSync(tmp, { force: true });
+    throw new Error(`compiling ${src.replace(ROOT, '')} failed (is a C compiler installed? apt-get install gcc)`);
+  }
+  renameSync(tmp, out);
 }
 
 /** The load generator and the log reader. */
